@@ -1,1 +1,31 @@
+//! Ferrite's KRaft-style metadata quorum, on openraft.
+//!
+//! The controllers replicate a metadata log of [`MetadataRecord`]s through Raft. The
+//! [`QuorumController`] on the leader turns requests into records; every node applies committed
+//! records to its controller state and hands them to the broker's [`MetadataListener`].
+//!
+//! Storage: the Raft log, vote and committed position live in redb (`<dir>/raft.redb`, fsynced
+//! on every commit); the state is in memory and snapshotted as records to `<dir>/snapshots/`.
 
+pub mod controller;
+pub mod ids;
+mod log_store;
+mod network;
+mod quorum;
+mod raft_types;
+pub mod record;
+mod rpc;
+mod rpc_server;
+mod snapshot;
+mod state_machine;
+
+pub use controller::handlers::validate_topic_name;
+pub use controller::state::ControllerState;
+pub use controller::{
+    ControllerError, CreateTopicSpec, CreatedTopic, DeletedTopic, QuorumController, TopicRef,
+};
+pub use ids::{BrokerId, LeaderEpoch, PartitionIndex, TopicId};
+pub use log_store::LogStoreError;
+pub use quorum::{MetadataQuorum, QuorumConfig, QuorumError};
+pub use record::{ConfigResource, MetadataListener, MetadataRecord};
+pub use snapshot::SnapshotError;

@@ -1,0 +1,269 @@
+//! KRaft's QuorumController: request handlers validate against the controller state and produce
+//! records, the records are committed through Raft, and only replaying committed records changes
+//! the state. Writes go one at a time, so a handler never validates against a state that another
+//! write is about to change.
+
+pub mod handlers;
+pub mod state;
+
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, RaftError};
+use tokio::sync::Mutex;
+
+use crate::ids::{BrokerId, PartitionIndex, TopicId};
+use crate::quorum::QuorumError;
+use crate::raft_types::{NodeId, Raft};
+use crate::record::MetadataRecord;
+use crate::state_machine::state_read;
+use handlers::ControllerResult;
+use state::{BrokerRegistration, ControllerState};
+
+/// The controller state, written by the state machine as it applies and read by the handlers.
+pub(crate) type SharedState = Arc<RwLock<ControllerState>>;
+
+/// How long a write waits for this node to confirm it leads and for its records to commit.
+/// Without a quorum that never happens; callers get `Timeout` and may retry.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One topic of a CreateTopics request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateTopicSpec {
+    pub name: String,
+    /// Resolved by the broker when the request said -1 (`num.partitions`).
+    /// Ignored when `assignments` is given: the assignment decides.
+    pub num_partitions: i32,
+    /// Resolved by the broker when the request said -1 (`default.replication.factor`).
+    /// Ignored when `assignments` is given. (Kafka answers INVALID_REQUEST when a request sets
+    /// both an assignment and a count; that check belongs to the broker, which sees the request.)
+    pub replication_factor: i16,
+    /// Manual assignment; empty means the controller places the replicas.
+    pub assignments: Vec<(PartitionIndex, Vec<BrokerId>)>,
+    /// Topic configs, already validated by the broker.
+    pub configs: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatedTopic {
+    pub name: String,
+    pub topic_id: TopicId,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+    pub configs: Vec<(String, String)>,
+}
+
+/// A topic named by a DeleteTopics request.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TopicRef {
+    Name(String),
+    Id(TopicId),
+}
+
+impl fmt::Display for TopicRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TopicRef::Name(name) => write!(f, "'{name}'"),
+            TopicRef::Id(id) => write!(f, "with id {id}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeletedTopic {
+    pub name: String,
+    pub topic_id: TopicId,
+}
+
+/// Why the controller refused or could not carry out a request; each variant is one Kafka error
+/// code, and `Display` is the error message to send with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// TOPIC_ALREADY_EXISTS; holds the topic name.
+    #[error("Topic '{0}' already exists.")]
+    TopicAlreadyExists(String),
+    /// INVALID_TOPIC_EXCEPTION
+    #[error("{0}")]
+    InvalidTopic(String),
+    /// INVALID_PARTITIONS
+    #[error("{0}")]
+    InvalidPartitions(String),
+    /// INVALID_REPLICATION_FACTOR
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    /// INVALID_REPLICA_ASSIGNMENT
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    /// INVALID_REQUEST (e.g. a topic named twice in one request)
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// INVALID_REGISTRATION
+    #[error("{0}")]
+    InvalidRegistration(String),
+    /// UNKNOWN_TOPIC_OR_PARTITION; holds the topic name.
+    #[error("Topic '{0}' does not exist.")]
+    UnknownTopicOrPartition(String),
+    /// UNKNOWN_TOPIC_ID
+    #[error("Topic id {0} does not exist.")]
+    UnknownTopicId(TopicId),
+    /// NOT_CONTROLLER: this node does not lead the quorum; `MetadataQuorum::leader_id` says who.
+    #[error("This node is not the active controller.")]
+    NotController,
+    /// REQUEST_TIMED_OUT: no quorum answered in time. The records may still commit later.
+    #[error("Timed out waiting for the metadata quorum.")]
+    Timeout,
+    /// The quorum itself failed (storage error, shut down).
+    #[error("metadata quorum: {0}")]
+    Quorum(#[source] QuorumError),
+}
+
+/// Why a write could not commit; one failure answers every topic of the request, so it is
+/// kept cloneable and turned into a `ControllerError` per topic.
+#[derive(Clone, Debug)]
+enum WriteFailure {
+    NotController,
+    Timeout,
+    Fatal(Box<Fatal<NodeId>>),
+}
+
+impl WriteFailure {
+    fn to_error(&self) -> ControllerError {
+        match self {
+            WriteFailure::NotController => ControllerError::NotController,
+            WriteFailure::Timeout => ControllerError::Timeout,
+            WriteFailure::Fatal(fatal) => {
+                ControllerError::Quorum(QuorumError::Stopped(fatal.clone()))
+            }
+        }
+    }
+}
+
+pub struct QuorumController {
+    raft: Raft,
+    state: SharedState,
+    /// Serialises writes; holds where the next round-robin placement starts.
+    writes: Mutex<usize>,
+}
+
+impl QuorumController {
+    pub(crate) fn new(raft: Raft, state: SharedState) -> QuorumController {
+        // Kafka starts placement at a random broker so that restarts do not pile the first
+        // partitions of every new topic onto the same broker.
+        let start = TopicId::random().0.as_u128() as usize;
+        QuorumController {
+            raft,
+            state,
+            writes: Mutex::new(start),
+        }
+    }
+
+    /// Reads the controller state as of the last applied entry (on a follower it may lag).
+    pub fn with_state<R>(&self, read: impl FnOnce(&ControllerState) -> R) -> R {
+        read(&state_read(&self.state))
+    }
+
+    pub async fn create_topics(
+        &self,
+        topics: Vec<CreateTopicSpec>,
+        validate_only: bool,
+    ) -> Vec<Result<CreatedTopic, ControllerError>> {
+        let mut placement_start = self.writes.lock().await;
+        if let Err(failure) = self.catch_up().await {
+            return topics.iter().map(|_| Err(failure.to_error())).collect();
+        }
+        let result = self.with_state(|state| {
+            handlers::create_topics(state, &topics, *placement_start, &mut TopicId::random)
+        });
+        *placement_start = placement_start.wrapping_add(topics.len());
+        if validate_only {
+            return result.response;
+        }
+        self.commit_each(result).await
+    }
+
+    pub async fn delete_topics(
+        &self,
+        topics: Vec<TopicRef>,
+    ) -> Vec<Result<DeletedTopic, ControllerError>> {
+        let _write = self.writes.lock().await;
+        if let Err(failure) = self.catch_up().await {
+            return topics.iter().map(|_| Err(failure.to_error())).collect();
+        }
+        let result = self.with_state(|state| handlers::delete_topics(state, &topics));
+        self.commit_each(result).await
+    }
+
+    /// Registers (or re-registers) a broker; nothing is written when the registration is
+    /// unchanged.
+    pub async fn register_broker(
+        &self,
+        broker_id: BrokerId,
+        host: String,
+        port: u16,
+        rack: Option<String>,
+    ) -> Result<(), ControllerError> {
+        let _write = self.writes.lock().await;
+        self.catch_up().await.map_err(|f| f.to_error())?;
+        let registration = BrokerRegistration {
+            broker_id,
+            host,
+            port,
+            rack,
+        };
+        let result = self.with_state(|state| handlers::register_broker(state, &registration));
+        result.response?;
+        if result.records.is_empty() {
+            return Ok(());
+        }
+        self.write(result.records).await.map_err(|f| f.to_error())
+    }
+
+    /// Confirms this node leads and has applied everything committed, so that handlers see
+    /// every earlier write (a new leader may still be applying its predecessor's entries).
+    async fn catch_up(&self) -> Result<(), WriteFailure> {
+        match tokio::time::timeout(WRITE_TIMEOUT, self.raft.ensure_linearizable()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))))
+            | Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_)))) => {
+                Err(WriteFailure::NotController)
+            }
+            Ok(Err(RaftError::Fatal(fatal))) => Err(WriteFailure::Fatal(Box::new(fatal))),
+            Err(_) => Err(WriteFailure::Timeout),
+        }
+    }
+
+    /// Commits the records as one Raft entry; returns once this node applied them.
+    async fn write(&self, records: Vec<MetadataRecord>) -> Result<(), WriteFailure> {
+        match tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(records)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                Err(WriteFailure::NotController)
+            }
+            // Only membership changes fail this way; a records entry never does.
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+                tracing::error!(error = %e, "metadata write refused as a membership change");
+                Err(WriteFailure::NotController)
+            }
+            Ok(Err(RaftError::Fatal(fatal))) => Err(WriteFailure::Fatal(Box::new(fatal))),
+            Err(_) => Err(WriteFailure::Timeout),
+        }
+    }
+
+    async fn commit_each<T>(
+        &self,
+        result: ControllerResult<Vec<Result<T, ControllerError>>>,
+    ) -> Vec<Result<T, ControllerError>> {
+        if result.records.is_empty() {
+            return result.response;
+        }
+        match self.write(result.records).await {
+            Ok(()) => result.response,
+            Err(failure) => result
+                .response
+                .into_iter()
+                .map(|r| r.and_then(|_| Err(failure.to_error())))
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! The controller's view of the cluster, built only by replaying committed metadata records.
+
+use std::collections::BTreeMap;
+
+use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, TopicId};
+use crate::record::{ConfigResource, MetadataRecord};
+
+/// A record that does not fit the state it is replayed on. Committed records are the same on
+/// every replica, so every replica skips the same record the same way; the error is for logs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    #[error("record for unknown topic id {0}")]
+    UnknownTopicId(TopicId),
+    #[error("topic name {name} is already used by topic id {existing}")]
+    TopicNameInUse { name: String, existing: TopicId },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerRegistration {
+    pub broker_id: BrokerId,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionRegistration {
+    pub replicas: Vec<BrokerId>,
+    pub isr: Vec<BrokerId>,
+    pub leader: BrokerId,
+    pub leader_epoch: LeaderEpoch,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicRegistration {
+    pub name: String,
+    pub topic_id: TopicId,
+    pub partitions: BTreeMap<PartitionIndex, PartitionRegistration>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ControllerState {
+    brokers: BTreeMap<BrokerId, BrokerRegistration>,
+    topics: BTreeMap<TopicId, TopicRegistration>,
+    topic_ids_by_name: BTreeMap<String, TopicId>,
+    configs: BTreeMap<ConfigResource, BTreeMap<String, String>>,
+}
+
+impl ControllerState {
+    /// Replays records in order; a record that does not fit is skipped (see [`ReplayError`]).
+    pub fn from_records(records: &[MetadataRecord]) -> ControllerState {
+        let mut state = ControllerState::default();
+        for record in records {
+            if let Err(error) = state.replay(record) {
+                tracing::warn!(%error, ?record, "skipping metadata record");
+            }
+        }
+        state
+    }
+
+    /// The only way state changes.
+    pub fn replay(&mut self, record: &MetadataRecord) -> Result<(), ReplayError> {
+        match record {
+            MetadataRecord::RegisterBroker {
+                broker_id,
+                host,
+                port,
+                rack,
+            } => {
+                self.brokers.insert(
+                    *broker_id,
+                    BrokerRegistration {
+                        broker_id: *broker_id,
+                        host: host.clone(),
+                        port: *port,
+                        rack: rack.clone(),
+                    },
+                );
+            }
+            MetadataRecord::Topic { name, topic_id } => {
+                if let Some(existing) = self.topic_ids_by_name.get(name) {
+                    if existing != topic_id {
+                        return Err(ReplayError::TopicNameInUse {
+                            name: name.clone(),
+                            existing: *existing,
+                        });
+                    }
+                    return Ok(());
+                }
+                self.topic_ids_by_name.insert(name.clone(), *topic_id);
+                self.topics.insert(
+                    *topic_id,
+                    TopicRegistration {
+                        name: name.clone(),
+                        topic_id: *topic_id,
+                        partitions: BTreeMap::new(),
+                    },
+                );
+            }
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+                leader_epoch,
+            } => {
+                let topic = self
+                    .topics
+                    .get_mut(topic_id)
+                    .ok_or(ReplayError::UnknownTopicId(*topic_id))?;
+                topic.partitions.insert(
+                    *partition,
+                    PartitionRegistration {
+                        replicas: replicas.clone(),
+                        isr: isr.clone(),
+                        leader: *leader,
+                        leader_epoch: *leader_epoch,
+                    },
+                );
+            }
+            MetadataRecord::Config {
+                resource,
+                name,
+                value,
+            } => match value {
+                Some(value) => {
+                    self.configs
+                        .entry(resource.clone())
+                        .or_default()
+                        .insert(name.clone(), value.clone());
+                }
+                None => {
+                    if let Some(configs) = self.configs.get_mut(resource) {
+                        configs.remove(name);
+                        if configs.is_empty() {
+                            self.configs.remove(resource);
+                        }
+                    }
+                }
+            },
+            MetadataRecord::RemoveTopic { topic_id } => {
+                let topic = self
+                    .topics
+                    .remove(topic_id)
+                    .ok_or(ReplayError::UnknownTopicId(*topic_id))?;
+                self.topic_ids_by_name.remove(&topic.name);
+                // As in KRaft: a deleted topic's configs go with it, so a new topic of the same
+                // name starts from the defaults.
+                self.configs.remove(&ConfigResource::Topic(topic.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that rebuild this state from empty: a snapshot's contents.
+    pub fn to_records(&self) -> Vec<MetadataRecord> {
+        let mut records = Vec::new();
+        for broker in self.brokers.values() {
+            records.push(MetadataRecord::RegisterBroker {
+                broker_id: broker.broker_id,
+                host: broker.host.clone(),
+                port: broker.port,
+                rack: broker.rack.clone(),
+            });
+        }
+        for topic in self.topics.values() {
+            records.push(MetadataRecord::Topic {
+                name: topic.name.clone(),
+                topic_id: topic.topic_id,
+            });
+            for (partition, registration) in &topic.partitions {
+                records.push(MetadataRecord::Partition {
+                    topic_id: topic.topic_id,
+                    partition: *partition,
+                    replicas: registration.replicas.clone(),
+                    isr: registration.isr.clone(),
+                    leader: registration.leader,
+                    leader_epoch: registration.leader_epoch,
+                });
+            }
+        }
+        for (resource, configs) in &self.configs {
+            for (name, value) in configs {
+                records.push(MetadataRecord::Config {
+                    resource: resource.clone(),
+                    name: name.clone(),
+                    value: Some(value.clone()),
+                });
+            }
+        }
+        records
+    }
+
+    pub fn brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
+        self.brokers.values()
+    }
+
+    pub fn broker(&self, broker_id: BrokerId) -> Option<&BrokerRegistration> {
+        self.brokers.get(&broker_id)
+    }
+
+    pub fn topics(&self) -> impl Iterator<Item = &TopicRegistration> {
+        self.topics.values()
+    }
+
+    pub fn topic(&self, topic_id: TopicId) -> Option<&TopicRegistration> {
+        self.topics.get(&topic_id)
+    }
+
+    pub fn topic_by_name(&self, name: &str) -> Option<&TopicRegistration> {
+        self.topic_ids_by_name
+            .get(name)
+            .and_then(|id| self.topics.get(id))
+    }
+
+    pub fn configs(&self, resource: &ConfigResource) -> Option<&BTreeMap<String, String>> {
+        self.configs.get(resource)
+    }
+
+    /// An existing topic whose name differs from `name` but is the same once '.' is read as '_'
+    /// (both map to the same metric names in Kafka, which is why Kafka rejects the pair).
+    pub fn colliding_topic(&self, name: &str) -> Option<&str> {
+        let key = collision_key(name);
+        self.topic_ids_by_name
+            .keys()
+            .find(|existing| existing.as_str() != name && collision_key(existing) == key)
+            .map(String::as_str)
+    }
+}
+
+pub(crate) fn collision_key(name: &str) -> String {
+    name.replace('.', "_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic_id(n: u128) -> TopicId {
+        TopicId(uuid::Uuid::from_u128(n))
+    }
+
+    fn partition(topic: TopicId, index: i32, replicas: &[i32]) -> MetadataRecord {
+        let replicas: Vec<BrokerId> = replicas.iter().copied().map(BrokerId).collect();
+        MetadataRecord::Partition {
+            topic_id: topic,
+            partition: PartitionIndex(index),
+            isr: replicas.clone(),
+            leader: replicas[0],
+            replicas,
+            leader_epoch: LeaderEpoch(0),
+        }
+    }
+
+    fn sample() -> Vec<MetadataRecord> {
+        vec![
+            MetadataRecord::RegisterBroker {
+                broker_id: BrokerId(1),
+                host: "a".into(),
+                port: 9092,
+                rack: None,
+            },
+            MetadataRecord::Topic {
+                name: "orders".into(),
+                topic_id: topic_id(1),
+            },
+            partition(topic_id(1), 0, &[1]),
+            partition(topic_id(1), 1, &[1]),
+            MetadataRecord::Config {
+                resource: ConfigResource::Topic("orders".into()),
+                name: "cleanup.policy".into(),
+                value: Some("compact".into()),
+            },
+            MetadataRecord::Config {
+                resource: ConfigResource::Broker(BrokerId(1)),
+                name: "log.retention.ms".into(),
+                value: Some("1000".into()),
+            },
+        ]
+    }
+
+    #[test]
+    fn replay_builds_brokers_topics_partitions_and_configs() {
+        let state = ControllerState::from_records(&sample());
+        assert_eq!(state.broker(BrokerId(1)).map(|b| b.port), Some(9092));
+        let topic = state.topic_by_name("orders");
+        assert_eq!(topic.map(|t| t.topic_id), Some(topic_id(1)));
+        assert_eq!(topic.map(|t| t.partitions.len()), Some(2));
+        assert_eq!(
+            state
+                .configs(&ConfigResource::Topic("orders".into()))
+                .and_then(|c| c.get("cleanup.policy"))
+                .map(String::as_str),
+            Some("compact")
+        );
+    }
+
+    #[test]
+    fn to_records_rebuilds_the_same_state() {
+        let state = ControllerState::from_records(&sample());
+        assert_eq!(ControllerState::from_records(&state.to_records()), state);
+    }
+
+    #[test]
+    fn config_with_no_value_deletes_it() {
+        let mut state = ControllerState::from_records(&sample());
+        let resource = ConfigResource::Broker(BrokerId(1));
+        let delete = MetadataRecord::Config {
+            resource: resource.clone(),
+            name: "log.retention.ms".into(),
+            value: None,
+        };
+        assert_eq!(state.replay(&delete), Ok(()));
+        assert_eq!(state.configs(&resource), None);
+    }
+
+    #[test]
+    fn remove_topic_drops_partitions_name_and_configs() {
+        let mut state = ControllerState::from_records(&sample());
+        let remove = MetadataRecord::RemoveTopic {
+            topic_id: topic_id(1),
+        };
+        assert_eq!(state.replay(&remove), Ok(()));
+        assert!(state.topic(topic_id(1)).is_none());
+        assert!(state.topic_by_name("orders").is_none());
+        assert!(state
+            .configs(&ConfigResource::Topic("orders".into()))
+            .is_none());
+        assert_eq!(
+            state.replay(&remove),
+            Err(ReplayError::UnknownTopicId(topic_id(1)))
+        );
+    }
+
+    #[test]
+    fn records_that_do_not_fit_are_rejected_without_change() {
+        let mut state = ControllerState::from_records(&sample());
+        let before = state.clone();
+        assert_eq!(
+            state.replay(&partition(topic_id(9), 0, &[1])),
+            Err(ReplayError::UnknownTopicId(topic_id(9)))
+        );
+        assert_eq!(
+            state.replay(&MetadataRecord::Topic {
+                name: "orders".into(),
+                topic_id: topic_id(2),
+            }),
+            Err(ReplayError::TopicNameInUse {
+                name: "orders".into(),
+                existing: topic_id(1),
+            })
+        );
+        assert_eq!(state, before);
+    }
+
+    #[test]
+    fn re_registration_replaces_the_broker() {
+        let mut state = ControllerState::from_records(&sample());
+        let again = MetadataRecord::RegisterBroker {
+            broker_id: BrokerId(1),
+            host: "b".into(),
+            port: 9093,
+            rack: Some("r1".into()),
+        };
+        assert_eq!(state.replay(&again), Ok(()));
+        assert_eq!(state.brokers().count(), 1);
+        assert_eq!(
+            state.broker(BrokerId(1)).map(|b| b.host.as_str()),
+            Some("b")
+        );
+    }
+
+    #[test]
+    fn collisions_ignore_the_exact_name() {
+        let state = ControllerState::from_records(&[MetadataRecord::Topic {
+            name: "a.b".into(),
+            topic_id: topic_id(1),
+        }]);
+        assert_eq!(state.colliding_topic("a_b"), Some("a.b"));
+        assert_eq!(state.colliding_topic("a.b"), None);
+        assert_eq!(state.colliding_topic("ab"), None);
+    }
+}

@@ -1,0 +1,95 @@
+//! Newtypes for the ids the metadata log talks about.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A Kafka `node.id`. A controller's broker id is also its Raft node id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BrokerId(pub i32);
+
+impl BrokerId {
+    /// openraft wants unsigned node ids; Kafka's node ids are never negative, so a negative id
+    /// has no Raft identity (`None`) rather than a wrapped one that could alias another node.
+    pub fn to_node_id(self) -> Option<u64> {
+        u64::try_from(self.0).ok()
+    }
+
+    pub fn from_node_id(node_id: u64) -> Option<BrokerId> {
+        i32::try_from(node_id).ok().map(BrokerId)
+    }
+}
+
+impl fmt::Display for BrokerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A Kafka topic id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TopicId(pub uuid::Uuid);
+
+impl TopicId {
+    /// A random v4 id. Kafka reserves the nil uuid ("no topic id" on the wire), so never return it.
+    pub fn random() -> TopicId {
+        loop {
+            let id = uuid::Uuid::new_v4();
+            if !id.is_nil() {
+                return TopicId(id);
+            }
+        }
+    }
+}
+
+impl fmt::Display for TopicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A partition's index within its topic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PartitionIndex(pub i32);
+
+impl fmt::Display for PartitionIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A partition's leader epoch: bumped on every leader change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LeaderEpoch(pub i32);
+
+impl fmt::Display for LeaderEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negative_broker_ids_have_no_node_id() {
+        assert_eq!(BrokerId(-1).to_node_id(), None);
+        assert_eq!(BrokerId(3).to_node_id(), Some(3));
+        assert_eq!(BrokerId::from_node_id(3), Some(BrokerId(3)));
+        assert_eq!(BrokerId::from_node_id(u64::MAX), None);
+    }
+
+    #[test]
+    fn ids_serialise_as_their_inner_value() -> Result<(), serde_json::Error> {
+        assert_eq!(serde_json::to_string(&BrokerId(7))?, "7");
+        let id = TopicId::random();
+        assert!(!id.0.is_nil());
+        assert_eq!(serde_json::to_string(&id)?, format!("\"{}\"", id.0));
+        Ok(())
+    }
+}

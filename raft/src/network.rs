@@ -1,0 +1,220 @@
+//! The client side of the Raft RPCs: one pooled TCP connection per peer, re-dialled after any
+//! error, every call bounded by openraft's deadline for it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Timeout,
+    Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, RPCTypes};
+use tokio::io::BufStream;
+use tokio::net::TcpStream;
+
+use crate::raft_types::{LogId, MetadataLog, NodeId};
+use crate::rpc::{encode_frame, read_frame, write_frame, RaftRequest, RaftResponse, RpcError};
+
+/// Dialling a peer that is down should fail fast so that openraft backs off and retries.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub(crate) struct TcpNetworkFactory {
+    node_id: NodeId,
+    /// `controller.quorum.voters`: the addresses to dial. They win over the address stored in the
+    /// membership, so that moving a controller only needs the config changed (as in KRaft).
+    voters: Arc<BTreeMap<NodeId, String>>,
+}
+
+impl TcpNetworkFactory {
+    pub(crate) fn new(node_id: NodeId, voters: BTreeMap<NodeId, String>) -> TcpNetworkFactory {
+        TcpNetworkFactory {
+            node_id,
+            voters: Arc::new(voters),
+        }
+    }
+}
+
+impl RaftNetworkFactory<MetadataLog> for TcpNetworkFactory {
+    type Network = PeerConnection;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerConnection {
+        let addr = self
+            .voters
+            .get(&target)
+            .cloned()
+            .unwrap_or_else(|| node.addr.clone());
+        PeerConnection::new(self.node_id, target, addr)
+    }
+}
+
+pub(crate) struct PeerConnection {
+    node_id: NodeId,
+    target: NodeId,
+    addr: String,
+    stream: Option<BufStream<TcpStream>>,
+}
+
+/// Why one call failed, before it is phrased as openraft's error.
+enum CallError {
+    Connect(std::io::Error),
+    TimedOut,
+    Rpc(RpcError),
+}
+
+impl PeerConnection {
+    pub(crate) fn new(node_id: NodeId, target: NodeId, addr: String) -> PeerConnection {
+        PeerConnection {
+            node_id,
+            target,
+            addr,
+            stream: None,
+        }
+    }
+
+    /// The leader's read index: every entry committed before the call is at or below it.
+    /// `None` when the peer is unreachable, no longer leads, or did not answer in `ttl`.
+    pub(crate) async fn read_index(&mut self, ttl: Duration) -> Option<Option<LogId>> {
+        let frame = encode_frame(&RaftRequest::ReadIndex).ok()?;
+        match self.call(&frame, ttl).await {
+            Ok(RaftResponse::ReadIndex(Ok(read))) => Some(read),
+            Ok(_) | Err(_) => None,
+        }
+    }
+
+    async fn call(&mut self, frame: &[u8], ttl: Duration) -> Result<RaftResponse, CallError> {
+        let result = tokio::time::timeout(ttl, self.exchange(frame)).await;
+        let result = match result {
+            Ok(result) => result,
+            Err(_) => Err(CallError::TimedOut),
+        };
+        if result.is_err() {
+            // The stream may hold half a frame: never reuse it.
+            self.stream = None;
+        }
+        result
+    }
+
+    async fn exchange(&mut self, frame: &[u8]) -> Result<RaftResponse, CallError> {
+        let stream = match &mut self.stream {
+            Some(stream) => stream,
+            None => {
+                let connect = TcpStream::connect(self.addr.as_str());
+                let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => return Err(CallError::Connect(e)),
+                    Err(_) => {
+                        let e = std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("connecting to {} timed out", self.addr),
+                        );
+                        return Err(CallError::Connect(e));
+                    }
+                };
+                // Raft messages are small and latency-bound.
+                stream
+                    .set_nodelay(true)
+                    .map_err(|e| CallError::Rpc(e.into()))?;
+                self.stream.insert(BufStream::new(stream))
+            }
+        };
+        write_frame(stream, frame).await.map_err(CallError::Rpc)?;
+        read_frame(stream).await.map_err(CallError::Rpc)
+    }
+
+    fn rpc_error<E: std::error::Error>(
+        &self,
+        action: RPCTypes,
+        ttl: Duration,
+        error: CallError,
+    ) -> RPCError<NodeId, BasicNode, E> {
+        match error {
+            CallError::Connect(e) => RPCError::Unreachable(Unreachable::new(&e)),
+            CallError::TimedOut => RPCError::Timeout(Timeout {
+                action,
+                id: self.node_id,
+                target: self.target,
+                timeout: ttl,
+            }),
+            CallError::Rpc(e) => RPCError::Network(NetworkError::new(&e)),
+        }
+    }
+
+    fn remote<E: std::error::Error>(
+        &self,
+        error: RaftError<NodeId, E>,
+    ) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+        RPCError::RemoteError(RemoteError::new(self.target, error))
+    }
+}
+
+type RpcResult<T, E = openraft::error::Infallible> =
+    Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
+
+impl RaftNetwork<MetadataLog> for PeerConnection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<MetadataLog>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        let ttl = option.hard_ttl();
+        let entries = rpc.entries.len();
+        let frame = match encode_frame(&RaftRequest::AppendEntries(rpc)) {
+            Ok(frame) => frame,
+            // openraft retries with fewer entries per request.
+            Err(RpcError::FrameTooLarge(_)) if entries > 1 => {
+                let hint = u64::try_from(entries / 2).unwrap_or(1);
+                return Err(RPCError::PayloadTooLarge(
+                    PayloadTooLarge::new_entries_hint(hint),
+                ));
+            }
+            Err(e) => return Err(RPCError::Network(NetworkError::new(&e))),
+        };
+        match self.call(&frame, ttl).await {
+            Ok(RaftResponse::AppendEntries(result)) => result.map_err(|e| self.remote(e)),
+            Ok(_) => Err(RPCError::Network(NetworkError::new(
+                &RpcError::UnexpectedResponse,
+            ))),
+            Err(e) => Err(self.rpc_error(RPCTypes::AppendEntries, ttl, e)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<MetadataLog>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
+        let ttl = option.hard_ttl();
+        let frame = encode_frame(&RaftRequest::InstallSnapshot(rpc))
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        match self.call(&frame, ttl).await {
+            Ok(RaftResponse::InstallSnapshot(result)) => result.map_err(|e| self.remote(e)),
+            Ok(_) => Err(RPCError::Network(NetworkError::new(
+                &RpcError::UnexpectedResponse,
+            ))),
+            Err(e) => Err(self.rpc_error(RPCTypes::InstallSnapshot, ttl, e)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<NodeId>> {
+        let ttl = option.hard_ttl();
+        let frame = encode_frame(&RaftRequest::Vote(rpc))
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        match self.call(&frame, ttl).await {
+            Ok(RaftResponse::Vote(result)) => result.map_err(|e| self.remote(e)),
+            Ok(_) => Err(RPCError::Network(NetworkError::new(
+                &RpcError::UnexpectedResponse,
+            ))),
+            Err(e) => Err(self.rpc_error(RPCTypes::Vote, ttl, e)),
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! The metadata quorum: this node's Raft member of the controller quorum, its storage, its RPC
+//! server and its controller.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use openraft::error::{Fatal, InitializeError, RaftError};
+use openraft::metrics::WaitError;
+use openraft::{BasicNode, SnapshotPolicy};
+use tokio::net::TcpListener;
+
+use crate::controller::{QuorumController, SharedState};
+use crate::ids::BrokerId;
+use crate::log_store::{LogStoreError, RedbLogStore};
+use crate::network::{PeerConnection, TcpNetworkFactory};
+use crate::raft_types::{NodeId, Raft};
+use crate::record::MetadataListener;
+use crate::rpc_server::RpcServer;
+use crate::snapshot::{SnapshotError, SnapshotStore};
+use crate::state_machine::MetadataStateMachine;
+
+const CLUSTER_NAME: &str = "ferrite-metadata";
+/// Kafka's `controller.quorum.election.timeout.ms` is 1000; openraft randomises between the two.
+const ELECTION_TIMEOUT_MIN_MS: u64 = 1000;
+const ELECTION_TIMEOUT_MAX_MS: u64 = 2000;
+/// Also openraft's deadline for one AppendEntries round trip, which includes the follower's
+/// fsync, hence not lower.
+const HEARTBEAT_INTERVAL_MS: u64 = 250;
+/// Snapshot chunks stay far below the RPC frame limit (`rpc::MAX_FRAME_BYTES`).
+const SNAPSHOT_CHUNK_BYTES: u64 = 1024 * 1024;
+const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 10_000;
+/// Bounds one read-index question to the leader; `start` asks again until it gets an answer.
+const READ_INDEX_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bounds one wait to apply up to the read index before asking again (the leader may change).
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause between attempts while there is no leader or it does not answer.
+const CATCH_UP_RETRY: Duration = Duration::from_millis(100);
+/// How often `start` reports that it is still waiting for a quorum.
+const START_PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
+/// How long `shutdown` waits for openraft's tasks to let go of the database.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct QuorumConfig {
+    pub node_id: BrokerId,
+    /// The metadata log dir: `<log.dirs>/__cluster_metadata-0`.
+    pub dir: PathBuf,
+    /// `controller.quorum.voters`: id -> "host:port" of each voter's Raft RPC listener.
+    pub voters: BTreeMap<BrokerId, String>,
+    /// This node's already-bound Raft RPC listener; `None` serves no RPC (a lone voter needs none).
+    pub listener: Option<TcpListener>,
+    /// Take a snapshot after this many entries since the last one; 0 never snapshots.
+    pub snapshot_after_entries: u64,
+}
+
+/// Large sources are boxed: this error travels inside every `ControllerError`.
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    #[error("invalid metadata quorum configuration: {0}")]
+    InvalidConfig(String),
+    #[error("metadata log dir {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    LogStore(Box<LogStoreError>),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error("raft configuration: {0}")]
+    RaftConfig(#[source] Box<openraft::ConfigError>),
+    /// Raft stopped: shut down, or a storage failure stopped it.
+    #[error("metadata raft stopped: {0}")]
+    Stopped(#[source] Box<Fatal<NodeId>>),
+    #[error("initialising the metadata quorum: {0}")]
+    Initialize(#[source] Box<RaftError<NodeId, InitializeError<NodeId, BasicNode>>>),
+    #[error("the metadata log database was still open {0:?} after shutdown")]
+    StillOpen(Duration),
+}
+
+impl From<LogStoreError> for QuorumError {
+    fn from(error: LogStoreError) -> QuorumError {
+        QuorumError::LogStore(Box::new(error))
+    }
+}
+
+impl From<openraft::ConfigError> for QuorumError {
+    fn from(error: openraft::ConfigError) -> QuorumError {
+        QuorumError::RaftConfig(Box::new(error))
+    }
+}
+
+impl From<Fatal<NodeId>> for QuorumError {
+    fn from(fatal: Fatal<NodeId>) -> QuorumError {
+        QuorumError::Stopped(Box::new(fatal))
+    }
+}
+
+/// A handle on this node's member of the metadata quorum; clones share it.
+#[derive(Clone)]
+pub struct MetadataQuorum {
+    node: Arc<QuorumNode>,
+}
+
+struct QuorumNode {
+    node_id: NodeId,
+    raft: Raft,
+    controller: QuorumController,
+    rpc_server: Mutex<Option<RpcServer>>,
+    db: Weak<redb::Database>,
+}
+
+impl MetadataQuorum {
+    /// Opens the metadata log dir, initialises a new cluster of the configured voters when the
+    /// log is empty, starts Raft, and returns once this node has applied everything committed
+    /// before the start: the listener has seen the full image by then.
+    ///
+    /// Waits as long as it takes to find a leader (a voter of a quorum that is down waits for
+    /// the others); bound it with a timeout if needed: dropping the future stops everything.
+    pub async fn start(
+        config: QuorumConfig,
+        listener: Arc<dyn MetadataListener>,
+    ) -> Result<MetadataQuorum, QuorumError> {
+        let node_id = node_id(config.node_id)?;
+        let mut voters = BTreeMap::new();
+        for (id, addr) in &config.voters {
+            voters.insert(node_id_of_voter(*id)?, addr.clone());
+        }
+        if !voters.contains_key(&node_id) {
+            return Err(QuorumError::InvalidConfig(format!(
+                "node.id {} is not in controller.quorum.voters {:?}",
+                config.node_id,
+                config.voters.keys().collect::<Vec<_>>()
+            )));
+        }
+
+        if config.listener.is_none() && voters.len() > 1 {
+            tracing::warn!("no raft rpc listener: the other voters cannot reach this one");
+        }
+
+        let dir = config.dir.clone();
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|source| QuorumError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+        let log_store = RedbLogStore::open(&dir.join("raft.redb")).await?;
+        let db = log_store.downgrade();
+        let snapshot_dir = dir.join("snapshots");
+        let snapshots = tokio::task::spawn_blocking(move || SnapshotStore::open(snapshot_dir))
+            .await
+            .map_err(SnapshotError::from)??;
+        let state = SharedState::default();
+        let state_machine = MetadataStateMachine::open(snapshots, state.clone(), listener).await?;
+
+        let raft_config = raft_config(config.snapshot_after_entries)?;
+        let network = TcpNetworkFactory::new(node_id, voters.clone());
+        let raft = Raft::new(
+            node_id,
+            Arc::new(raft_config),
+            network,
+            log_store,
+            state_machine,
+        )
+        .await?;
+        let rpc_server = config
+            .listener
+            .map(|listener| RpcServer::spawn(listener, raft.clone()));
+        let quorum = MetadataQuorum {
+            node: Arc::new(QuorumNode {
+                node_id,
+                controller: QuorumController::new(raft.clone(), state),
+                raft,
+                rpc_server: Mutex::new(rpc_server),
+                db,
+            }),
+        };
+        // From here a failure must stop Raft, or the database would stay open (and locked).
+        match quorum.join(&voters).await {
+            Ok(()) => Ok(quorum),
+            Err(error) => {
+                if let Err(shutdown_error) = quorum.shutdown().await {
+                    tracing::warn!(%shutdown_error, "stopping the metadata quorum after a failed start");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    pub fn controller(&self) -> &QuorumController {
+        &self.node.controller
+    }
+
+    /// The quorum's current leader (the active controller), as far as this node knows.
+    pub fn leader_id(&self) -> Option<BrokerId> {
+        let leader = self.node.raft.metrics().borrow().current_leader;
+        leader.and_then(BrokerId::from_node_id)
+    }
+
+    /// Stops the RPC server and Raft, and returns once the database is closed, so that the same
+    /// dir can be opened again.
+    pub async fn shutdown(&self) -> Result<(), QuorumError> {
+        let server = self
+            .node
+            .rpc_server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(server) = server {
+            server.stop().await;
+        }
+        if let Err(error) = self.node.raft.shutdown().await {
+            tracing::warn!(%error, "metadata raft task ended abnormally");
+        }
+        // openraft's tasks release their handles on the database as they finish.
+        let started = Instant::now();
+        while self.node.db.strong_count() > 0 {
+            if started.elapsed() > CLOSE_TIMEOUT {
+                return Err(QuorumError::StillOpen(CLOSE_TIMEOUT));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+
+    async fn join(&self, voters: &BTreeMap<NodeId, String>) -> Result<(), QuorumError> {
+        let raft = &self.node.raft;
+        if raft.is_initialized().await? {
+            self.check_membership(voters)?;
+        } else {
+            // Every voter bootstraps with the same membership at log index 0, so whichever
+            // voters get here first agree, and the others find their logs already started.
+            let members: BTreeMap<NodeId, BasicNode> = voters
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode::new(addr)))
+                .collect();
+            match raft.initialize(members).await {
+                Ok(()) => tracing::info!(?voters, "initialised a new metadata quorum"),
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(error) => return Err(QuorumError::Initialize(Box::new(error))),
+            }
+        }
+        self.wait_caught_up(voters).await
+    }
+
+    /// A log dir from another cluster, or a changed `node.id`, would leave this node waiting
+    /// forever for an election it cannot take part in: refuse it instead.
+    fn check_membership(&self, voters: &BTreeMap<NodeId, String>) -> Result<(), QuorumError> {
+        let metrics = self.node.raft.metrics();
+        let metrics = metrics.borrow();
+        let membership = metrics.membership_config.membership();
+        let stored: Vec<NodeId> = membership.voter_ids().collect();
+        if !stored.contains(&self.node.node_id) {
+            return Err(QuorumError::InvalidConfig(format!(
+                "node.id {} is not a voter of the quorum stored in the metadata log (voters \
+                 {stored:?})",
+                self.node.node_id
+            )));
+        }
+        let configured: Vec<NodeId> = voters.keys().copied().collect();
+        if stored != configured {
+            // Voter changes need a membership change through Raft, which is not built yet.
+            tracing::warn!(
+                ?stored,
+                ?configured,
+                "controller.quorum.voters differs from the stored quorum; using the stored one"
+            );
+        }
+        Ok(())
+    }
+
+    /// Waits until this node has applied everything the quorum committed before now: asks the
+    /// leader (itself, or over RPC) for its read index, which it confirms with a quorum first,
+    /// then waits to apply up to it. Asking is what makes a restarted node wait for the current
+    /// leader rather than trust the leader or term it remembers from before.
+    async fn wait_caught_up(&self, voters: &BTreeMap<NodeId, String>) -> Result<(), QuorumError> {
+        let raft = &self.node.raft;
+        let me = self.node.node_id;
+        let mut metrics = raft.metrics();
+        let mut peers: BTreeMap<NodeId, PeerConnection> = BTreeMap::new();
+        let mut last_report = Instant::now();
+        loop {
+            let (leader, leader_addr) = {
+                let m = metrics.borrow_and_update();
+                if let Err(fatal) = &m.running_state {
+                    return Err(fatal.clone().into());
+                }
+                let leader = m.current_leader;
+                let addr = leader.and_then(|l| {
+                    let stored = m.membership_config.membership().get_node(&l);
+                    voters.get(&l).cloned().or(stored.map(|n| n.addr.clone()))
+                });
+                (leader, addr)
+            };
+            let read_index = match (leader, leader_addr) {
+                (Some(leader), _) if leader == me => {
+                    match tokio::time::timeout(READ_INDEX_TIMEOUT, raft.get_read_log_id()).await {
+                        Ok(Ok((read, _applied))) => Some(read),
+                        Ok(Err(RaftError::Fatal(fatal))) => return Err(fatal.into()),
+                        Ok(Err(RaftError::APIError(_))) | Err(_) => None,
+                    }
+                }
+                (Some(leader), Some(addr)) => {
+                    peers
+                        .entry(leader)
+                        .or_insert_with(|| PeerConnection::new(me, leader, addr))
+                        .read_index(READ_INDEX_TIMEOUT)
+                        .await
+                }
+                _ => None,
+            };
+            if let Some(read) = read_index {
+                let index = read.map(|id| id.index);
+                let applied = raft
+                    .wait(Some(CATCH_UP_TIMEOUT))
+                    .applied_index_at_least(index, "catching up with the metadata quorum")
+                    .await;
+                match applied {
+                    Ok(m) => {
+                        tracing::info!(leader = ?m.current_leader, applied = ?m.last_applied, "metadata quorum caught up");
+                        return Ok(());
+                    }
+                    Err(WaitError::ShuttingDown) => return Err(Fatal::Stopped.into()),
+                    Err(WaitError::Timeout(..)) => {}
+                }
+            }
+            if last_report.elapsed() >= START_PROGRESS_INTERVAL {
+                last_report = Instant::now();
+                let m = metrics.borrow();
+                tracing::info!(
+                    leader = ?m.current_leader,
+                    term = m.current_term,
+                    applied = ?m.last_applied,
+                    "still waiting for the metadata quorum"
+                );
+            }
+            // Wake on news (a leader elected) or retry after a while.
+            let _ = tokio::time::timeout(CATCH_UP_RETRY, metrics.changed()).await;
+        }
+    }
+}
+
+fn node_id(broker_id: BrokerId) -> Result<NodeId, QuorumError> {
+    broker_id
+        .to_node_id()
+        .ok_or_else(|| QuorumError::InvalidConfig(format!("node.id {broker_id} is negative")))
+}
+
+fn node_id_of_voter(broker_id: BrokerId) -> Result<NodeId, QuorumError> {
+    broker_id.to_node_id().ok_or_else(|| {
+        QuorumError::InvalidConfig(format!(
+            "controller.quorum.voters has a negative id {broker_id}"
+        ))
+    })
+}
+
+fn raft_config(snapshot_after_entries: u64) -> Result<openraft::Config, QuorumError> {
+    let snapshot_policy = match snapshot_after_entries {
+        0 => SnapshotPolicy::Never,
+        n => SnapshotPolicy::LogsSinceLast(n),
+    };
+    let config = openraft::Config {
+        cluster_name: CLUSTER_NAME.to_string(),
+        election_timeout_min: ELECTION_TIMEOUT_MIN_MS,
+        election_timeout_max: ELECTION_TIMEOUT_MAX_MS,
+        heartbeat_interval: HEARTBEAT_INTERVAL_MS,
+        install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
+        snapshot_policy,
+        snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
+        // Keep one snapshot interval of log behind the snapshot, so that a follower a little
+        // behind catches up from the log rather than by a whole snapshot.
+        max_in_snapshot_log_to_keep: snapshot_after_entries,
+        ..Default::default()
+    };
+    Ok(config.validate()?)
+}

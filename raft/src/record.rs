@@ -1,0 +1,59 @@
+//! The metadata log's records: the shapes of KRaft's metadata records that Ferrite uses so far.
+//! Their serde form is the log's on-disk and on-wire format, so only add variants and optional
+//! fields (`#[serde(default)]`) to keep old logs and snapshots readable.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, TopicId};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetadataRecord {
+    /// A broker's registration: replaces any earlier registration of the same id.
+    RegisterBroker {
+        broker_id: BrokerId,
+        host: String,
+        port: u16,
+        rack: Option<String>,
+    },
+    /// A new topic. Its partitions follow as `Partition` records.
+    Topic { name: String, topic_id: TopicId },
+    /// A partition's full state: replaces any earlier record for the same partition.
+    Partition {
+        topic_id: TopicId,
+        partition: PartitionIndex,
+        replicas: Vec<BrokerId>,
+        isr: Vec<BrokerId>,
+        leader: BrokerId,
+        leader_epoch: LeaderEpoch,
+    },
+    /// Sets (`Some`) or deletes (`None`) one dynamic config of a resource.
+    Config {
+        resource: ConfigResource,
+        name: String,
+        value: Option<String>,
+    },
+    /// Removes a topic, its partitions and its configs; the broker deletes the partitions' logs.
+    RemoveTopic { topic_id: TopicId },
+}
+
+/// The resource a dynamic config belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ConfigResource {
+    /// A topic, by name (as in Kafka's ConfigRecord).
+    Topic(String),
+    Broker(BrokerId),
+}
+
+/// The broker's side of the metadata log: receives committed records in log order, and a full
+/// rebuild when a snapshot is loaded or installed.
+///
+/// Calls come from the Raft state machine task, one at a time and in log order; keep them quick
+/// and never call back into the quorum from them (a write waits for this very task to apply).
+pub trait MetadataListener: Send + Sync + 'static {
+    /// Replace the whole image with these records. Always the first call after `start`
+    /// (with no records when there is no snapshot yet).
+    fn on_snapshot(&self, records: &[MetadataRecord]);
+
+    /// One committed entry's records, in order.
+    fn on_records(&self, records: &[MetadataRecord]);
+}

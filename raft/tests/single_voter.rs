@@ -1,0 +1,218 @@
+//! One voter, as the broker runs today: start, write, restart from the same dir.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{eventually, single_voter, topic, Event, Recorder};
+use ferrite_raft::{
+    BrokerId, ConfigResource, ControllerError, MetadataQuorum, MetadataRecord, TopicRef,
+};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+async fn start(
+    dir: &std::path::Path,
+    snapshot_after_entries: u64,
+) -> Result<(MetadataQuorum, Arc<Recorder>), ferrite_raft::QuorumError> {
+    let recorder = Arc::new(Recorder::default());
+    let quorum =
+        MetadataQuorum::start(single_voter(dir, snapshot_after_entries), recorder.clone()).await?;
+    Ok((quorum, recorder))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_and_deletes_topics_and_the_listener_sees_the_records() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (quorum, recorder) = start(dir.path(), 0).await?;
+    assert_eq!(quorum.leader_id(), Some(BrokerId(1)));
+    assert_eq!(recorder.events(), vec![Event::Snapshot(Vec::new())]);
+
+    let controller = quorum.controller();
+    controller
+        .register_broker(BrokerId(1), "localhost".into(), 9092, None)
+        .await?;
+    // Re-registering unchanged writes nothing.
+    controller
+        .register_broker(BrokerId(1), "localhost".into(), 9092, None)
+        .await?;
+    assert_eq!(recorder.events().len(), 2);
+
+    let checked = controller.create_topics(vec![topic("dry", 1)], true).await;
+    assert!(checked[0].is_ok());
+    assert_eq!(recorder.events().len(), 2, "validate_only must not write");
+
+    let mut orders = topic("orders", 3);
+    orders.configs = vec![("retention.ms".into(), "1000".into())];
+    let created = controller
+        .create_topics(
+            vec![orders, topic("payments", 1), topic("bad name", 1)],
+            false,
+        )
+        .await;
+    assert_eq!(created.len(), 3);
+    let orders = created[0].as_ref().map_err(|e| e.to_string())?;
+    assert_eq!((orders.num_partitions, orders.replication_factor), (3, 1));
+    assert!(created[1].is_ok());
+    assert!(matches!(created[2], Err(ControllerError::InvalidTopic(_))));
+
+    // create_topics returns once the records are applied: the listener has them already.
+    let image = recorder.image();
+    let registered = image
+        .topic_by_name("orders")
+        .map(|t| (t.topic_id, t.partitions.len()));
+    assert_eq!(registered, Some((orders.topic_id, 3)));
+    assert_eq!(
+        image
+            .configs(&ConfigResource::Topic("orders".into()))
+            .and_then(|c| c.get("retention.ms"))
+            .map(String::as_str),
+        Some("1000")
+    );
+    assert_eq!(controller.with_state(|s| s.clone()), image);
+
+    let again = controller
+        .create_topics(vec![topic("orders", 1)], false)
+        .await;
+    assert!(matches!(
+        again[0],
+        Err(ControllerError::TopicAlreadyExists(_))
+    ));
+
+    let deleted = controller
+        .delete_topics(vec![
+            TopicRef::Id(orders.topic_id),
+            TopicRef::Name("nope".into()),
+        ])
+        .await;
+    assert_eq!(
+        deleted[0].as_ref().map(|d| d.name.clone()).ok(),
+        Some("orders".to_string())
+    );
+    assert!(matches!(
+        deleted[1],
+        Err(ControllerError::UnknownTopicOrPartition(_))
+    ));
+    assert_eq!(
+        recorder.events().last(),
+        Some(&Event::Records(vec![MetadataRecord::RemoveTopic {
+            topic_id: orders.topic_id
+        }]))
+    );
+    assert_eq!(recorder.topic_names(), vec!["payments".to_string()]);
+
+    quorum.shutdown().await?;
+    let after = quorum
+        .controller()
+        .create_topics(vec![topic("late", 1)], false)
+        .await;
+    assert!(matches!(after[0], Err(ControllerError::Quorum(_))));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_replays_the_log_into_the_same_image() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (quorum, recorder) = start(dir.path(), 0).await?;
+    let controller = quorum.controller();
+    controller
+        .register_broker(BrokerId(1), "localhost".into(), 9092, Some("rack-a".into()))
+        .await?;
+    for name in ["a", "b", "c"] {
+        let created = controller.create_topics(vec![topic(name, 2)], false).await;
+        assert!(created[0].is_ok());
+    }
+    let deleted = controller
+        .delete_topics(vec![TopicRef::Name("b".into())])
+        .await;
+    assert!(deleted[0].is_ok());
+    let before = recorder.image();
+    quorum.shutdown().await?;
+
+    for _ in 0..2 {
+        let (quorum, recorder) = start(dir.path(), 0).await?;
+        // No snapshot: an empty one first, then the committed entries replayed in order.
+        let events = recorder.events();
+        assert_eq!(events.first(), Some(&Event::Snapshot(Vec::new())));
+        assert_eq!(recorder.image(), before);
+        assert_eq!(quorum.controller().with_state(|s| s.clone()), before);
+
+        // The restarted controller validates against the replayed state.
+        let again = quorum
+            .controller()
+            .create_topics(vec![topic("a", 1)], false)
+            .await;
+        assert!(matches!(
+            again[0],
+            Err(ControllerError::TopicAlreadyExists(_))
+        ));
+        quorum.shutdown().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_loads_the_snapshot_then_the_entries_after_it() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (quorum, recorder) = start(dir.path(), 3).await?;
+    let controller = quorum.controller();
+    controller
+        .register_broker(BrokerId(1), "localhost".into(), 9092, None)
+        .await?;
+    for i in 0..10 {
+        let created = controller
+            .create_topics(vec![topic(&format!("t{i}"), 1)], false)
+            .await;
+        assert!(created[0].is_ok());
+    }
+    let snapshots = dir.path().join("snapshots");
+    let has_snapshot = || {
+        std::fs::read_dir(&snapshots)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".checkpoint"))
+            })
+            .unwrap_or(false)
+    };
+    assert!(eventually(Duration::from_secs(10), has_snapshot).await);
+    let before = recorder.image();
+    assert_eq!(before.topics().count(), 10);
+    quorum.shutdown().await?;
+
+    let (quorum, recorder) = start(dir.path(), 3).await?;
+    match recorder.events().first() {
+        Some(Event::Snapshot(records)) => {
+            assert!(!records.is_empty(), "expected the snapshot's records")
+        }
+        other => panic!("expected a snapshot first, got {other:?}"),
+    }
+    assert_eq!(recorder.image(), before);
+
+    // Writes after the restart land on top of the snapshot, and survive another restart.
+    let created = quorum
+        .controller()
+        .create_topics(vec![topic("after", 1)], false)
+        .await;
+    assert!(created[0].is_ok());
+    let before = recorder.image();
+    quorum.shutdown().await?;
+    let (quorum, recorder) = start(dir.path(), 3).await?;
+    assert_eq!(recorder.image(), before);
+    quorum.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_outside_the_voters_is_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut config = single_voter(dir.path(), 0);
+    config.node_id = BrokerId(2);
+    let refused = MetadataQuorum::start(config, Arc::new(Recorder::default())).await;
+    assert!(matches!(
+        refused,
+        Err(ferrite_raft::QuorumError::InvalidConfig(_))
+    ));
+    Ok(())
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian 12 machine or a developer's: installs what the tests
+# need if it is missing, then rustfmt, clippy and every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# Debian packages the tests need:
+#   kcat    tests/kcat.rs drives Debian's kcat (librdkafka 2.0.2) as an old, real client.
+#   procps  /bin/kill: the tests stop brokers with `kill -TERM` (a shell builtin is not enough).
+#   g++     librdkafka's ./configure (built inside rdkafka-sys) refuses to run without a C++
+#           compiler. zlib and zstd need no -dev packages: libz-sys and zstd-sys build their
+#           bundled sources when the system's are missing, and ssl, sasl and curl are off.
+missing=()
+installed() { [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]; }
+installed kcat || missing+=(kcat)
+type -P kill >/dev/null || missing+=(procps)
+type -P g++ >/dev/null || type -P clang++ >/dev/null || type -P c++ >/dev/null || missing+=(g++)
+
+step "System packages"
+if ((${#missing[@]})); then
+    sudo=()
+    if ((EUID != 0)); then sudo=(sudo); fi
+    echo "installing: ${missing[*]}"
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "all present"
+fi
+
+# A minimal rustup profile lacks these two.
+if ! cargo fmt --version >/dev/null 2>&1; then
+    step "Rust component rustfmt"
+    rustup component add rustfmt
+fi
+if ! cargo clippy --version >/dev/null 2>&1; then
+    step "Rust component clippy"
+    rustup component add clippy
+fi
+
+export RUST_BACKTRACE=1
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace
