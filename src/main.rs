@@ -1,1 +1,42 @@
-fn main() {}
+//! `ferrite`: run a node. Configuration: see `ferrite::config` and the README.
+
+use anyhow::Context;
+use ferrite::config::BrokerConfig;
+use ferrite::server::Server;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let config = match BrokerConfig::from_args_and_env(std::env::args().skip(1), std::env::vars()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("ferrite: {error}");
+            std::process::exit(2);
+        }
+    };
+    let server = Server::start(config)
+        .await
+        .context("cannot start ferrite")?;
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}

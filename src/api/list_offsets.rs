@@ -1,0 +1,92 @@
+//! ListOffsets (key 2): earliest, latest, max-timestamp and by-timestamp lookups.
+//!
+//! "Latest" is the HighWatermark (also for read_committed until transactions exist), "earliest" the LogStartOffset,
+//! and a timestamp finds the first record whose own timestamp is at least the target, through the time index.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_request::ListOffsetsRequest;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
+};
+
+use super::ToErrorCode;
+use crate::replica::{Partition, ReplicaError};
+use crate::server::Broker;
+use ferrite_raft::PartitionIndex;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+const EARLIEST_PENDING_UPLOAD: i64 = -6;
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    _version: i16,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
+    let image = broker.image();
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let found = image.topic(&topic.name.0);
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let response = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_timestamp(-1)
+                        .with_offset(-1);
+                    let Some(topic) = found else {
+                        return response
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    let index = PartitionIndex(p.partition_index);
+                    let Some(partition) = broker.replicas.partition(topic.topic_id, index) else {
+                        let error = match topic.partitions.contains_key(&index) {
+                            true => ResponseError::NotLeaderOrFollower,
+                            false => ResponseError::UnknownTopicOrPartition,
+                        };
+                        return response.with_error_code(error.code());
+                    };
+                    match lookup(&partition, p.timestamp) {
+                        Ok(Some((timestamp, offset))) => response
+                            .with_timestamp(timestamp)
+                            .with_offset(offset)
+                            .with_leader_epoch(partition.leader_epoch().0),
+                        Ok(None) => response,
+                        Err(error) => response.with_error_code(error.code()),
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// (timestamp, offset) for one partition; None when no record qualifies.
+fn lookup(partition: &Partition, target: i64) -> Result<Option<(i64, i64)>, ReplicaError> {
+    let high_watermark = partition.high_watermark();
+    Ok(match target {
+        LATEST => Some((-1, high_watermark.0)),
+        EARLIEST | EARLIEST_LOCAL => Some((-1, partition.log_start_offset().0)),
+        // No tiered storage: nothing is uploaded or pending.
+        LATEST_TIERED | EARLIEST_PENDING_UPLOAD => Some((-1, -1)),
+        MAX_TIMESTAMP => partition
+            .max_timestamp_offset()?
+            .filter(|(_, offset)| *offset < high_watermark)
+            .map(|(timestamp, offset)| (timestamp, offset.0)),
+        timestamp => partition
+            .offset_for_timestamp(timestamp)?
+            .filter(|(_, offset)| *offset < high_watermark)
+            .map(|(timestamp, offset)| (timestamp, offset.0)),
+    })
+}

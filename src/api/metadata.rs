@@ -1,0 +1,173 @@
+//! Metadata (key 3): brokers, controller, topics and partition leaders; creates unknown topics when the request
+//! allows it and `auto.create.topics.enable` is on.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_request::MetadataRequest;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::{ToErrorCode, AUTHORIZED_OPERATIONS_OMITTED};
+use crate::metadata::{MetadataImage, TopicImage};
+use crate::server::Broker;
+use ferrite_raft::{CreateTopicSpec, TopicId};
+
+/// A topic the client asked about, by name or (v12+) by id.
+enum Wanted {
+    Name(String),
+    Id(Uuid),
+}
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: MetadataRequest,
+) -> MetadataResponse {
+    // v0 has no null: an empty list means every topic.
+    let wanted: Option<Vec<Wanted>> = match request.topics {
+        None => None,
+        Some(topics) if topics.is_empty() && version == 0 => None,
+        Some(topics) => Some(
+            topics
+                .into_iter()
+                .map(|t| match t.name {
+                    Some(name) => Wanted::Name(name.0.to_string()),
+                    None => Wanted::Id(t.topic_id),
+                })
+                .collect(),
+        ),
+    };
+    let allow_create = (version < 4 || request.allow_auto_topic_creation)
+        && broker.config.auto_create_topics_enable;
+
+    let mut image = broker.image();
+    if let (Some(wanted), true) = (&wanted, allow_create) {
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter_map(|w| match w {
+                Wanted::Name(name) if image.topic(name).is_none() && !name.starts_with("__") => {
+                    Some(name.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        if !missing.is_empty() {
+            auto_create(broker, missing).await;
+            image = broker.image();
+        }
+    }
+
+    let topics = match wanted {
+        None => image
+            .topics()
+            .map(|topic| describe(&image, topic, version))
+            .collect(),
+        Some(wanted) => wanted
+            .into_iter()
+            .map(|w| match w {
+                Wanted::Name(name) => match image.topic(&name) {
+                    Some(topic) => describe(&image, topic, version),
+                    None => {
+                        let error = unknown_name_error(&name);
+                        unknown(Some(name), Uuid::nil(), error)
+                    }
+                },
+                Wanted::Id(id) => match image.topic_by_id(TopicId(id)) {
+                    Some(topic) => describe(&image, topic, version),
+                    None => unknown(None, id, ResponseError::UnknownTopicId),
+                },
+            })
+            .collect(),
+    };
+
+    MetadataResponse::default()
+        .with_brokers(
+            image
+                .brokers
+                .values()
+                .map(|b| {
+                    MetadataResponseBroker::default()
+                        .with_node_id(BrokerId(b.broker_id.0))
+                        .with_host(StrBytes::from_string(b.host.clone()))
+                        .with_port(i32::from(b.port))
+                        .with_rack(b.rack.clone().map(StrBytes::from_string))
+                })
+                .collect(),
+        )
+        .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
+        .with_controller_id(BrokerId(
+            broker.quorum.leader_id().map(|id| id.0).unwrap_or(-1),
+        ))
+        .with_topics(topics)
+        .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+}
+
+fn unknown_name_error(name: &str) -> ResponseError {
+    if ferrite_raft::validate_topic_name(name).is_err() {
+        ResponseError::InvalidTopicException
+    } else {
+        ResponseError::UnknownTopicOrPartition
+    }
+}
+
+async fn auto_create(broker: &Arc<Broker>, names: Vec<String>) {
+    let specs = names
+        .into_iter()
+        .map(|name| CreateTopicSpec {
+            name,
+            num_partitions: broker.config.num_partitions,
+            replication_factor: broker.config.default_replication_factor,
+            assignments: Vec::new(),
+            configs: Vec::new(),
+        })
+        .collect();
+    for result in broker.quorum.controller().create_topics(specs, false).await {
+        match result {
+            Ok(created) => tracing::info!(topic = %created.name, "auto-created topic"),
+            // Another request created it first, or the name is invalid: the lookup that follows answers for it.
+            Err(error) => tracing::debug!(%error, code = error.code(), "auto-creation declined"),
+        }
+    }
+}
+
+fn unknown(name: Option<String>, id: Uuid, error: ResponseError) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_error_code(error.code())
+        .with_name(name.map(|n| TopicName(StrBytes::from_string(n))))
+        .with_topic_id(id)
+        .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+}
+
+fn describe(image: &MetadataImage, topic: &TopicImage, _version: i16) -> MetadataResponseTopic {
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|(index, p)| {
+            let leader_known = image.brokers.contains_key(&p.leader);
+            MetadataResponsePartition::default()
+                .with_error_code(if leader_known {
+                    0
+                } else {
+                    ResponseError::LeaderNotAvailable.code()
+                })
+                .with_partition_index(index.0)
+                .with_leader_id(BrokerId(if leader_known { p.leader.0 } else { -1 }))
+                .with_leader_epoch(p.leader_epoch.0)
+                .with_replica_nodes(p.replicas.iter().map(|r| BrokerId(r.0)).collect())
+                .with_isr_nodes(p.isr.iter().map(|r| BrokerId(r.0)).collect())
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(
+            topic.name.to_string(),
+        ))))
+        .with_topic_id(topic.topic_id.0)
+        .with_is_internal(topic.is_internal())
+        .with_partitions(partitions)
+        .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+}

@@ -1,0 +1,541 @@
+//! Broker configuration, with Kafka's own key names and defaults.
+//!
+//! Values come from, in rising precedence: Kafka's defaults, an optional properties file, environment variables
+//! (`FERRITE_` followed by the key in upper case with `.` as `_`, e.g. `FERRITE_NODE_ID`), and command-line flags
+//! (`--node.id=2` or `--override node.id=2`, as `kafka-server-start.sh` takes them).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ferrite_raft::BrokerId;
+
+/// How produced data reaches the disk before a produce is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPolicy {
+    /// Ferrite's default: a produce is acknowledged only once its data is fsynced; concurrent appends share one
+    /// fsync (group commit).
+    Durable,
+    /// Kafka's page-cache behaviour: acknowledge after the write; fsync after this many messages or this much time
+    /// (whichever is set and comes first).
+    Interval {
+        messages: Option<u64>,
+        ms: Option<u64>,
+    },
+}
+
+/// A named listener, `NAME://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Listener {
+    pub fn socket_addr(&self) -> Result<SocketAddr, ConfigError> {
+        let host = if self.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            &self.host
+        };
+        format!("{host}:{}", self.port)
+            .parse()
+            .or_else(|_| {
+                use std::net::ToSocketAddrs;
+                (host, self.port)
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut addrs| addrs.next())
+                    .ok_or(())
+            })
+            .map_err(|()| ConfigError::Invalid {
+                key: "listeners".into(),
+                value: format!("{}://{}:{}", self.name, self.host, self.port),
+                reason: "host does not resolve".into(),
+            })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: BrokerId,
+    pub process_roles: Vec<String>,
+    pub listeners: Vec<Listener>,
+    pub advertised_listeners: Vec<Listener>,
+    pub controller_listener_names: Vec<String>,
+    pub controller_quorum_voters: BTreeMap<BrokerId, String>,
+    pub log_dirs: PathBuf,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub log_segment_bytes: u32,
+    pub log_roll_ms: i64,
+    pub log_index_interval_bytes: u32,
+    pub log_index_size_max_bytes: u32,
+    pub message_max_bytes: u32,
+    pub log_message_timestamp_type: crate::storage::TimestampType,
+    pub socket_request_max_bytes: u32,
+    pub max_connections: usize,
+    pub connections_max_idle_ms: u64,
+    pub queued_max_requests: usize,
+    pub flush_policy: FlushPolicy,
+    pub metadata_snapshot_after_entries: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid value {value:?} for configuration {key}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("unknown configuration {0}")]
+    Unknown(String),
+    #[error("cannot read properties file {path}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad command line: {0}")]
+    Usage(String),
+}
+
+/// Every key Ferrite understands, with Kafka's default. Keys absent here are rejected, so typos surface at start-up.
+const DEFAULTS: &[(&str, &str)] = &[
+    ("node.id", "1"),
+    ("process.roles", "broker,controller"),
+    (
+        "listeners",
+        "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+    ),
+    ("advertised.listeners", ""),
+    ("controller.listener.names", "CONTROLLER"),
+    ("controller.quorum.voters", ""),
+    ("log.dirs", "./data"),
+    ("num.partitions", "1"),
+    ("default.replication.factor", "1"),
+    ("auto.create.topics.enable", "true"),
+    ("log.segment.bytes", "1073741824"),
+    ("log.roll.ms", "604800000"),
+    ("log.index.interval.bytes", "4096"),
+    ("log.index.size.max.bytes", "10485760"),
+    ("message.max.bytes", "1048588"),
+    ("log.message.timestamp.type", "CreateTime"),
+    ("socket.request.max.bytes", "104857600"),
+    ("max.connections", "2147483647"),
+    ("connections.max.idle.ms", "600000"),
+    ("queued.max.requests", "500"),
+    ("log.flush.interval.messages", ""),
+    ("log.flush.interval.ms", ""),
+    ("metadata.log.max.snapshot.interval.entries", "1000"),
+];
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self::from_map(&BTreeMap::new()).expect("invariant: the built-in defaults are valid")
+    }
+}
+
+impl BrokerConfig {
+    /// Parses `ferrite [PROPERTIES_FILE] [--key=value | --key value | --override key=value]...`, with the
+    /// environment in between.
+    pub fn from_args_and_env(
+        args: impl IntoIterator<Item = String>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut values = BTreeMap::new();
+        let mut flags = Vec::new();
+        let mut args = args.into_iter().peekable();
+        while let Some(arg) = args.next() {
+            let Some(flag) = arg.strip_prefix("--") else {
+                values.extend(read_properties(Path::new(&arg))?);
+                continue;
+            };
+            let pair = if flag == "override" {
+                args.next()
+                    .ok_or_else(|| ConfigError::Usage("--override needs key=value".into()))?
+            } else if flag.contains('=') {
+                flag.to_string()
+            } else {
+                let value = args
+                    .next()
+                    .ok_or_else(|| ConfigError::Usage(format!("--{flag} needs a value")))?;
+                format!("{flag}={value}")
+            };
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| ConfigError::Usage(format!("expected key=value, got {pair:?}")))?;
+            flags.push((key.trim().to_string(), value.trim().to_string()));
+        }
+        for (name, value) in env {
+            if let Some(key) = name.strip_prefix("FERRITE_") {
+                let key = key.to_ascii_lowercase().replace('_', ".");
+                if DEFAULTS.iter().any(|(k, _)| *k == key) {
+                    values.insert(key, value);
+                }
+            }
+        }
+        values.extend(flags);
+        Self::from_map(&values)
+    }
+
+    pub fn from_map(values: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        if let Some(key) = values
+            .keys()
+            .find(|k| !DEFAULTS.iter().any(|(d, _)| d == k))
+        {
+            return Err(ConfigError::Unknown(key.clone()));
+        }
+        let get = |key: &str| -> &str {
+            values.get(key).map(String::as_str).unwrap_or_else(|| {
+                DEFAULTS
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| *v)
+                    .unwrap_or_default()
+            })
+        };
+        let node_id = BrokerId(parse_num(get, "node.id", 0, i32::MAX as i64)? as i32);
+        let listeners = parse_listeners("listeners", get("listeners"))?;
+        let advertised_listeners = match get("advertised.listeners") {
+            "" => listeners.clone(),
+            value => parse_listeners("advertised.listeners", value)?,
+        };
+        let controller_listener_names = split_list(get("controller.listener.names"));
+        let controller_quorum_voters = match get("controller.quorum.voters") {
+            "" => {
+                // A lone combined node votes for itself, reachable on its controller listener.
+                let controller = listeners
+                    .iter()
+                    .find(|l| controller_listener_names.contains(&l.name))
+                    .map(|l| format!("{}:{}", l.host, l.port))
+                    .unwrap_or_default();
+                BTreeMap::from([(node_id, controller)])
+            }
+            value => parse_voters(value)?,
+        };
+        let flush_messages = parse_optional(get, "log.flush.interval.messages")?;
+        let flush_ms = parse_optional(get, "log.flush.interval.ms")?;
+        let flush_policy = if flush_messages.is_none() && flush_ms.is_none() {
+            FlushPolicy::Durable
+        } else {
+            FlushPolicy::Interval {
+                messages: flush_messages,
+                ms: flush_ms,
+            }
+        };
+        let log_message_timestamp_type = match get("log.message.timestamp.type") {
+            "CreateTime" => crate::storage::TimestampType::CreateTime,
+            "LogAppendTime" => crate::storage::TimestampType::LogAppendTime,
+            other => {
+                return Err(invalid(
+                    "log.message.timestamp.type",
+                    other,
+                    "expected CreateTime or LogAppendTime",
+                ))
+            }
+        };
+        let log_dirs = match get("log.dirs") {
+            "" => return Err(invalid("log.dirs", "", "must name a directory")),
+            dirs if dirs.contains(',') => {
+                return Err(invalid(
+                    "log.dirs",
+                    dirs,
+                    "Ferrite supports one log directory for now",
+                ))
+            }
+            dir => PathBuf::from(dir),
+        };
+        let config = BrokerConfig {
+            node_id,
+            process_roles: split_list(get("process.roles")),
+            listeners,
+            advertised_listeners,
+            controller_listener_names,
+            controller_quorum_voters,
+            log_dirs,
+            num_partitions: parse_num(get, "num.partitions", 1, i32::MAX as i64)? as i32,
+            default_replication_factor: parse_num(
+                get,
+                "default.replication.factor",
+                1,
+                i16::MAX as i64,
+            )? as i16,
+            auto_create_topics_enable: parse_bool(get, "auto.create.topics.enable")?,
+            log_segment_bytes: parse_num(get, "log.segment.bytes", 14, i32::MAX as i64)? as u32,
+            log_roll_ms: parse_num(get, "log.roll.ms", 1, i64::MAX)?,
+            log_index_interval_bytes: parse_num(
+                get,
+                "log.index.interval.bytes",
+                0,
+                i32::MAX as i64,
+            )? as u32,
+            log_index_size_max_bytes: parse_num(
+                get,
+                "log.index.size.max.bytes",
+                4,
+                i32::MAX as i64,
+            )? as u32,
+            message_max_bytes: parse_num(get, "message.max.bytes", 0, i32::MAX as i64)? as u32,
+            log_message_timestamp_type,
+            socket_request_max_bytes: parse_num(
+                get,
+                "socket.request.max.bytes",
+                1,
+                i32::MAX as i64,
+            )? as u32,
+            max_connections: parse_num(get, "max.connections", 0, i32::MAX as i64)? as usize,
+            connections_max_idle_ms: parse_num(get, "connections.max.idle.ms", 1, i64::MAX)? as u64,
+            queued_max_requests: parse_num(get, "queued.max.requests", 1, i32::MAX as i64)?
+                as usize,
+            flush_policy,
+            metadata_snapshot_after_entries: parse_num(
+                get,
+                "metadata.log.max.snapshot.interval.entries",
+                1,
+                i64::MAX,
+            )? as u64,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for role in &self.process_roles {
+            if role != "broker" && role != "controller" {
+                return Err(invalid(
+                    "process.roles",
+                    role,
+                    "roles are broker and controller",
+                ));
+            }
+        }
+        if !self.process_roles.iter().any(|r| r == "broker")
+            || !self.process_roles.iter().any(|r| r == "controller")
+        {
+            return Err(invalid(
+                "process.roles",
+                &self.process_roles.join(","),
+                "only combined mode (broker,controller) is supported so far",
+            ));
+        }
+        if self.client_listener().is_none() {
+            return Err(invalid(
+                "listeners",
+                "",
+                "needs a listener that is not a controller listener",
+            ));
+        }
+        if !self.controller_quorum_voters.contains_key(&self.node_id) {
+            return Err(invalid(
+                "controller.quorum.voters",
+                &format!("{:?}", self.controller_quorum_voters),
+                "a controller must be one of the voters",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The listener clients connect to: the first one that is not a controller listener.
+    pub fn client_listener(&self) -> Option<&Listener> {
+        self.listeners
+            .iter()
+            .find(|l| !self.controller_listener_names.contains(&l.name))
+    }
+
+    pub fn controller_listener(&self) -> Option<&Listener> {
+        self.listeners
+            .iter()
+            .find(|l| self.controller_listener_names.contains(&l.name))
+    }
+
+    /// What Metadata tells clients to connect to, given the port the client listener actually bound (which differs
+    /// from the configured one when that was 0).
+    pub fn advertised_endpoint(&self, bound: SocketAddr) -> (String, u16) {
+        let client = self
+            .client_listener()
+            .map(|l| l.name.as_str())
+            .unwrap_or("PLAINTEXT");
+        let advertised = self.advertised_listeners.iter().find(|l| l.name == client);
+        let host = match advertised {
+            Some(l) if !l.host.is_empty() && l.host != "0.0.0.0" => l.host.clone(),
+            _ if bound.ip().is_unspecified() => "127.0.0.1".to_string(),
+            _ => bound.ip().to_string(),
+        };
+        let port = match advertised {
+            Some(l) if l.port != 0 => l.port,
+            _ => bound.port(),
+        };
+        (host, port)
+    }
+}
+
+fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
+
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn parse_num<'a>(
+    get: impl Fn(&str) -> &'a str,
+    key: &str,
+    min: i64,
+    max: i64,
+) -> Result<i64, ConfigError> {
+    let value = get(key);
+    let n: i64 = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, value, "not a number"))?;
+    if n < min || n > max {
+        return Err(invalid(
+            key,
+            value,
+            &format!("must be between {min} and {max}"),
+        ));
+    }
+    Ok(n)
+}
+
+fn parse_optional<'a>(
+    get: impl Fn(&str) -> &'a str,
+    key: &str,
+) -> Result<Option<u64>, ConfigError> {
+    match get(key).trim() {
+        "" => Ok(None),
+        value => value
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(|| invalid(key, value, "must be a positive number")),
+    }
+}
+
+fn parse_bool<'a>(get: impl Fn(&str) -> &'a str, key: &str) -> Result<bool, ConfigError> {
+    match get(key).trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(invalid(key, other, "expected true or false")),
+    }
+}
+
+fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
+    split_list(value)
+        .into_iter()
+        .map(|item| {
+            let (name, rest) = item
+                .split_once("://")
+                .ok_or_else(|| invalid(key, &item, "expected NAME://host:port"))?;
+            let (host, port) = rest
+                .rsplit_once(':')
+                .ok_or_else(|| invalid(key, &item, "expected NAME://host:port"))?;
+            let port = port.parse().map_err(|_| invalid(key, &item, "bad port"))?;
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
+            Ok(Listener {
+                name: name.to_string(),
+                host,
+                port,
+            })
+        })
+        .collect()
+}
+
+fn parse_voters(value: &str) -> Result<BTreeMap<BrokerId, String>, ConfigError> {
+    const KEY: &str = "controller.quorum.voters";
+    split_list(value)
+        .into_iter()
+        .map(|item| {
+            let (id, addr) = item
+                .split_once('@')
+                .ok_or_else(|| invalid(KEY, &item, "expected id@host:port"))?;
+            let id = id.parse().map_err(|_| invalid(KEY, &item, "bad node id"))?;
+            Ok((BrokerId(id), addr.to_string()))
+        })
+        .collect()
+}
+
+fn read_properties(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::File {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#') && !line.starts_with('!'))
+        .filter_map(|line| line.split_once(['=', ':']))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_are_kafkas() {
+        let config = BrokerConfig::default();
+        assert_eq!(config.node_id, BrokerId(1));
+        assert_eq!(config.message_max_bytes, 1_048_588);
+        assert_eq!(config.flush_policy, FlushPolicy::Durable);
+        assert_eq!(config.client_listener().map(|l| l.port), Some(9092));
+        assert_eq!(
+            config
+                .controller_quorum_voters
+                .get(&BrokerId(1))
+                .map(String::as_str),
+            Some("127.0.0.1:9093")
+        );
+    }
+
+    #[test]
+    fn flags_override_environment() {
+        let env = vec![("FERRITE_NUM_PARTITIONS".to_string(), "3".to_string())];
+        let config =
+            BrokerConfig::from_args_and_env(args(&["--num.partitions=6"]), env.clone()).unwrap();
+        assert_eq!(config.num_partitions, 6);
+        let config = BrokerConfig::from_args_and_env(args(&[]), env).unwrap();
+        assert_eq!(config.num_partitions, 3);
+        let config =
+            BrokerConfig::from_args_and_env(args(&["--override", "log.flush.interval.ms=100"]), [])
+                .unwrap();
+        assert_eq!(
+            config.flush_policy,
+            FlushPolicy::Interval {
+                messages: None,
+                ms: Some(100)
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err =
+            BrokerConfig::from_args_and_env(args(&["--num.partitions=zero"]), []).unwrap_err();
+        assert!(err.to_string().contains("num.partitions"), "{err}");
+        let err = BrokerConfig::from_args_and_env(args(&["--no.such.key=1"]), []).unwrap_err();
+        assert!(err.to_string().contains("no.such.key"), "{err}");
+    }
+}

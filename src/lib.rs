@@ -1,0 +1,12 @@
+//! Ferrite: a Kafka-wire-compatible message broker.
+//!
+//! A node runs a broker (the Kafka listener, partition logs) and, in combined mode, a controller (a voter of the
+//! metadata quorum in `ferrite-raft`). Start reading at [`server::Server`]: it wires the pieces together.
+
+pub mod api;
+pub mod config;
+pub mod metadata;
+pub mod replica;
+pub mod server;
+pub mod storage;
+pub mod topic_config;

@@ -1,0 +1,187 @@
+//! [`MetadataImage`]: brokers, topics, partitions and configs as of some point in the metadata log.
+//!
+//! The image changes only by [`MetadataImage::replay`] of committed records, so every broker that has applied the
+//! same prefix of the log holds the same image.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use ferrite_raft::{
+    BrokerId, ConfigResource, LeaderEpoch, MetadataRecord, PartitionIndex, TopicId,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerRegistration {
+    pub broker_id: BrokerId,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionImage {
+    pub replicas: Vec<BrokerId>,
+    pub isr: Vec<BrokerId>,
+    pub leader: BrokerId,
+    pub leader_epoch: LeaderEpoch,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicImage {
+    pub name: Arc<str>,
+    pub topic_id: TopicId,
+    pub partitions: BTreeMap<PartitionIndex, PartitionImage>,
+    /// Topic-level overrides only; defaults come from the broker config.
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicImage {
+    /// Kafka's internal topics start with two underscores and are flagged in Metadata.
+    pub fn is_internal(&self) -> bool {
+        self.name.starts_with("__")
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MetadataImage {
+    pub brokers: BTreeMap<BrokerId, BrokerRegistration>,
+    topics: HashMap<TopicId, TopicImage>,
+    topic_ids: HashMap<Arc<str>, TopicId>,
+    /// Configs of topics arrive before or after their TopicRecord; held by name.
+    pending_topic_configs: HashMap<String, BTreeMap<String, String>>,
+    pub broker_configs: BTreeMap<BrokerId, BTreeMap<String, String>>,
+}
+
+impl MetadataImage {
+    pub fn topic(&self, name: &str) -> Option<&TopicImage> {
+        self.topic_ids.get(name).and_then(|id| self.topics.get(id))
+    }
+
+    pub fn topic_by_id(&self, id: TopicId) -> Option<&TopicImage> {
+        self.topics.get(&id)
+    }
+
+    pub fn topics(&self) -> impl Iterator<Item = &TopicImage> {
+        self.topics.values()
+    }
+
+    pub fn replay(&mut self, record: &MetadataRecord) {
+        match record {
+            MetadataRecord::RegisterBroker {
+                broker_id,
+                host,
+                port,
+                rack,
+            } => {
+                self.brokers.insert(
+                    *broker_id,
+                    BrokerRegistration {
+                        broker_id: *broker_id,
+                        host: host.clone(),
+                        port: *port,
+                        rack: rack.clone(),
+                    },
+                );
+            }
+            MetadataRecord::Topic { name, topic_id } => {
+                let name: Arc<str> = Arc::from(name.as_str());
+                let configs = self
+                    .pending_topic_configs
+                    .remove(&*name)
+                    .unwrap_or_default();
+                self.topic_ids.insert(name.clone(), *topic_id);
+                self.topics.insert(
+                    *topic_id,
+                    TopicImage {
+                        name,
+                        topic_id: *topic_id,
+                        partitions: BTreeMap::new(),
+                        configs,
+                    },
+                );
+            }
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+                leader_epoch,
+            } => {
+                if let Some(topic) = self.topics.get_mut(topic_id) {
+                    topic.partitions.insert(
+                        *partition,
+                        PartitionImage {
+                            replicas: replicas.clone(),
+                            isr: isr.clone(),
+                            leader: *leader,
+                            leader_epoch: *leader_epoch,
+                        },
+                    );
+                }
+            }
+            MetadataRecord::Config {
+                resource,
+                name,
+                value,
+            } => {
+                let configs = match resource {
+                    ConfigResource::Topic(topic) => match self.topic_ids.get(topic.as_str()) {
+                        Some(id) => match self.topics.get_mut(id) {
+                            Some(image) => &mut image.configs,
+                            None => return,
+                        },
+                        None => self.pending_topic_configs.entry(topic.clone()).or_default(),
+                    },
+                    ConfigResource::Broker(id) => self.broker_configs.entry(*id).or_default(),
+                };
+                match value {
+                    Some(value) => configs.insert(name.clone(), value.clone()),
+                    None => configs.remove(name),
+                };
+            }
+            MetadataRecord::RemoveTopic { topic_id } => {
+                if let Some(topic) = self.topics.remove(topic_id) {
+                    self.topic_ids.remove(&topic.name);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_builds_and_removes_topics() {
+        let id = TopicId(uuid::Uuid::from_u128(7));
+        let mut image = MetadataImage::default();
+        image.replay(&MetadataRecord::Config {
+            resource: ConfigResource::Topic("t".into()),
+            name: "retention.ms".into(),
+            value: Some("1000".into()),
+        });
+        image.replay(&MetadataRecord::Topic {
+            name: "t".into(),
+            topic_id: id,
+        });
+        image.replay(&MetadataRecord::Partition {
+            topic_id: id,
+            partition: PartitionIndex(0),
+            replicas: vec![BrokerId(1)],
+            isr: vec![BrokerId(1)],
+            leader: BrokerId(1),
+            leader_epoch: LeaderEpoch(0),
+        });
+        let topic = image.topic("t").expect("topic replayed");
+        assert_eq!(topic.partitions.len(), 1);
+        assert_eq!(
+            topic.configs.get("retention.ms").map(String::as_str),
+            Some("1000")
+        );
+        image.replay(&MetadataRecord::RemoveTopic { topic_id: id });
+        assert!(image.topic("t").is_none());
+        assert!(image.topic_by_id(id).is_none());
+    }
+}

@@ -1,0 +1,211 @@
+//! The ReplicaManager: every partition replica this broker hosts, kept in step with the MetadataImage.
+
+mod partition;
+
+pub use partition::{Partition, PartitionRead};
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ferrite_raft::{BrokerId, PartitionIndex, TopicId};
+
+use crate::config::{BrokerConfig, FlushPolicy};
+use crate::metadata::{ImageFollower, MetadataImage, TopicImage};
+use crate::storage::{Log, LogError};
+use crate::topic_config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("fsync failed")]
+    Flush(#[from] std::io::Error),
+    #[error("the flush task was cancelled")]
+    FlushAborted,
+}
+
+/// The name Kafka gives a partition's directory.
+pub fn partition_dir(log_dir: &Path, topic: &str, partition: PartitionIndex) -> PathBuf {
+    log_dir.join(format!("{topic}-{}", partition.0))
+}
+
+/// `partition.metadata` beside a partition's segments records which topic id the directory belongs to, so that a
+/// directory left behind by a deleted topic is never mistaken for a new topic of the same name.
+const PARTITION_METADATA: &str = "partition.metadata";
+
+pub struct ReplicaManager {
+    broker_id: BrokerId,
+    config: BrokerConfig,
+    partitions: RwLock<HashMap<(TopicId, PartitionIndex), Arc<Partition>>>,
+}
+
+impl ReplicaManager {
+    pub fn new(config: BrokerConfig) -> Self {
+        Self {
+            broker_id: config.node_id,
+            config,
+            partitions: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn partition(&self, topic_id: TopicId, index: PartitionIndex) -> Option<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(topic_id, index))
+            .cloned()
+    }
+
+    fn all(&self) -> Vec<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Kafka's page-cache mode flushes on a timer as well as by message count.
+    pub async fn run_flush_timer(
+        self: Arc<Self>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let FlushPolicy::Interval { ms: Some(ms), .. } = self.config.flush_policy else {
+            return;
+        };
+        let mut ticker = tokio::time::interval(Duration::from_millis(ms));
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            for partition in self.all() {
+                let end = partition.high_watermark();
+                if let Err(error) = partition.flush_to(end).await {
+                    tracing::error!(topic = %partition.topic, partition = partition.index.0, %error, "flush failed");
+                }
+            }
+        }
+    }
+
+    /// Flushes and closes every log (clean shutdown).
+    pub fn shutdown(&self) {
+        let partitions: Vec<_> = self
+            .partitions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
+        for ((_, _), partition) in partitions {
+            if let Err(error) = partition.flush_now() {
+                tracing::error!(topic = %partition.topic, partition = partition.index.0, %error, "flush on shutdown failed");
+            }
+            match Arc::try_unwrap(partition) {
+                Ok(partition) => {
+                    if let Err(error) = partition.into_log().close() {
+                        tracing::error!(%error, "closing a log failed");
+                    }
+                }
+                Err(partition) => {
+                    tracing::warn!(topic = %partition.topic, partition = partition.index.0, "log still in use at shutdown; flushed but not closed");
+                }
+            }
+        }
+    }
+
+    fn open(&self, topic: &TopicImage, index: PartitionIndex) -> Result<Partition, LogError> {
+        let topic_id = topic.topic_id;
+        let dir = partition_dir(&self.config.log_dirs, &topic.name, index);
+        let marker = dir.join(PARTITION_METADATA);
+        let expected = format!("version: 0\ntopic_id: {}\n", topic_id.0);
+        match std::fs::read_to_string(&marker) {
+            Ok(found) if found != expected => {
+                tracing::info!(dir = %dir.display(), "removing the log of an earlier topic with the same name");
+                std::fs::remove_dir_all(&dir)?;
+            }
+            _ => {}
+        }
+        let log_config = topic_config::log_config(&self.config, &topic.configs);
+        let log = Log::open(dir.clone(), log_config, now_ms())?;
+        if !marker.exists() {
+            std::fs::write(&marker, expected)?;
+        }
+        let epoch = topic
+            .partitions
+            .get(&index)
+            .map(|p| p.leader_epoch)
+            .unwrap_or(ferrite_raft::LeaderEpoch(0));
+        Ok(Partition::new(
+            topic.name.clone(),
+            topic_id,
+            index,
+            log,
+            epoch,
+            self.config.flush_policy,
+        ))
+    }
+}
+
+impl ImageFollower for ReplicaManager {
+    fn follow(&self, image: &MetadataImage) {
+        let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+        let mut wanted = HashMap::new();
+        for topic in image.topics() {
+            for (index, partition) in &topic.partitions {
+                if partition.replicas.contains(&self.broker_id) {
+                    wanted.insert((topic.topic_id, *index), (topic, partition));
+                }
+            }
+        }
+        let gone: Vec<_> = partitions
+            .keys()
+            .filter(|key| !wanted.contains_key(key))
+            .copied()
+            .collect();
+        for key in gone {
+            if let Some(partition) = partitions.remove(&key) {
+                tracing::info!(topic = %partition.topic, partition = key.1 .0, "deleting partition");
+                match Arc::try_unwrap(partition) {
+                    Ok(partition) => {
+                        if let Err(error) = partition.into_log().delete() {
+                            tracing::error!(%error, "deleting a log failed");
+                        }
+                    }
+                    Err(partition) => {
+                        // A request still holds it; remove the files underneath, which the OS keeps readable for
+                        // the holder until it lets go.
+                        let dir = partition_dir(&self.config.log_dirs, &partition.topic, key.1);
+                        if let Err(error) = std::fs::remove_dir_all(&dir) {
+                            tracing::error!(%error, dir = %dir.display(), "deleting a log failed");
+                        }
+                    }
+                }
+            }
+        }
+        for (key, (topic, partition_image)) in wanted {
+            match partitions.get(&key) {
+                Some(partition) => {
+                    partition.set_leader_epoch(partition_image.leader_epoch);
+                    partition.update_config(topic_config::log_config(&self.config, &topic.configs));
+                }
+                None => match self.open(topic, key.1) {
+                    Ok(partition) => {
+                        partitions.insert(key, Arc::new(partition));
+                    }
+                    Err(error) => {
+                        tracing::error!(topic = %topic.name, partition = key.1 .0, %error, "cannot open partition log");
+                    }
+                },
+            }
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

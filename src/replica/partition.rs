@@ -1,0 +1,211 @@
+//! One partition replica hosted by this broker: its [`Log`], its HighWatermark, and the group commit that makes
+//! appends durable before they are acknowledged.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use ferrite_raft::{LeaderEpoch, PartitionIndex, TopicId};
+use tokio::sync::watch;
+
+use super::ReplicaError;
+use crate::config::FlushPolicy;
+use crate::storage::{Log, LogAppendInfo, LogConfig, Offset};
+
+pub struct Partition {
+    pub topic: Arc<str>,
+    pub topic_id: TopicId,
+    pub index: PartitionIndex,
+    log: Mutex<Log>,
+    leader_epoch: Mutex<LeaderEpoch>,
+    /// Held by whoever is fsyncing; appends that arrive meanwhile queue here and usually find their data already
+    /// covered by the flush in progress (group commit).
+    flush: tokio::sync::Mutex<()>,
+    /// Offsets below the HighWatermark are visible to consumers. With one replica it is the log end offset once the
+    /// data is as durable as the flush policy promises. Fetches waiting for data watch it.
+    high_watermark: watch::Sender<Offset>,
+    policy: FlushPolicy,
+    messages_since_flush: AtomicU64,
+}
+
+/// What a fetch gets from one partition.
+#[derive(Debug, Clone)]
+pub struct PartitionRead {
+    pub records: Bytes,
+    pub high_watermark: Offset,
+    pub log_start_offset: Offset,
+}
+
+impl Partition {
+    pub fn new(
+        topic: Arc<str>,
+        topic_id: TopicId,
+        index: PartitionIndex,
+        log: Log,
+        leader_epoch: LeaderEpoch,
+        policy: FlushPolicy,
+    ) -> Self {
+        // Whatever survived recovery has been fsynced (or was written before a clean shutdown), so all of it is
+        // visible.
+        let (high_watermark, _) = watch::channel(log.log_end_offset());
+        Self {
+            topic,
+            topic_id,
+            index,
+            log: Mutex::new(log),
+            leader_epoch: Mutex::new(leader_epoch),
+            flush: tokio::sync::Mutex::new(()),
+            high_watermark,
+            policy,
+            messages_since_flush: AtomicU64::new(0),
+        }
+    }
+
+    fn log(&self) -> MutexGuard<'_, Log> {
+        // A panic while holding the lock cannot leave the Log half-updated in a way later calls trust: appends
+        // validate before writing, and recovery checks the files at the next start.
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn leader_epoch(&self) -> LeaderEpoch {
+        *self
+            .leader_epoch
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn set_leader_epoch(&self, epoch: LeaderEpoch) {
+        *self
+            .leader_epoch
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = epoch;
+    }
+
+    pub fn high_watermark(&self) -> Offset {
+        *self.high_watermark.borrow()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Offset> {
+        self.high_watermark.subscribe()
+    }
+
+    pub fn log_start_offset(&self) -> Offset {
+        self.log().log_start_offset()
+    }
+
+    pub fn update_config(&self, config: LogConfig) {
+        self.log().update_config(config);
+    }
+
+    /// Appends one producer batch to the log. Call it in the order the client sent the batches; then await
+    /// [`Partition::complete`] for the acknowledgement, which may run concurrently with later appends.
+    pub fn append(&self, records: Bytes, now_ms: i64) -> Result<LogAppendInfo, ReplicaError> {
+        let epoch = self.leader_epoch();
+        let info = self.log().append(records, epoch.0, now_ms)?;
+        if self.policy != FlushPolicy::Durable {
+            // Page-cache mode: written is visible.
+            self.advance_high_watermark(Offset(info.last_offset.0 + 1));
+        }
+        Ok(info)
+    }
+
+    /// Returns once the append is as durable as the flush policy promises, and visible below the HighWatermark.
+    pub async fn complete(&self, appended: &LogAppendInfo) -> Result<(), ReplicaError> {
+        let end = Offset(appended.last_offset.0 + 1);
+        match self.policy {
+            FlushPolicy::Durable => self.flush_to(end).await,
+            FlushPolicy::Interval { messages, .. } => {
+                let count = u64::from(appended.record_count);
+                let pending = self
+                    .messages_since_flush
+                    .fetch_add(count, Ordering::Relaxed)
+                    + count;
+                if messages.is_some_and(|limit| pending >= limit) {
+                    self.flush_to(end).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes everything below `end` durable, sharing the fsync with every append that arrived in the meantime.
+    pub async fn flush_to(&self, end: Offset) -> Result<(), ReplicaError> {
+        if self.log().flushed_offset() >= end {
+            return Ok(());
+        }
+        let _flushing = self.flush.lock().await;
+        let (upto, files) = {
+            let log = self.log();
+            if log.flushed_offset() >= end {
+                return Ok(());
+            }
+            log.unflushed()
+        };
+        tokio::task::spawn_blocking(move || files.iter().try_for_each(|file| file.sync_data()))
+            .await
+            .map_err(|_| ReplicaError::FlushAborted)??;
+        self.log().mark_flushed(upto);
+        self.messages_since_flush.store(0, Ordering::Relaxed);
+        if self.policy == FlushPolicy::Durable {
+            self.advance_high_watermark(upto);
+        }
+        Ok(())
+    }
+
+    fn advance_high_watermark(&self, to: Offset) {
+        self.high_watermark.send_if_modified(|hw| {
+            let advanced = to > *hw;
+            if advanced {
+                *hw = to;
+            }
+            advanced
+        });
+    }
+
+    /// Reads from `offset`, never past the HighWatermark.
+    pub fn read(
+        &self,
+        offset: Offset,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<PartitionRead, ReplicaError> {
+        let high_watermark = self.high_watermark();
+        let log = self.log();
+        let records = log.read(offset, max_bytes, high_watermark, min_one_batch)?;
+        Ok(PartitionRead {
+            records,
+            high_watermark,
+            log_start_offset: log.log_start_offset(),
+        })
+    }
+
+    pub fn offset_for_timestamp(
+        &self,
+        target_ms: i64,
+    ) -> Result<Option<(i64, Offset)>, ReplicaError> {
+        Ok(self.log().offset_for_timestamp(target_ms)?)
+    }
+
+    pub fn max_timestamp_offset(&self) -> Result<Option<(i64, Offset)>, ReplicaError> {
+        Ok(self.log().max_timestamp_offset()?)
+    }
+
+    /// Takes the log out for closing or deletion; the partition must no longer be reachable.
+    pub(super) fn into_log(self) -> Log {
+        self.log
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(super) fn flush_now(&self) -> Result<(), ReplicaError> {
+        let mut log = self.log();
+        log.flush()?;
+        let end = log.log_end_offset();
+        drop(log);
+        self.messages_since_flush.store(0, Ordering::Relaxed);
+        self.advance_high_watermark(end);
+        Ok(())
+    }
+}

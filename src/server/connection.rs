@@ -1,0 +1,115 @@
+//! One client connection: Kafka's size-prefixed frames in, responses out in request order.
+//!
+//! Requests are pipelined. The reader decodes each frame and starts its handler at once, in arrival order (so that
+//! produce appends happen in the order the client sent them); handlers then finish concurrently (a produce waiting
+//! for its fsync, a fetch waiting for data), and the writer sends their responses strictly in request order. The
+//! number of requests in flight is bounded by `queued.max.requests`, and a frame by `socket.request.max.bytes`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::dispatch::{self, Reply};
+use super::shutdown::Shutdown;
+use super::Broker;
+
+/// Why a connection ended; only logged.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("frame size {0} is negative or larger than socket.request.max.bytes")]
+    FrameSize(i32),
+    #[error("idle for longer than connections.max.idle.ms")]
+    Idle,
+    #[error("closed by request handling: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+pub async fn serve(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    shutdown: Shutdown,
+) -> Result<(), ConnectionError> {
+    let _ = stream.set_nodelay(true);
+    let (reader, writer) = stream.into_split();
+    let (pending, queue) = mpsc::channel(broker.config.queued_max_requests);
+    tokio::select! {
+        result = read_requests(&broker, reader, pending, shutdown) => result,
+        result = write_responses(writer, queue) => result,
+    }
+}
+
+async fn read_requests(
+    broker: &Arc<Broker>,
+    mut reader: tokio::net::tcp::OwnedReadHalf,
+    pending: mpsc::Sender<JoinHandle<Reply>>,
+    mut shutdown: Shutdown,
+) -> Result<(), ConnectionError> {
+    let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
+    let max_frame = broker.config.socket_request_max_bytes;
+    loop {
+        let size = tokio::select! {
+            read = tokio::time::timeout(idle, reader.read_i32()) => match read {
+                Err(_) => return Err(ConnectionError::Idle),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    // The client hung up; let the writer finish what is in flight.
+                    drop(pending);
+                    return std::future::pending().await;
+                }
+                Ok(size) => size?,
+            },
+            _ = shutdown.recv() => return Ok(()),
+        };
+        if size < 0 || size as u32 > max_frame {
+            return Err(ConnectionError::FrameSize(size));
+        }
+        let mut frame = BytesMut::zeroed(size as usize);
+        tokio::time::timeout(idle, reader.read_exact(&mut frame))
+            .await
+            .map_err(|_| ConnectionError::Idle)??;
+        let reply = dispatch::start(broker, frame.freeze());
+        if pending.send(tokio::spawn(reply)).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+async fn write_responses(
+    writer: tokio::net::tcp::OwnedWriteHalf,
+    mut queue: mpsc::Receiver<JoinHandle<Reply>>,
+) -> Result<(), ConnectionError> {
+    let mut writer = BufWriter::with_capacity(64 * 1024, writer);
+    while let Some(handle) = queue.recv().await {
+        let reply = handle
+            .await
+            .unwrap_or_else(|e| Reply::Close(format!("handler failed: {e}")));
+        match reply {
+            Reply::Frame(frame) => write_frame(&mut writer, frame).await?,
+            Reply::None => {}
+            Reply::Close(reason) => {
+                writer.flush().await?;
+                return Err(ConnectionError::Refused(reason));
+            }
+        }
+        // Write out as soon as nothing more is ready, so a lone response is never held back.
+        if queue.is_empty() {
+            writer.flush().await?;
+        }
+    }
+    writer.flush().await?;
+    Ok(())
+}
+
+async fn write_frame(
+    writer: &mut BufWriter<tokio::net::tcp::OwnedWriteHalf>,
+    frame: Bytes,
+) -> std::io::Result<()> {
+    writer.write_i32(frame.len() as i32).await?;
+    writer.write_all(&frame).await
+}

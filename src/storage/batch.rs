@@ -1,0 +1,477 @@
+//! The record batch (magic v2) header: a zero-copy view, the checks a leader applies to a produced batch, and the
+//! in-place rewrites of the fields the broker owns.
+//!
+//! Layout (big-endian), offsets from the start of the batch:
+//!
+//! ```text
+//!  0 baseOffset           i64   assigned by the leader
+//!  8 batchLength          i32   bytes that follow this field
+//! 12 partitionLeaderEpoch i32   assigned by the leader
+//! 16 magic                i8    2
+//! 17 crc                  u32   CRC-32C of bytes 21..end
+//! 21 attributes           i16   bits 0-2 compression, 3 timestamp type, 4 transactional, 5 control
+//! 23 lastOffsetDelta      i32
+//! 27 baseTimestamp        i64
+//! 35 maxTimestamp         i64
+//! 43 producerId           i64
+//! 51 producerEpoch        i16
+//! 53 baseSequence         i32
+//! 57 recordCount          i32
+//! 61 records
+//! ```
+//!
+//! The CRC starts after the fields the broker rewrites on every append (base offset, leader epoch), so assigning
+//! offsets never costs a checksum; only a rewrite of the max timestamp or attributes (LogAppendTime) does.
+
+use super::records;
+use super::{LogConfig, LogError, TimestampType};
+
+pub const BASE_OFFSET_POS: usize = 0;
+pub const LENGTH_POS: usize = 8;
+pub const PARTITION_LEADER_EPOCH_POS: usize = 12;
+pub const MAGIC_POS: usize = 16;
+pub const CRC_POS: usize = 17;
+pub const ATTRIBUTES_POS: usize = 21;
+pub const LAST_OFFSET_DELTA_POS: usize = 23;
+pub const BASE_TIMESTAMP_POS: usize = 27;
+pub const MAX_TIMESTAMP_POS: usize = 35;
+pub const RECORD_COUNT_POS: usize = 57;
+/// Bytes before the batch length field counts from: base offset and the length itself.
+pub const LOG_OVERHEAD: usize = 12;
+/// Size of the fixed header; the smallest possible batch.
+pub const HEADER_SIZE: usize = 61;
+pub const MAGIC_V2: i8 = 2;
+
+const COMPRESSION_MASK: i16 = 0x07;
+const TIMESTAMP_TYPE_BIT: i16 = 1 << 3;
+const TRANSACTIONAL_BIT: i16 = 1 << 4;
+const CONTROL_BIT: i16 = 1 << 5;
+/// Kafka's `RecordBatch.NO_TIMESTAMP`: the producer did not set one, so there is nothing to validate.
+pub const NO_TIMESTAMP: i64 = -1;
+
+/// Compression codecs by their attribute id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+/// The fixed header of one batch, decoded. Cheap to copy; holds no bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    pub batch_length: i32,
+    pub partition_leader_epoch: i32,
+    pub magic: i8,
+    pub crc: u32,
+    pub attributes: i16,
+    pub last_offset_delta: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub record_count: i32,
+}
+
+fn be_i64(buf: &[u8], pos: usize) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&buf[pos..pos + 8]);
+    i64::from_be_bytes(b)
+}
+
+fn be_i32(buf: &[u8], pos: usize) -> i32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&buf[pos..pos + 4]);
+    i32::from_be_bytes(b)
+}
+
+fn be_i16(buf: &[u8], pos: usize) -> i16 {
+    i16::from_be_bytes([buf[pos], buf[pos + 1]])
+}
+
+impl BatchHeader {
+    /// Decodes the fixed header from the start of `buf`; `None` if fewer than [`HEADER_SIZE`] bytes. Checks nothing
+    /// else: callers decide what a bad field means for them.
+    pub fn parse(buf: &[u8]) -> Option<BatchHeader> {
+        if buf.len() < HEADER_SIZE {
+            return None;
+        }
+        Some(BatchHeader {
+            base_offset: be_i64(buf, BASE_OFFSET_POS),
+            batch_length: be_i32(buf, LENGTH_POS),
+            partition_leader_epoch: be_i32(buf, PARTITION_LEADER_EPOCH_POS),
+            magic: buf[MAGIC_POS] as i8,
+            crc: be_i32(buf, CRC_POS) as u32,
+            attributes: be_i16(buf, ATTRIBUTES_POS),
+            last_offset_delta: be_i32(buf, LAST_OFFSET_DELTA_POS),
+            base_timestamp: be_i64(buf, BASE_TIMESTAMP_POS),
+            max_timestamp: be_i64(buf, MAX_TIMESTAMP_POS),
+            producer_id: be_i64(buf, 43),
+            producer_epoch: be_i16(buf, 51),
+            base_sequence: be_i32(buf, 53),
+            record_count: be_i32(buf, RECORD_COUNT_POS),
+        })
+    }
+
+    /// The whole batch's size on disk, or `None` when the length field is too small to hold a header.
+    pub fn size_in_bytes(&self) -> Option<usize> {
+        let len = usize::try_from(self.batch_length).ok()?;
+        (len >= HEADER_SIZE - LOG_OVERHEAD).then_some(len + LOG_OVERHEAD)
+    }
+
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
+    }
+
+    pub fn next_offset(&self) -> i64 {
+        self.last_offset().saturating_add(1)
+    }
+
+    /// `None` for ids 5..=7, which no Kafka version defines.
+    pub fn compression(&self) -> Option<Compression> {
+        match self.attributes & COMPRESSION_MASK {
+            0 => Some(Compression::None),
+            1 => Some(Compression::Gzip),
+            2 => Some(Compression::Snappy),
+            3 => Some(Compression::Lz4),
+            4 => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+
+    pub fn timestamp_type(&self) -> TimestampType {
+        if self.attributes & TIMESTAMP_TYPE_BIT != 0 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
+    }
+
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_BIT != 0
+    }
+
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_BIT != 0
+    }
+}
+
+/// CRC-32C of everything after the CRC field; `batch` must hold the whole batch.
+pub fn compute_crc(batch: &[u8]) -> u32 {
+    crc32c::crc32c(batch.get(ATTRIBUTES_POS..).unwrap_or_default())
+}
+
+/// Checks that `batch` is exactly one complete, uncorrupted v2 batch and returns its header. This is the check
+/// applied to every batch read back during recovery as well as to produced batches.
+pub fn check_framing(batch: &[u8]) -> Result<BatchHeader, LogError> {
+    let header = BatchHeader::parse(batch).ok_or_else(|| {
+        LogError::CorruptMessage(format!(
+            "{} bytes is shorter than a record batch header",
+            batch.len()
+        ))
+    })?;
+    if header.magic != MAGIC_V2 {
+        return Err(LogError::InvalidRecord(format!(
+            "magic {} is not supported, only {MAGIC_V2}",
+            header.magic
+        )));
+    }
+    let size = header.size_in_bytes().ok_or_else(|| {
+        LogError::CorruptMessage(format!("batch length {} is too small", header.batch_length))
+    })?;
+    if size > batch.len() {
+        return Err(LogError::CorruptMessage(format!(
+            "batch claims {size} bytes but only {} are present",
+            batch.len()
+        )));
+    }
+    if size < batch.len() {
+        return Err(LogError::InvalidRecord(
+            "a produce must carry exactly one record batch per partition".into(),
+        ));
+    }
+    let crc = compute_crc(batch);
+    if crc != header.crc {
+        return Err(LogError::CorruptMessage(format!(
+            "CRC mismatch: batch says {:#010x}, computed {crc:#010x}",
+            header.crc
+        )));
+    }
+    if header.compression().is_none() {
+        return Err(LogError::InvalidRecord(format!(
+            "unknown compression type {}",
+            header.attributes & COMPRESSION_MASK
+        )));
+    }
+    Ok(header)
+}
+
+/// What the leader learned about a produced batch while validating it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValidatedBatch {
+    pub header: BatchHeader,
+    pub size: usize,
+    /// The max record timestamp, recomputed from the records when they are uncompressed.
+    pub max_timestamp: i64,
+}
+
+/// Everything Kafka's LogValidator checks for a leader append of a client's batch, short of decompressing:
+/// framing and CRC, size limit, record count against the offset delta, and for uncompressed batches the records
+/// themselves (count, consecutive offset deltas, every timestamp). Compressed batches are checked by their header
+/// timestamps only, because inflating every batch on the produce path would cost more than the lookups it protects.
+pub fn validate_for_append(
+    batch: &[u8],
+    config: &LogConfig,
+    now_ms: i64,
+) -> Result<ValidatedBatch, LogError> {
+    let header = check_framing(batch)?;
+    let size = batch.len();
+    if size > config.max_message_bytes as usize {
+        return Err(LogError::MessageTooLarge {
+            size,
+            max: config.max_message_bytes,
+        });
+    }
+    if header.record_count < 1 {
+        return Err(LogError::InvalidRecord(format!(
+            "record count {} (a batch holds at least one record)",
+            header.record_count
+        )));
+    }
+    if i64::from(header.last_offset_delta) + 1 != i64::from(header.record_count) {
+        return Err(LogError::InvalidRecord(format!(
+            "last offset delta {} does not match record count {}",
+            header.last_offset_delta, header.record_count
+        )));
+    }
+    if header.is_control() {
+        return Err(LogError::InvalidRecord(
+            "clients may not produce control batches".into(),
+        ));
+    }
+    let check_timestamps = config.message_timestamp_type == TimestampType::CreateTime;
+    let max_timestamp = if header.compression() == Some(Compression::None) {
+        let mut max = NO_TIMESTAMP;
+        let mut expected_delta = 0i32;
+        let records = &batch[HEADER_SIZE..];
+        let count = records::for_each_record(records, &header, |offset_delta, timestamp| {
+            if offset_delta != expected_delta {
+                return Err(LogError::InvalidRecord(format!(
+                    "record offset delta {offset_delta} where {expected_delta} was expected"
+                )));
+            }
+            expected_delta = expected_delta.saturating_add(1);
+            if check_timestamps {
+                check_timestamp(timestamp, config, now_ms)?;
+            }
+            max = max.max(timestamp);
+            Ok(records::Flow::Continue)
+        })?;
+        if count.consumed != records.len() {
+            return Err(LogError::CorruptMessage(format!(
+                "{} bytes follow the last record",
+                records.len() - count.consumed
+            )));
+        }
+        max
+    } else {
+        if check_timestamps {
+            check_timestamp(header.base_timestamp, config, now_ms)?;
+            check_timestamp(header.max_timestamp, config, now_ms)?;
+        }
+        header.max_timestamp
+    };
+    Ok(ValidatedBatch {
+        header,
+        size,
+        max_timestamp,
+    })
+}
+
+fn check_timestamp(timestamp_ms: i64, config: &LogConfig, now_ms: i64) -> Result<(), LogError> {
+    if timestamp_ms == NO_TIMESTAMP {
+        return Ok(());
+    }
+    let too_old = now_ms.saturating_sub(timestamp_ms) > config.message_timestamp_before_max_ms;
+    let too_new = timestamp_ms.saturating_sub(now_ms) > config.message_timestamp_after_max_ms;
+    if too_old || too_new {
+        return Err(LogError::InvalidTimestamp {
+            timestamp_ms,
+            now_ms,
+        });
+    }
+    Ok(())
+}
+
+/// Stamps the fields the leader owns. The base offset and leader epoch sit before the CRC'd range, so they cost
+/// nothing; the timestamp type and max timestamp are inside it, so the CRC is recomputed only when they change.
+pub fn assign_in_place(
+    batch: &mut [u8],
+    base_offset: i64,
+    leader_epoch: i32,
+    timestamp_type: TimestampType,
+    max_timestamp: i64,
+) {
+    if batch.len() < HEADER_SIZE {
+        return;
+    }
+    batch[BASE_OFFSET_POS..BASE_OFFSET_POS + 8].copy_from_slice(&base_offset.to_be_bytes());
+    batch[PARTITION_LEADER_EPOCH_POS..PARTITION_LEADER_EPOCH_POS + 4]
+        .copy_from_slice(&leader_epoch.to_be_bytes());
+    let old_attributes = be_i16(batch, ATTRIBUTES_POS);
+    let attributes = match timestamp_type {
+        TimestampType::CreateTime => old_attributes & !TIMESTAMP_TYPE_BIT,
+        TimestampType::LogAppendTime => old_attributes | TIMESTAMP_TYPE_BIT,
+    };
+    let old_max = be_i64(batch, MAX_TIMESTAMP_POS);
+    if attributes != old_attributes || max_timestamp != old_max {
+        batch[ATTRIBUTES_POS..ATTRIBUTES_POS + 2].copy_from_slice(&attributes.to_be_bytes());
+        batch[MAX_TIMESTAMP_POS..MAX_TIMESTAMP_POS + 8]
+            .copy_from_slice(&max_timestamp.to_be_bytes());
+        let crc = compute_crc(batch);
+        batch[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::test_batches::{batch, batch_with, TestRecord};
+    use kafka_protocol::records::Compression as Codec;
+
+    fn config() -> LogConfig {
+        LogConfig::default()
+    }
+
+    #[test]
+    fn good_batch_passes() {
+        let b = batch(3, 1_000);
+        let v = validate_for_append(&b, &config(), 1_000).expect("valid");
+        assert_eq!(v.header.record_count, 3);
+        assert_eq!(v.header.last_offset_delta, 2);
+        assert_eq!(v.size, b.len());
+        assert_eq!(v.max_timestamp, 1_002);
+    }
+
+    #[test]
+    fn bad_crc_is_corrupt() {
+        let mut b = batch(2, 0).to_vec();
+        let last = b.len() - 1;
+        b[last] ^= 0xff;
+        assert!(matches!(
+            validate_for_append(&b, &config(), 0),
+            Err(LogError::CorruptMessage(_))
+        ));
+    }
+
+    #[test]
+    fn truncated_is_corrupt() {
+        let b = batch(2, 0);
+        for cut in [0, 10, HEADER_SIZE - 1, HEADER_SIZE, b.len() - 1] {
+            assert!(
+                matches!(
+                    validate_for_append(&b[..cut], &config(), 0),
+                    Err(LogError::CorruptMessage(_))
+                ),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_magic_is_invalid() {
+        let mut b = batch(1, 0).to_vec();
+        b[MAGIC_POS] = 1;
+        assert!(matches!(
+            validate_for_append(&b, &config(), 0),
+            Err(LogError::InvalidRecord(_))
+        ));
+    }
+
+    #[test]
+    fn too_large_is_rejected() {
+        let b = batch(5, 0);
+        let cfg = LogConfig {
+            max_message_bytes: (b.len() - 1) as u32,
+            ..config()
+        };
+        assert!(matches!(
+            validate_for_append(&b, &cfg, 0),
+            Err(LogError::MessageTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn two_batches_are_invalid() {
+        let mut b = batch(1, 0).to_vec();
+        b.extend_from_slice(&batch(1, 0));
+        assert!(matches!(
+            validate_for_append(&b, &config(), 0),
+            Err(LogError::InvalidRecord(_))
+        ));
+    }
+
+    #[test]
+    fn count_must_match_offset_delta_and_records() {
+        // Claim 3 records while holding 2: the count no longer matches the records.
+        let mut b = batch(2, 0).to_vec();
+        b[RECORD_COUNT_POS..RECORD_COUNT_POS + 4].copy_from_slice(&3i32.to_be_bytes());
+        b[LAST_OFFSET_DELTA_POS..LAST_OFFSET_DELTA_POS + 4].copy_from_slice(&2i32.to_be_bytes());
+        let crc = compute_crc(&b);
+        b[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+        assert!(validate_for_append(&b, &config(), 0).is_err());
+
+        let mut b = batch(2, 0).to_vec();
+        b[LAST_OFFSET_DELTA_POS..LAST_OFFSET_DELTA_POS + 4].copy_from_slice(&5i32.to_be_bytes());
+        let crc = compute_crc(&b);
+        b[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+        assert!(matches!(
+            validate_for_append(&b, &config(), 0),
+            Err(LogError::InvalidRecord(_))
+        ));
+    }
+
+    #[test]
+    fn timestamps_outside_window_are_rejected() {
+        let cfg = LogConfig {
+            message_timestamp_before_max_ms: 1_000,
+            message_timestamp_after_max_ms: 1_000,
+            ..config()
+        };
+        let now = 1_000_000;
+        assert!(validate_for_append(&batch(2, now - 500), &cfg, now).is_ok());
+        assert!(matches!(
+            validate_for_append(&batch(2, now - 5_000), &cfg, now),
+            Err(LogError::InvalidTimestamp { .. })
+        ));
+        assert!(matches!(
+            validate_for_append(&batch(2, now + 5_000), &cfg, now),
+            Err(LogError::InvalidTimestamp { .. })
+        ));
+        let gz = batch_with(
+            &[TestRecord::at(now + 5_000), TestRecord::at(now + 6_000)],
+            Codec::Gzip,
+        );
+        assert!(matches!(
+            validate_for_append(&gz, &cfg, now),
+            Err(LogError::InvalidTimestamp { .. })
+        ));
+    }
+
+    #[test]
+    fn assign_rewrites_owned_fields_and_keeps_crc_valid() {
+        let mut b = batch(2, 50).to_vec();
+        assign_in_place(&mut b, 42, 7, TimestampType::CreateTime, 51);
+        let h = check_framing(&b).expect("still valid");
+        assert_eq!((h.base_offset, h.partition_leader_epoch), (42, 7));
+        assign_in_place(&mut b, 42, 7, TimestampType::LogAppendTime, 9_999);
+        let h = check_framing(&b).expect("CRC recomputed");
+        assert_eq!(h.timestamp_type(), TimestampType::LogAppendTime);
+        assert_eq!(h.max_timestamp, 9_999);
+    }
+}

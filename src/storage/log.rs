@@ -1,0 +1,484 @@
+//! The Log: a partition's segments, in offset order, the last one active.
+//!
+//! Durability is the caller's: appends only write to the page cache. A group-commit caller takes
+//! [`Log::unflushed`] under its lock, fsyncs the files outside it, then reports back with [`Log::mark_flushed`];
+//! the flushed offset is the recovery point persisted by [`Log::flush`], [`Log::checkpoint_recovery_point`] and
+//! [`Log::close`]. A new segment's directory entry is fsynced when it is created, so syncing its file is enough to
+//! make its data survive a crash.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use super::batch::{self, BatchHeader};
+use super::checkpoint;
+use super::segment::{self, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use super::{LogAppendInfo, LogConfig, LogError, Offset, TimestampType};
+
+pub struct Log {
+    dir: PathBuf,
+    config: LogConfig,
+    /// Sorted by base offset, never empty; the last is the active segment.
+    segments: Vec<LogSegment>,
+    /// Everything below this offset has been fsynced (the recovery point).
+    flushed_offset: Offset,
+}
+
+impl Log {
+    /// Opens (creating if absent) the partition directory, recovering as needed: after a clean shutdown the
+    /// segments are trusted and only their indexes checked; otherwise every segment from the recovery point on is
+    /// re-validated and cut at the first damaged batch, and any later segments are deleted.
+    pub fn open(dir: PathBuf, config: LogConfig, now_ms: i64) -> Result<Log, LogError> {
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir)?;
+            // The partition directory's own entry must survive a crash along with the data put in it.
+            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+            checkpoint::sync_dir(parent.unwrap_or(Path::new(".")))?;
+        }
+        let clean = checkpoint::has_clean_shutdown_marker(&dir);
+        let recovery_point = checkpoint::read_recovery_point(&dir).unwrap_or_default();
+        let bases = scan_dir(&dir)?;
+        let mut segments: Vec<LogSegment> = Vec::with_capacity(bases.len().max(1));
+        let mut recovered_any = false;
+        for (i, base) in bases.iter().enumerate() {
+            let active = i + 1 == bases.len();
+            let below_recovery_point = bases.get(i + 1).is_some_and(|next| *next <= recovery_point);
+            let trust = clean || below_recovery_point;
+            if let Some(previous) = segments.last() {
+                if *base < previous.next_offset() {
+                    tracing::error!(dir = %dir.display(), base = base.0, "segment overlaps its predecessor; deleting it and all later segments");
+                    delete_segments_from(&dir, &bases[i..])?;
+                    break;
+                }
+            }
+            let (segment, truncated) =
+                LogSegment::open(&dir, *base, &config, now_ms, active, trust)?;
+            recovered_any |= !trust;
+            segments.push(segment);
+            if truncated > 0 && !active {
+                tracing::warn!(dir = %dir.display(), base = base.0, truncated, "log truncated mid-way; deleting later segments");
+                delete_segments_from(&dir, &bases[i + 1..])?;
+                break;
+            }
+        }
+        let last = segments.len().saturating_sub(1);
+        for (i, segment) in segments.iter_mut().enumerate() {
+            if i < last {
+                segment.on_become_inactive()?;
+            }
+        }
+        match segments.last_mut() {
+            Some(active) => active.resize_indexes(config.segment_index_bytes)?,
+            None => segments.push(LogSegment::create(&dir, Offset(0), &config, now_ms)?),
+        }
+        let mut log = Log {
+            dir,
+            config,
+            segments,
+            flushed_offset: Offset(0),
+        };
+        if recovered_any || !clean {
+            // What recovery kept must be on disk before the recovery point may move past it.
+            for segment in &log.segments {
+                segment.flush()?;
+            }
+        }
+        log.flushed_offset = log.log_end_offset();
+        checkpoint::sync_dir(&log.dir)?;
+        if log.flushed_offset != recovery_point {
+            checkpoint::write_recovery_point(&log.dir, log.flushed_offset)?;
+        }
+        checkpoint::remove_clean_shutdown_marker(&log.dir)?;
+        Ok(log)
+    }
+
+    fn active(&self) -> &LogSegment {
+        // `segments` is never empty: open creates a segment and nothing removes the last one.
+        &self.segments[self.segments.len() - 1]
+    }
+
+    fn active_mut(&mut self) -> &mut LogSegment {
+        let last = self.segments.len() - 1;
+        &mut self.segments[last]
+    }
+
+    /// Leader append of one produce's records for this partition (bytes exactly as the producer sent them).
+    /// Validates, assigns offsets and the leader epoch in place, applies LogAppendTime, rolls if due and writes to
+    /// the active segment. Does not fsync.
+    pub fn append(
+        &mut self,
+        records: Bytes,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<LogAppendInfo, LogError> {
+        let validated = batch::validate_for_append(&records, &self.config, now_ms)?;
+        if validated.size > self.config.segment_bytes as usize {
+            return Err(LogError::RecordListTooLarge {
+                size: validated.size,
+                segment_bytes: self.config.segment_bytes,
+            });
+        }
+        let first_offset = self.log_end_offset();
+        let last_offset = first_offset
+            .0
+            .checked_add(i64::from(validated.header.last_offset_delta))
+            .ok_or_else(|| LogError::InvalidRecord("offsets would overflow".into()))?;
+        let timestamp_type = self.config.message_timestamp_type;
+        let max_timestamp = match timestamp_type {
+            TimestampType::CreateTime => validated.max_timestamp,
+            TimestampType::LogAppendTime => now_ms,
+        };
+        // Usually the request buffer is ours alone and this takes it over without copying.
+        let mut buf = records
+            .try_into_mut()
+            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+        batch::assign_in_place(
+            &mut buf,
+            first_offset.0,
+            leader_epoch,
+            timestamp_type,
+            max_timestamp,
+        );
+        let header = BatchHeader::parse(&buf)
+            .ok_or_else(|| LogError::CorruptMessage("batch shrank during append".into()))?;
+        if self.active().should_roll(
+            buf.len(),
+            max_timestamp,
+            Offset(last_offset),
+            &self.config,
+            now_ms,
+        ) {
+            self.roll(now_ms)?;
+        }
+        let interval = self.config.index_interval_bytes;
+        self.active_mut()
+            .append(&buf, &header, max_timestamp, interval)?;
+        Ok(LogAppendInfo {
+            first_offset,
+            last_offset: Offset(last_offset),
+            log_append_time_ms: (timestamp_type == TimestampType::LogAppendTime).then_some(now_ms),
+            record_count: validated.header.record_count.unsigned_abs(),
+            max_timestamp,
+        })
+    }
+
+    /// Follower append of batches fetched from the leader, offsets and epochs already assigned. Each batch is
+    /// checked (framing, CRC, offsets not going backwards); a trailing partial batch, which a fetch may carry, is
+    /// ignored. `None` if there was no whole batch. Does not fsync.
+    pub fn append_as_follower(
+        &mut self,
+        records: Bytes,
+        now_ms: i64,
+    ) -> Result<Option<LogAppendInfo>, LogError> {
+        let mut info: Option<LogAppendInfo> = None;
+        let mut rest = records;
+        while let Some(header) = BatchHeader::parse(&rest) {
+            let Some(size) = header.size_in_bytes().filter(|size| *size <= rest.len()) else {
+                break;
+            };
+            let batch = rest.split_to(size);
+            let header = batch::check_framing(&batch)?;
+            if header.base_offset < self.log_end_offset().0 || header.last_offset_delta < 0 {
+                return Err(LogError::InvalidRecord(format!(
+                    "batch at offset {} does not follow the log end offset {}",
+                    header.base_offset,
+                    self.log_end_offset()
+                )));
+            }
+            if size > self.config.segment_bytes as usize {
+                return Err(LogError::RecordListTooLarge {
+                    size,
+                    segment_bytes: self.config.segment_bytes,
+                });
+            }
+            let (last_offset, max_ts) = (Offset(header.last_offset()), header.max_timestamp);
+            if self
+                .active()
+                .should_roll(size, max_ts, last_offset, &self.config, now_ms)
+                || last_offset.0 - self.active().base_offset().0 > i64::from(i32::MAX)
+            {
+                self.roll_at(Offset(header.base_offset), now_ms)?;
+            }
+            let interval = self.config.index_interval_bytes;
+            self.active_mut()
+                .append(&batch, &header, max_ts, interval)?;
+            let count = header.record_count.max(0).unsigned_abs();
+            match info.as_mut() {
+                Some(info) => {
+                    info.last_offset = last_offset;
+                    info.record_count = info.record_count.saturating_add(count);
+                    info.max_timestamp = info.max_timestamp.max(max_ts);
+                }
+                None => {
+                    info = Some(LogAppendInfo {
+                        first_offset: Offset(header.base_offset),
+                        last_offset,
+                        log_append_time_ms: None,
+                        record_count: count,
+                        max_timestamp: max_ts,
+                    })
+                }
+            }
+        }
+        Ok(info)
+    }
+
+    /// Removes everything at and after `target` (a batch straddling it goes whole), as a follower does when its
+    /// log diverged from the leader's. At or before the log start offset the log is emptied and restarts at
+    /// `target`. The cut is durable when this returns.
+    pub fn truncate_to(&mut self, target: Offset, now_ms: i64) -> Result<(), LogError> {
+        if target >= self.log_end_offset() {
+            return Ok(());
+        }
+        if target <= self.log_start_offset() {
+            for segment in self.segments.drain(..) {
+                segment.delete()?;
+            }
+            let target = Offset(target.0.max(0));
+            self.segments
+                .push(LogSegment::create(&self.dir, target, &self.config, now_ms)?);
+        } else {
+            while self.segments.len() > 1 && self.active().base_offset() >= target {
+                if let Some(segment) = self.segments.pop() {
+                    segment.delete()?;
+                }
+            }
+            let config = self.config.clone();
+            let active = self.active_mut();
+            active.truncate_to(target, &config)?;
+            active.resize_indexes(config.segment_index_bytes)?;
+        }
+        checkpoint::sync_dir(&self.dir)?;
+        self.flushed_offset = self.flushed_offset.min(self.log_end_offset());
+        self.checkpoint_recovery_point()
+    }
+
+    /// Starts a new active segment at the log end offset. A no-op on an empty active segment.
+    pub fn roll(&mut self, now_ms: i64) -> Result<(), LogError> {
+        self.roll_at(self.log_end_offset(), now_ms)
+    }
+
+    /// Rolls to a segment based at `base` (a follower's next batch may start past the log end offset).
+    fn roll_at(&mut self, base: Offset, now_ms: i64) -> Result<(), LogError> {
+        if self.active().size() == 0 {
+            return Ok(());
+        }
+        self.active_mut().on_become_inactive()?;
+        let segment = LogSegment::create(&self.dir, base, &self.config, now_ms)?;
+        // The new file's directory entry must be durable before any fsync of its data can acknowledge anything.
+        checkpoint::sync_dir(&self.dir)?;
+        tracing::debug!(dir = %self.dir.display(), base = base.0, "rolled new log segment");
+        self.segments.push(segment);
+        Ok(())
+    }
+
+    /// Batches from the one holding `start`, at most `max_bytes` of them, none with a last offset at or beyond
+    /// `max_offset` (exclusive, normally the high watermark). With `min_one_batch` (KIP-74) a first batch larger
+    /// than `max_bytes` is returned whole. Empty at the log end or at `max_offset`; `OffsetOutOfRange` outside
+    /// `[log_start_offset, log_end_offset]`. Data comes from a single segment, as in Kafka.
+    pub fn read(
+        &self,
+        start: Offset,
+        max_bytes: usize,
+        max_offset: Offset,
+        min_one_batch: bool,
+    ) -> Result<Bytes, LogError> {
+        let (log_start_offset, log_end_offset) = (self.log_start_offset(), self.log_end_offset());
+        if start < log_start_offset || start > log_end_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset: start,
+                log_start_offset,
+                log_end_offset,
+            });
+        }
+        if start == log_end_offset || start >= max_offset {
+            return Ok(Bytes::new());
+        }
+        let first = self
+            .segments
+            .partition_point(|s| s.base_offset() <= start)
+            .saturating_sub(1);
+        for segment in &self.segments[first..] {
+            if let Some(bytes) = segment.read(start, max_bytes, max_offset, min_one_batch)? {
+                return Ok(bytes);
+            }
+        }
+        Ok(Bytes::new())
+    }
+
+    pub fn log_start_offset(&self) -> Offset {
+        self.segments[0].base_offset()
+    }
+
+    pub fn log_end_offset(&self) -> Offset {
+        self.active().next_offset()
+    }
+
+    /// Kafka ListOffsets by timestamp: the first record whose timestamp is at least `target_ms`, as (timestamp,
+    /// offset), looking inside multi-record and compressed batches.
+    pub fn offset_for_timestamp(&self, target_ms: i64) -> Result<Option<(i64, Offset)>, LogError> {
+        for segment in &self.segments {
+            if segment.size() == 0 || segment_max_timestamp(segment) < target_ms {
+                continue;
+            }
+            if let Some(found) = segment.find_offset_by_timestamp(target_ms)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// KIP-734 MAX_TIMESTAMP: the record with the largest timestamp (the first such record if tied), as (timestamp,
+    /// offset). `None` for an empty log.
+    pub fn max_timestamp_offset(&self) -> Result<Option<(i64, Offset)>, LogError> {
+        let max = self
+            .segments
+            .iter()
+            .filter(|s| s.size() > 0)
+            .map(segment_max_timestamp)
+            .max();
+        match max {
+            Some(max) => self.offset_for_timestamp(max),
+            None => Ok(None),
+        }
+    }
+
+    /// For group commit: the log end offset and the files holding data not yet fsynced. The caller syncs them
+    /// (`File::sync_data`) outside its lock and then calls [`Log::mark_flushed`] with that offset.
+    pub fn unflushed(&self) -> (Offset, Vec<Arc<File>>) {
+        let files = self
+            .segments
+            .iter()
+            .filter(|s| s.next_offset() > self.flushed_offset)
+            .map(|s| Arc::clone(s.log_file()))
+            .collect();
+        (self.log_end_offset(), files)
+    }
+
+    pub fn mark_flushed(&mut self, upto: Offset) {
+        let upto = upto.min(self.log_end_offset());
+        self.flushed_offset = self.flushed_offset.max(upto);
+    }
+
+    pub fn flushed_offset(&self) -> Offset {
+        self.flushed_offset
+    }
+
+    /// Fsyncs everything not yet flushed and persists the recovery point.
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        for segment in &self.segments {
+            if segment.next_offset() > self.flushed_offset {
+                segment.flush()?;
+            }
+        }
+        self.flushed_offset = self.log_end_offset();
+        self.checkpoint_recovery_point()
+    }
+
+    /// Persists the flushed offset as the recovery point (Kafka does this for every log once a minute), so that
+    /// recovery after a crash re-validates only what came after it.
+    pub fn checkpoint_recovery_point(&self) -> Result<(), LogError> {
+        checkpoint::write_recovery_point(&self.dir, self.flushed_offset)?;
+        Ok(())
+    }
+
+    /// Clean shutdown: flush, trim the active segment's indexes, persist the recovery point, leave the marker.
+    pub fn close(mut self) -> Result<(), LogError> {
+        self.active_mut().on_become_inactive()?;
+        for segment in &self.segments {
+            segment.flush()?;
+        }
+        self.flushed_offset = self.log_end_offset();
+        self.checkpoint_recovery_point()?;
+        checkpoint::write_clean_shutdown_marker(&self.dir)?;
+        Ok(())
+    }
+
+    /// Deletes the partition directory (topic deletion).
+    pub fn delete(self) -> Result<(), LogError> {
+        let dir = self.dir.clone();
+        drop(self);
+        fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    /// Applies to later appends and rolls.
+    pub fn update_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Number of segments, the active one included.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Base offsets of the segments, in order.
+    pub fn segment_base_offsets(&self) -> Vec<Offset> {
+        self.segments.iter().map(|s| s.base_offset()).collect()
+    }
+}
+
+/// The largest timestamp in a segment; batches without timestamps count as Kafka's NO_TIMESTAMP.
+fn segment_max_timestamp(segment: &LogSegment) -> i64 {
+    segment
+        .max_timestamp_so_far()
+        .map_or(batch::NO_TIMESTAMP, |(ts, _)| ts)
+}
+
+/// Base offsets of the directory's segments, sorted. Clears away what a crash can leave behind: temporary files
+/// and indexes whose log is gone.
+fn scan_dir(dir: &Path) -> Result<Vec<Offset>, LogError> {
+    let mut logs = Vec::new();
+    let mut indexes = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if checkpoint::is_leftover_temp(&name) {
+            remove_if_present(&entry.path())?;
+            continue;
+        }
+        match segment::parse_file_name(&name) {
+            Some((base, LOG_SUFFIX)) => logs.push(base),
+            Some((base, INDEX_SUFFIX | TIME_INDEX_SUFFIX)) => indexes.push((base, entry.path())),
+            _ => {}
+        }
+    }
+    logs.sort();
+    for (base, path) in indexes {
+        if logs.binary_search(&base).is_err() {
+            tracing::warn!(path = %path.display(), "deleting index without a log");
+            remove_if_present(&path)?;
+        }
+    }
+    Ok(logs)
+}
+
+fn delete_segments_from(dir: &Path, bases: &[Offset]) -> Result<(), LogError> {
+    for base in bases {
+        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            remove_if_present(&dir.join(segment::file_name(*base, suffix)))?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}

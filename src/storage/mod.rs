@@ -1,0 +1,137 @@
+//! Kafka's on-disk partition log.
+//!
+//! A partition is a directory (the caller picks the path, by convention `<topic>-<partition>`) holding a sequence of
+//! [`LogSegment`](segment::LogSegment)s. Each segment is three files named after the segment's base offset (the first
+//! offset it may hold), zero-padded to 20 digits:
+//!
+//! * `<base>.log`: record batches (magic v2) exactly as producers sent them, except for the fields the broker owns
+//!   (base offset, partition leader epoch and, for `LogAppendTime` topics, the max timestamp). See [`batch`].
+//! * `<base>.index`: the sparse offset index, see [`offset_index`].
+//! * `<base>.timeindex`: the sparse time index, see [`time_index`].
+//!
+//! Two small files record how far the directory is known to be intact; see [`checkpoint`]. The files are
+//! byte-compatible with Kafka's, so a partition directory copied from a Kafka broker opens here and vice versa.
+//!
+//! [`Log`] is the only type the rest of the broker needs: it appends a producer's batch (assigning offsets),
+//! serves fetches, answers ListOffsets, rolls segments and recovers after a crash. It does no locking of its own;
+//! the caller serialises mutation (appends take `&mut self`) and fsyncs outside its lock via
+//! [`Log::unflushed`] / [`Log::mark_flushed`].
+
+pub mod batch;
+pub mod checkpoint;
+mod log;
+pub mod offset_index;
+mod records;
+pub mod segment;
+pub mod time_index;
+
+mod index_file;
+
+#[cfg(test)]
+mod log_tests;
+#[cfg(test)]
+mod test_batches;
+
+pub use batch::BatchHeader;
+pub use log::Log;
+
+use std::fmt;
+
+/// An offset in a partition log. Raw `i64` only at the codec edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Offset(pub i64);
+
+impl fmt::Display for Offset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Which clock a topic's record timestamps come from (`message.timestamp.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// The producer's timestamp, validated against `message.timestamp.{before,after}.max.ms`.
+    #[default]
+    CreateTime,
+    /// The broker overwrites the batch's max timestamp with the time of the append.
+    LogAppendTime,
+}
+
+/// The per-topic settings a log obeys. Field comments name Kafka's config keys.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// `segment.bytes` / `log.segment.bytes`.
+    pub segment_bytes: u32,
+    /// `segment.ms` / `log.roll.ms`.
+    pub segment_ms: i64,
+    /// `index.interval.bytes` / `log.index.interval.bytes`.
+    pub index_interval_bytes: u32,
+    /// `segment.index.bytes` / `log.index.size.max.bytes`.
+    pub segment_index_bytes: u32,
+    /// `max.message.bytes` / `message.max.bytes`: the limit on one batch, header included.
+    pub max_message_bytes: u32,
+    /// `message.timestamp.type`.
+    pub message_timestamp_type: TimestampType,
+    /// `message.timestamp.before.max.ms`.
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`.
+    pub message_timestamp_after_max_ms: i64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            index_interval_bytes: 4096,
+            segment_index_bytes: 10 * 1024 * 1024,
+            max_message_bytes: 1024 * 1024 + 12,
+            message_timestamp_type: TimestampType::CreateTime,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: i64::MAX,
+        }
+    }
+}
+
+/// What a leader append did, for the produce response and the replica manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogAppendInfo {
+    pub first_offset: Offset,
+    pub last_offset: Offset,
+    /// `Some(now_ms)` when the topic uses `LogAppendTime`; the produce response echoes it.
+    pub log_append_time_ms: Option<i64>,
+    pub record_count: u32,
+    /// The batch's max timestamp as stored (the append time under `LogAppendTime`).
+    pub max_timestamp: i64,
+}
+
+/// Everything that can go wrong in the storage layer. The API boundary maps each variant to a Kafka error code
+/// (noted per variant); the storage layer itself never deals in codes.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// CRC mismatch, a length field that disagrees with the bytes, a truncated batch. Kafka: CORRUPT_MESSAGE (2).
+    #[error("corrupt record batch: {0}")]
+    CorruptMessage(String),
+    /// Not exactly one batch, wrong magic, nonsensical counts or offsets. Kafka: INVALID_RECORD (87).
+    #[error("invalid record batch: {0}")]
+    InvalidRecord(String),
+    /// The batch is larger than `max.message.bytes`. Kafka: MESSAGE_TOO_LARGE (10).
+    #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
+    MessageTooLarge { size: usize, max: u32 },
+    /// The batch can never fit in a segment (`segment.bytes`). Kafka: RECORD_LIST_TOO_LARGE (18).
+    #[error("record batch of {size} bytes exceeds segment.bytes {segment_bytes}")]
+    RecordListTooLarge { size: usize, segment_bytes: u32 },
+    /// A CreateTime timestamp outside the topic's accepted window. Kafka: INVALID_TIMESTAMP (32).
+    #[error("timestamp {timestamp_ms} is outside the accepted window around {now_ms}")]
+    InvalidTimestamp { timestamp_ms: i64, now_ms: i64 },
+    /// Kafka: OFFSET_OUT_OF_RANGE (1).
+    #[error("offset {offset} is outside [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        offset: Offset,
+        log_start_offset: Offset,
+        log_end_offset: Offset,
+    },
+    /// Kafka: KAFKA_STORAGE_ERROR (56). The log may be unusable afterwards; the caller should take it offline.
+    #[error("log I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}

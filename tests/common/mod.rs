@@ -1,0 +1,250 @@
+//! Test harness: a real `ferrite` process on 127.0.0.1 with a free port and a temporary data directory, and
+//! librdkafka clients pointed at it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+pub struct TestBroker {
+    child: Option<Child>,
+    dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    pub addr: String,
+    extra: Vec<String>,
+}
+
+impl TestBroker {
+    pub fn start() -> TestBroker {
+        Self::start_with(&[])
+    }
+
+    /// Starts a broker with extra `--key=value` flags.
+    pub fn start_with(extra: &[&str]) -> TestBroker {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path().join("data");
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, addr) = spawn(&dir, &extra);
+        TestBroker {
+            child: Some(child),
+            dir,
+            _temp: Some(temp),
+            addr,
+            extra,
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// SIGTERM, wait for a clean exit, start again on the same directory (the port may change).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start_again();
+    }
+
+    /// `kill -9`, then start again on the same directory.
+    pub fn crash_and_restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill -9");
+            child.wait().expect("reap");
+        }
+        self.start_again();
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let status = wait_timeout(&mut child, Duration::from_secs(20));
+            assert!(
+                status.is_some_and(|s| s.success()),
+                "ferrite did not exit cleanly on SIGTERM: {status:?}"
+            );
+        }
+    }
+
+    fn start_again(&mut self) {
+        let (child, addr) = spawn(&self.dir, &self.extra);
+        self.child = Some(child);
+        self.addr = addr;
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.addr)
+            .set("broker.address.family", "v4");
+        config
+    }
+
+    pub fn producer(&self, extra: &[(&str, &str)]) -> FutureProducer {
+        let mut config = self.client_config();
+        config
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "30000");
+        for (k, v) in extra {
+            config.set(*k, *v);
+        }
+        config.create().expect("producer")
+    }
+
+    pub fn consumer(&self) -> BaseConsumer {
+        self.client_config()
+            .set("group.id", "ferrite-tests")
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .expect("consumer")
+    }
+
+    pub fn admin(&self) -> AdminClient<DefaultClientContext> {
+        self.client_config().create().expect("admin client")
+    }
+
+    pub async fn create_topic(&self, name: &str, partitions: i32) {
+        let results = self
+            .admin()
+            .create_topics(
+                &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+                &AdminOptions::new(),
+            )
+            .await
+            .expect("create_topics");
+        for result in results {
+            result.expect("topic created");
+        }
+    }
+
+    /// Reads every record of the partitions from `from` until `count` arrived (or the timeout passed).
+    pub fn consume(&self, topic: &str, partitions: i32, count: usize) -> Vec<OwnedMessage> {
+        let consumer = self.consumer();
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .expect("assignment");
+        }
+        consumer.assign(&assignment).expect("assign");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut out = Vec::new();
+        while out.len() < count && std::time::Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => out.push(message.detach()),
+                Some(Err(error)) => panic!("consume error: {error}"),
+                None => {}
+            }
+        }
+        out
+    }
+}
+
+impl TestBroker {
+    /// Reads every record below each partition's high watermark.
+    pub fn consume_all(&self, topic: &str, partitions: i32) -> Vec<OwnedMessage> {
+        let consumer = self.consumer();
+        let mut total = 0;
+        for p in 0..partitions {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .expect("watermarks");
+            total += (high - low) as usize;
+        }
+        self.consume(topic, partitions, total)
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn(dir: &Path, extra: &[String]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrite"))
+        .arg("--listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0")
+        .arg(format!("--log.dirs={}", dir.display()))
+        .args(extra)
+        .env("RUST_LOG", "info,openraft=warn")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ferrite");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("[ferrite] {line}");
+            if line.contains("ferrite is listening") {
+                if let Some(addr) = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("local_addr="))
+                {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(addr) => (child, addr),
+        Err(_) => {
+            let _ = child.kill();
+            panic!("ferrite did not start listening within 60 s");
+        }
+    }
+}
+
+fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    None
+}
+
+/// Produces one record and waits for its acknowledgement; returns (partition, offset).
+pub async fn produce_one(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    value: &[u8],
+) -> (i32, i64) {
+    let delivery = producer
+        .send(
+            FutureRecord::to(topic).key(key).payload(value),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(error, _)| error)
+        .expect("delivery");
+    (delivery.partition, delivery.offset)
+}
+
+pub fn payload(message: &OwnedMessage) -> Option<Vec<u8>> {
+    message.payload().map(<[u8]>::to_vec)
+}
