@@ -101,7 +101,8 @@ impl ToErrorCode for LogError {
             LogError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
             LogError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
             LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
-            _ => ResponseError::KafkaStorageError,
+            LogError::RecordListTooLarge { .. } => ResponseError::RecordListTooLarge,
+            LogError::Io(_) => ResponseError::KafkaStorageError,
         }
     }
 }

@@ -67,25 +67,39 @@ impl ReplicaManager {
             .collect()
     }
 
-    /// Kafka's page-cache mode flushes on a timer as well as by message count.
-    pub async fn run_flush_timer(
+    /// Background upkeep until shutdown: Kafka's page-cache mode flushes on a timer, and every log's recovery point
+    /// is checkpointed once a minute (as Kafka's log.flush.offset.checkpoint.interval.ms) so that recovery after a
+    /// crash re-validates only the recent tail.
+    pub async fn run_housekeeping(
         self: Arc<Self>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
-        let FlushPolicy::Interval { ms: Some(ms), .. } = self.config.flush_policy else {
-            return;
+        let flush_ms = match self.config.flush_policy {
+            FlushPolicy::Interval { ms: Some(ms), .. } => Some(ms),
+            _ => None,
         };
-        let mut ticker = tokio::time::interval(Duration::from_millis(ms));
+        let mut flush =
+            tokio::time::interval(Duration::from_millis(flush_ms.unwrap_or(u64::MAX / 2)));
+        let mut checkpoint = tokio::time::interval(Duration::from_secs(60));
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = ticker.tick() => {}
-                _ = shutdown.changed() => return,
-            }
-            for partition in self.all() {
-                let end = partition.high_watermark();
-                if let Err(error) = partition.flush_to(end).await {
-                    tracing::error!(topic = %partition.topic, partition = partition.index.0, %error, "flush failed");
+                _ = flush.tick(), if flush_ms.is_some() => {
+                    for partition in self.all() {
+                        let end = partition.high_watermark();
+                        if let Err(error) = partition.flush_to(end).await {
+                            tracing::error!(topic = %partition.topic, partition = partition.index.0, %error, "flush failed");
+                        }
+                    }
                 }
+                _ = checkpoint.tick() => {
+                    for partition in self.all() {
+                        if let Err(error) = partition.checkpoint_recovery_point() {
+                            tracing::warn!(topic = %partition.topic, partition = partition.index.0, %error, "recovery point not saved");
+                        }
+                    }
+                }
+                _ = shutdown.changed() => return,
             }
         }
     }

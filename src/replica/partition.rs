@@ -95,6 +95,10 @@ impl Partition {
         self.log().log_start_offset()
     }
 
+    pub fn checkpoint_recovery_point(&self) -> Result<(), ReplicaError> {
+        Ok(self.log().checkpoint_recovery_point()?)
+    }
+
     pub fn update_config(&self, config: LogConfig) {
         self.log().update_config(config);
     }

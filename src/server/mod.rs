@@ -67,7 +67,7 @@ pub struct Server {
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     accept: JoinHandle<()>,
-    flush_timer: JoinHandle<()>,
+    housekeeping: JoinHandle<()>,
 }
 
 impl Server {
@@ -134,13 +134,13 @@ impl Server {
             client_listener,
             Shutdown::new(stopped.clone()),
         ));
-        let flush_timer = tokio::spawn(replicas.run_flush_timer(stopped));
+        let housekeeping = tokio::spawn(replicas.run_housekeeping(stopped));
         Ok(Server {
             broker,
             local_addr,
             stop,
             accept,
-            flush_timer,
+            housekeeping,
         })
     }
 
@@ -153,7 +153,7 @@ impl Server {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.accept.await;
-        let _ = self.flush_timer.await;
+        let _ = self.housekeeping.await;
         if let Err(error) = self.broker.quorum.shutdown().await {
             tracing::error!(%error, "metadata quorum did not stop cleanly");
         }
