@@ -57,14 +57,10 @@ async fn read_requests(
         let size = tokio::select! {
             read = tokio::time::timeout(idle, reader.read_i32()) => match read {
                 Err(_) => return Err(ConnectionError::Idle),
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    // The client hung up; let the writer finish what is in flight.
-                    drop(pending);
-                    return std::future::pending().await;
-                }
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
                 Ok(size) => size?,
             },
-            _ = shutdown.recv() => return Ok(()),
+            _ = shutdown.recv() => break,
         };
         if size < 0 || size as u32 > max_frame {
             return Err(ConnectionError::FrameSize(size));
@@ -78,6 +74,10 @@ async fn read_requests(
             return Ok(());
         }
     }
+    // The client hung up its sending side, or the broker is stopping: read no more, but let the writer answer
+    // what is already in flight. The writer ends the connection when its queue runs dry.
+    drop(pending);
+    std::future::pending().await
 }
 
 async fn write_responses(
