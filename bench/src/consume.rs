@@ -31,8 +31,13 @@ pub fn run(options: &Options) -> Result<ConsumeReport> {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", "10485760")
-        .set("queued.max.messages.kbytes", "262144");
+        .set("max.partition.fetch.bytes", "4194304")
+        .set("queued.max.messages.kbytes", "262144")
+        // librdkafka pauses a partition's fetches for fetch.queue.backoff.ms (1 s) whenever more than
+        // queued.min.messages (100000) wait locally; one 4 MiB fetch of 100-byte records is already
+        // that many, so the defaults measure the back-off, not the broker.
+        .set("queued.min.messages", "5000000")
+        .set("fetch.queue.backoff.ms", "1");
     cluster::apply_overrides(&mut config, options);
     let consumer: BaseConsumer<ReportingContext> = config
         .create_with_context(ReportingContext)
