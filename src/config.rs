@@ -79,6 +79,7 @@ pub struct BrokerConfig {
     pub max_connections: usize,
     pub connections_max_idle_ms: u64,
     pub queued_max_requests: usize,
+    pub fetch_max_bytes: u32,
     pub flush_policy: FlushPolicy,
     pub metadata_snapshot_after_entries: u64,
 }
@@ -128,6 +129,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("max.connections", "2147483647"),
     ("connections.max.idle.ms", "600000"),
     ("queued.max.requests", "500"),
+    ("fetch.max.bytes", "57671680"),
     ("log.flush.interval.messages", ""),
     ("log.flush.interval.ms", ""),
     ("metadata.log.max.snapshot.interval.entries", "1000"),
@@ -291,6 +293,7 @@ impl BrokerConfig {
             connections_max_idle_ms: parse_num(get, "connections.max.idle.ms", 1, i64::MAX)? as u64,
             queued_max_requests: parse_num(get, "queued.max.requests", 1, i32::MAX as i64)?
                 as usize,
+            fetch_max_bytes: parse_num(get, "fetch.max.bytes", 1024, i32::MAX as i64)? as u32,
             flush_policy,
             metadata_snapshot_after_entries: parse_num(
                 get,

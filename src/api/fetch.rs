@@ -92,11 +92,8 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: FetchRequest) -
     let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let deadline = tokio::time::Instant::now() + max_wait;
     let min_bytes = request.min_bytes.max(0) as usize;
-    let max_bytes = if request.max_bytes <= 0 {
-        i32::MAX as usize
-    } else {
-        request.max_bytes as usize
-    };
+    // The broker's fetch.max.bytes caps what a client may ask for, as in Kafka.
+    let max_bytes = (request.max_bytes.max(0) as usize).min(broker.config.fetch_max_bytes as usize);
     let mut watchers: Vec<watch::Receiver<Offset>> = topics
         .iter()
         .flat_map(|(_, _, ps)| ps.iter())

@@ -2,8 +2,11 @@
 //!
 //! Requests are pipelined. The reader decodes each frame and starts its handler at once, in arrival order (so that
 //! produce appends happen in the order the client sent them); handlers then finish concurrently (a produce waiting
-//! for its fsync, a fetch waiting for data), and the writer sends their responses strictly in request order. The
-//! number of requests in flight is bounded by `queued.max.requests`, and a frame by `socket.request.max.bytes`.
+//! for its fsync, a fetch waiting for data), and the writer sends their responses strictly in request order.
+//!
+//! Limits: a frame is at most `socket.request.max.bytes`; at most `queued.max.requests` requests are in flight; and
+//! the request bytes in flight on one connection never exceed `socket.request.max.bytes` either, so a client that
+//! pipelines large requests is slowed down rather than allowed to fill the broker's memory.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +14,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::dispatch::{self, Reply};
@@ -48,11 +51,12 @@ pub async fn serve(
 async fn read_requests(
     broker: &Arc<Broker>,
     mut reader: tokio::net::tcp::OwnedReadHalf,
-    pending: mpsc::Sender<JoinHandle<Reply>>,
+    pending: mpsc::Sender<InFlight>,
     mut shutdown: Shutdown,
 ) -> Result<(), ConnectionError> {
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let max_frame = broker.config.socket_request_max_bytes;
+    let budget = Arc::new(Semaphore::new(max_frame as usize));
     loop {
         let size = tokio::select! {
             read = tokio::time::timeout(idle, reader.read_i32()) => match read {
@@ -65,12 +69,19 @@ async fn read_requests(
         if size < 0 || size as u32 > max_frame {
             return Err(ConnectionError::FrameSize(size));
         }
+        let Ok(permit) = budget.clone().acquire_many_owned(size as u32).await else {
+            return Ok(());
+        };
         let mut frame = BytesMut::zeroed(size as usize);
         tokio::time::timeout(idle, reader.read_exact(&mut frame))
             .await
             .map_err(|_| ConnectionError::Idle)??;
         let reply = dispatch::start(broker, frame.freeze());
-        if pending.send(tokio::spawn(reply)).await.is_err() {
+        let in_flight = InFlight {
+            reply: tokio::spawn(reply),
+            _budget: permit,
+        };
+        if pending.send(in_flight).await.is_err() {
             return Ok(());
         }
     }
@@ -80,13 +91,20 @@ async fn read_requests(
     std::future::pending().await
 }
 
+/// A request being handled; its share of the connection's byte budget returns once its response is written.
+struct InFlight {
+    reply: JoinHandle<Reply>,
+    _budget: OwnedSemaphorePermit,
+}
+
 async fn write_responses(
     writer: tokio::net::tcp::OwnedWriteHalf,
-    mut queue: mpsc::Receiver<JoinHandle<Reply>>,
+    mut queue: mpsc::Receiver<InFlight>,
 ) -> Result<(), ConnectionError> {
     let mut writer = BufWriter::with_capacity(64 * 1024, writer);
-    while let Some(handle) = queue.recv().await {
-        let reply = handle
+    while let Some(in_flight) = queue.recv().await {
+        let reply = in_flight
+            .reply
             .await
             .unwrap_or_else(|e| Reply::Close(format!("handler failed: {e}")));
         match reply {
