@@ -82,6 +82,22 @@ pub struct BrokerConfig {
     pub fetch_max_bytes: u32,
     pub flush_policy: FlushPolicy,
     pub metadata_snapshot_after_entries: u64,
+    pub group_coordinator: GroupCoordinatorConfig,
+}
+
+/// The group coordinator's keys (`group.*`, `offsets.*`), Kafka's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCoordinatorConfig {
+    pub initial_rebalance_delay_ms: i64,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    pub max_size: usize,
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_topic_replication_factor: i16,
+    pub offsets_topic_segment_bytes: i64,
+    pub offsets_retention_ms: i64,
+    pub offsets_retention_check_interval_ms: i64,
+    pub offset_metadata_max_bytes: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +149,16 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("log.flush.interval.messages", ""),
     ("log.flush.interval.ms", ""),
     ("metadata.log.max.snapshot.interval.entries", "1000"),
+    ("group.initial.rebalance.delay.ms", "3000"),
+    ("group.min.session.timeout.ms", "6000"),
+    ("group.max.session.timeout.ms", "1800000"),
+    ("group.max.size", "2147483647"),
+    ("offsets.topic.num.partitions", "50"),
+    ("offsets.topic.replication.factor", "3"),
+    ("offsets.topic.segment.bytes", "104857600"),
+    ("offsets.retention.minutes", "10080"),
+    ("offsets.retention.check.interval.ms", "600000"),
+    ("offset.metadata.max.bytes", "4096"),
 ];
 
 impl Default for BrokerConfig {
@@ -301,6 +327,63 @@ impl BrokerConfig {
                 1,
                 i64::MAX,
             )? as u64,
+            group_coordinator: GroupCoordinatorConfig {
+                initial_rebalance_delay_ms: parse_num(
+                    get,
+                    "group.initial.rebalance.delay.ms",
+                    0,
+                    i32::MAX as i64,
+                )?,
+                min_session_timeout_ms: parse_num(
+                    get,
+                    "group.min.session.timeout.ms",
+                    0,
+                    i32::MAX as i64,
+                )? as i32,
+                max_session_timeout_ms: parse_num(
+                    get,
+                    "group.max.session.timeout.ms",
+                    0,
+                    i32::MAX as i64,
+                )? as i32,
+                max_size: parse_num(get, "group.max.size", 1, i32::MAX as i64)? as usize,
+                offsets_topic_num_partitions: parse_num(
+                    get,
+                    "offsets.topic.num.partitions",
+                    1,
+                    10_000,
+                )? as i32,
+                offsets_topic_replication_factor: parse_num(
+                    get,
+                    "offsets.topic.replication.factor",
+                    1,
+                    i16::MAX as i64,
+                )? as i16,
+                offsets_topic_segment_bytes: parse_num(
+                    get,
+                    "offsets.topic.segment.bytes",
+                    1,
+                    i32::MAX as i64,
+                )?,
+                offsets_retention_ms: parse_num(
+                    get,
+                    "offsets.retention.minutes",
+                    1,
+                    i32::MAX as i64,
+                )? * 60_000,
+                offsets_retention_check_interval_ms: parse_num(
+                    get,
+                    "offsets.retention.check.interval.ms",
+                    1,
+                    i64::MAX / 2,
+                )?,
+                offset_metadata_max_bytes: parse_num(
+                    get,
+                    "offset.metadata.max.bytes",
+                    0,
+                    i32::MAX as i64,
+                )? as usize,
+            },
         };
         config.validate()?;
         Ok(config)

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod config;
+pub mod coordinator;
 pub mod metadata;
 pub mod replica;
 pub mod server;

@@ -4,11 +4,22 @@
 
 pub mod api_versions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use std::sync::Arc;
 
@@ -16,6 +27,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 
+use crate::coordinator::group::GroupError;
 use crate::replica::ReplicaError;
 use crate::server::{Broker, HandlerFuture};
 use crate::storage::LogError;
@@ -31,6 +43,17 @@ const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::ApiVersions,
     ApiKey::CreateTopics,
     ApiKey::DeleteTopics,
+    ApiKey::FindCoordinator,
+    ApiKey::JoinGroup,
+    ApiKey::SyncGroup,
+    ApiKey::Heartbeat,
+    ApiKey::LeaveGroup,
+    ApiKey::OffsetCommit,
+    ApiKey::OffsetFetch,
+    ApiKey::ListGroups,
+    ApiKey::DescribeGroups,
+    ApiKey::DeleteGroups,
+    ApiKey::OffsetDelete,
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
@@ -44,7 +67,12 @@ pub fn implemented() -> impl Iterator<Item = (ApiKey, VersionRange)> {
 }
 
 /// Routes a decoded request to its handler.
-pub fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: RequestKind) -> HandlerFuture {
+pub fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    client_host: &Arc<str>,
+    request: RequestKind,
+) -> HandlerFuture {
     let version = header.request_api_version;
     let broker = broker.clone();
     match request {
@@ -75,6 +103,59 @@ pub fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: RequestKind
         RequestKind::DeleteTopics(request) => Box::pin(async move {
             Some(ResponseKind::DeleteTopics(
                 delete_topics::handle(&broker, version, request).await,
+            ))
+        }),
+        RequestKind::FindCoordinator(request) => Box::pin(async move {
+            Some(ResponseKind::FindCoordinator(
+                find_coordinator::handle(&broker, version, request).await,
+            ))
+        }),
+        RequestKind::JoinGroup(request) => {
+            let client_id = header.client_id.as_deref().unwrap_or_default().to_string();
+            let client_host = client_host.clone();
+            Box::pin(async move {
+                Some(ResponseKind::JoinGroup(
+                    join_group::handle(&broker, version, &client_id, &client_host, request).await,
+                ))
+            })
+        }
+        RequestKind::SyncGroup(request) => Box::pin(async move {
+            Some(ResponseKind::SyncGroup(
+                sync_group::handle(&broker, version, request).await,
+            ))
+        }),
+        RequestKind::Heartbeat(request) => Box::pin(async move {
+            Some(ResponseKind::Heartbeat(
+                heartbeat::handle(&broker, request).await,
+            ))
+        }),
+        RequestKind::LeaveGroup(request) => Box::pin(async move {
+            Some(ResponseKind::LeaveGroup(
+                leave_group::handle(&broker, version, request).await,
+            ))
+        }),
+        RequestKind::OffsetCommit(request) => Box::pin(async move {
+            Some(ResponseKind::OffsetCommit(
+                offset_commit::handle(&broker, version, request).await,
+            ))
+        }),
+        RequestKind::OffsetFetch(request) => Box::pin(std::future::ready(Some(
+            ResponseKind::OffsetFetch(offset_fetch::handle(&broker, version, request)),
+        ))),
+        RequestKind::ListGroups(request) => Box::pin(std::future::ready(Some(
+            ResponseKind::ListGroups(list_groups::handle(&broker, version, request)),
+        ))),
+        RequestKind::DescribeGroups(request) => Box::pin(std::future::ready(Some(
+            ResponseKind::DescribeGroups(describe_groups::handle(&broker, version, request)),
+        ))),
+        RequestKind::DeleteGroups(request) => Box::pin(async move {
+            Some(ResponseKind::DeleteGroups(
+                delete_groups::handle(&broker, request).await,
+            ))
+        }),
+        RequestKind::OffsetDelete(request) => Box::pin(async move {
+            Some(ResponseKind::OffsetDelete(
+                offset_delete::handle(&broker, request).await,
             ))
         }),
         other => {
@@ -131,6 +212,40 @@ impl ToErrorCode for ControllerError {
             ControllerError::InvalidRegistration(_) => ResponseError::InvalidRegistration,
             ControllerError::Timeout => ResponseError::RequestTimedOut,
             ControllerError::Quorum(_) => ResponseError::UnknownServerError,
+        }
+    }
+}
+
+impl ToErrorCode for GroupError {
+    fn error(&self) -> ResponseError {
+        match self {
+            GroupError::UnknownMemberId => ResponseError::UnknownMemberId,
+            GroupError::IllegalGeneration => ResponseError::IllegalGeneration,
+            GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
+            GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
+            GroupError::MemberIdRequired => ResponseError::MemberIdRequired,
+            GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+            GroupError::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+            GroupError::InvalidGroupId => ResponseError::InvalidGroupId,
+            GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+            GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+            GroupError::NotCoordinator => ResponseError::NotCoordinator,
+            GroupError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
+            GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
+            GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
+            GroupError::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
+            GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+            GroupError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+            GroupError::InvalidRecord(_) => ResponseError::InvalidCommitOffsetSize,
+            // As Kafka maps coordinator write failures: too large for the log is INVALID_COMMIT_OFFSET_SIZE,
+            // anything else sends the client to look for the coordinator again.
+            GroupError::Write(error) => match &**error {
+                ReplicaError::Log(LogError::MessageTooLarge { .. })
+                | ReplicaError::Log(LogError::RecordListTooLarge { .. }) => {
+                    ResponseError::InvalidCommitOffsetSize
+                }
+                _ => ResponseError::NotCoordinator,
+            },
         }
     }
 }

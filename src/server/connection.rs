@@ -40,16 +40,22 @@ pub async fn serve(
     shutdown: Shutdown,
 ) -> Result<(), ConnectionError> {
     let _ = stream.set_nodelay(true);
+    // Kafka reports a member's host as "/<ip>" (Java's InetAddress.toString of an unresolved address).
+    let client_host: Arc<str> = match stream.peer_addr() {
+        Ok(peer) => format!("/{}", peer.ip()).into(),
+        Err(_) => "".into(),
+    };
     let (reader, writer) = stream.into_split();
     let (pending, queue) = mpsc::channel(broker.config.queued_max_requests);
     tokio::select! {
-        result = read_requests(&broker, reader, pending, shutdown) => result,
+        result = read_requests(&broker, &client_host, reader, pending, shutdown) => result,
         result = write_responses(writer, queue) => result,
     }
 }
 
 async fn read_requests(
     broker: &Arc<Broker>,
+    client_host: &Arc<str>,
     mut reader: tokio::net::tcp::OwnedReadHalf,
     pending: mpsc::Sender<InFlight>,
     mut shutdown: Shutdown,
@@ -76,7 +82,7 @@ async fn read_requests(
         tokio::time::timeout(idle, reader.read_exact(&mut frame))
             .await
             .map_err(|_| ConnectionError::Idle)??;
-        let reply = dispatch::start(broker, frame.freeze());
+        let reply = dispatch::start(broker, client_host, frame.freeze());
         let in_flight = InFlight {
             reply: tokio::spawn(reply),
             _budget: permit,

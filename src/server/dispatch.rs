@@ -33,7 +33,7 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = Option<ResponseKind>> + Sen
 
 /// Parses a request frame and starts its handler. The handler's synchronous part (for Produce: the appends) runs
 /// now, in arrival order; the returned future finishes it.
-pub fn start(broker: &Arc<Broker>, mut frame: Bytes) -> ReplyFuture {
+pub fn start(broker: &Arc<Broker>, client_host: &Arc<str>, mut frame: Bytes) -> ReplyFuture {
     if frame.len() < 8 {
         return closed("request shorter than a header");
     }
@@ -73,7 +73,7 @@ pub fn start(broker: &Arc<Broker>, mut frame: Bytes) -> ReplyFuture {
             "ignoring bytes after the request body"
         );
     }
-    let handler = api::handle(broker, &header, request);
+    let handler = api::handle(broker, &header, client_host, request);
     Box::pin(async move {
         match handler.await {
             Some(response) => encode(api_key, version, correlation_id, &response),

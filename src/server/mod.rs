@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::BrokerConfig;
+use crate::coordinator::group::GroupCoordinator;
 use crate::metadata::{ImageFollower, MetadataImage, MetadataPublisher};
 use crate::replica::ReplicaManager;
 
@@ -51,6 +52,7 @@ pub struct Broker {
     pub cluster_id: String,
     pub replicas: Arc<ReplicaManager>,
     pub quorum: MetadataQuorum,
+    pub groups: Arc<GroupCoordinator>,
     publisher: Arc<MetadataPublisher>,
 }
 
@@ -100,8 +102,15 @@ impl Server {
         };
 
         let replicas = Arc::new(ReplicaManager::new(config.clone()));
+        let groups = Arc::new(GroupCoordinator::new(
+            config.node_id,
+            config.group_coordinator.clone(),
+            replicas.clone(),
+        ));
+        // The group coordinator follows after the replica manager, so the partitions it loads are open.
         let publisher = Arc::new(MetadataPublisher::new(vec![
-            replicas.clone() as Arc<dyn ImageFollower>
+            replicas.clone() as Arc<dyn ImageFollower>,
+            groups.clone() as Arc<dyn ImageFollower>,
         ]));
         let quorum = MetadataQuorum::start(
             QuorumConfig {
@@ -127,6 +136,7 @@ impl Server {
             cluster_id,
             replicas: replicas.clone(),
             quorum,
+            groups,
             publisher,
         });
         let accept = tokio::spawn(listener::run(
@@ -154,6 +164,7 @@ impl Server {
         let _ = self.stop.send(true);
         let _ = self.accept.await;
         let _ = self.housekeeping.await;
+        self.broker.groups.shutdown();
         if let Err(error) = self.broker.quorum.shutdown().await {
             tracing::error!(%error, "metadata quorum did not stop cleanly");
         }

@@ -1,0 +1,88 @@
+//! DescribeGroups (key 15): state, protocol and members (client id, host, metadata, assignment) of each group.
+//! An unknown group is "Dead"; v6 adds GROUP_ID_NOT_FOUND (KIP-1043).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_groups_request::DescribeGroupsRequest;
+use kafka_protocol::messages::describe_groups_response::{
+    DescribeGroupsResponse, DescribedGroup, DescribedGroupMember,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{ToErrorCode, AUTHORIZED_OPERATIONS_OMITTED};
+use crate::coordinator::group::GroupError;
+use crate::server::Broker;
+
+/// READ, DELETE and DESCRIBE (AclOperation codes 3, 6, 8): everything a group allows without an authorizer.
+const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
+    let operations = if request.include_authorized_operations {
+        GROUP_OPERATIONS
+    } else {
+        AUTHORIZED_OPERATIONS_OMITTED
+    };
+    let groups = request
+        .groups
+        .into_iter()
+        .map(|group_id| {
+            let described = DescribedGroup::default()
+                .with_authorized_operations(operations)
+                .with_protocol_type(StrBytes::default())
+                .with_protocol_data(StrBytes::default());
+            match broker.groups.describe_group(&group_id) {
+                Err(error) => described
+                    .with_group_id(group_id)
+                    .with_error_code(error.code()),
+                Ok(None) => {
+                    let not_found = if version >= 6 {
+                        GroupError::GroupIdNotFound.code()
+                    } else {
+                        0
+                    };
+                    described
+                        .with_error_message(if version >= 6 {
+                            Some(StrBytes::from_string(format!(
+                                "Group {} not found.",
+                                &*group_id
+                            )))
+                        } else {
+                            None
+                        })
+                        .with_group_id(group_id)
+                        .with_error_code(not_found)
+                        .with_group_state(StrBytes::from_static_str("Dead"))
+                }
+                Ok(Some(group)) => described
+                    .with_group_id(group_id)
+                    .with_group_state(StrBytes::from_static_str(group.state.name()))
+                    .with_protocol_type(StrBytes::from_string(group.protocol_type))
+                    .with_protocol_data(StrBytes::from_string(group.protocol))
+                    .with_members(
+                        group
+                            .members
+                            .into_iter()
+                            .map(|m| {
+                                DescribedGroupMember::default()
+                                    .with_member_id(StrBytes::from_string(m.member_id))
+                                    .with_group_instance_id(if version >= 4 {
+                                        m.group_instance_id.map(StrBytes::from_string)
+                                    } else {
+                                        None
+                                    })
+                                    .with_client_id(StrBytes::from_string(m.client_id))
+                                    .with_client_host(StrBytes::from_string(m.client_host))
+                                    .with_member_metadata(m.metadata)
+                                    .with_member_assignment(m.assignment)
+                            })
+                            .collect(),
+                    ),
+            }
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}

@@ -1,0 +1,101 @@
+//! FindCoordinator (key 10): the broker leading a group's `__consumer_offsets` partition, creating the topic on
+//! first use. v4+ looks up a batch of keys. Transaction coordinator lookups are answered with this broker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+use kafka_protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
+use kafka_protocol::messages::BrokerId;
+use kafka_protocol::protocol::StrBytes;
+
+use crate::coordinator::group::OFFSETS_TOPIC;
+use crate::server::Broker;
+
+const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let keys: Vec<StrBytes> = if version >= 4 {
+        request.coordinator_keys
+    } else {
+        vec![request.key]
+    };
+    let mut coordinators = Vec::with_capacity(keys.len());
+    for key in keys {
+        coordinators.push(find(broker, request.key_type, key).await);
+    }
+    if version >= 4 {
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let found = coordinators.pop().unwrap_or_default();
+    FindCoordinatorResponse::default()
+        .with_error_code(found.error_code)
+        .with_error_message(if version >= 1 {
+            found.error_message
+        } else {
+            None
+        })
+        .with_node_id(found.node_id)
+        .with_host(found.host)
+        .with_port(found.port)
+}
+
+async fn find(broker: &Arc<Broker>, key_type: i8, key: StrBytes) -> Coordinator {
+    let not_available = |key: StrBytes, error: ResponseError| {
+        Coordinator::default()
+            .with_key(key)
+            .with_node_id(BrokerId(-1))
+            .with_host(StrBytes::from_static_str(""))
+            .with_port(-1)
+            .with_error_code(error.code())
+            .with_error_message(Some(StrBytes::from_string(error.to_string())))
+    };
+    let leader = match key_type {
+        KEY_TYPE_GROUP => {
+            if broker.image().topic(OFFSETS_TOPIC).is_none() {
+                let brokers = broker.image().brokers.len();
+                broker
+                    .groups
+                    .create_offsets_topic(broker.quorum.controller(), brokers)
+                    .await;
+            }
+            let image = broker.image();
+            let leader = broker
+                .groups
+                .partition_of(&key)
+                .and_then(|(topic_id, index)| {
+                    image
+                        .topic_by_id(topic_id)?
+                        .partitions
+                        .get(&index)
+                        .map(|p| p.leader)
+                });
+            if leader == Some(broker.config.node_id) {
+                // A freshly created partition loads in moments; answering after that spares the client a round of
+                // COORDINATOR_LOAD_IN_PROGRESS.
+                broker
+                    .groups
+                    .wait_loaded(&key, Duration::from_secs(5))
+                    .await;
+            }
+            leader
+        }
+        KEY_TYPE_TRANSACTION => Some(broker.config.node_id),
+        _ => return not_available(key, ResponseError::InvalidRequest),
+    };
+    let image = broker.image();
+    match leader.and_then(|id| image.brokers.get(&id)) {
+        Some(registration) => Coordinator::default()
+            .with_key(key)
+            .with_node_id(BrokerId(registration.broker_id.0))
+            .with_host(StrBytes::from_string(registration.host.clone()))
+            .with_port(i32::from(registration.port)),
+        None => not_available(key, ResponseError::CoordinatorNotAvailable),
+    }
+}

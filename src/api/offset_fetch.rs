@@ -1,0 +1,128 @@
+//! OffsetFetch (key 9): committed offsets of one group (v1..=v7) or several (v8+); -1 for partitions without a
+//! commit, every committed partition when no topics are named.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequest;
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponse, OffsetFetchResponseGroup, OffsetFetchResponsePartition,
+    OffsetFetchResponsePartitions, OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::StrBytes;
+
+use super::ToErrorCode;
+use crate::coordinator::group::{FetchedOffset, GroupError};
+use crate::server::Broker;
+
+type Fetched = Result<Vec<(String, Vec<FetchedOffset>)>, GroupError>;
+
+fn fetch(broker: &Broker, group_id: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
+    broker.groups.fetch_offsets(group_id, topics.as_deref())
+}
+
+pub fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    if version >= 8 {
+        let groups = request
+            .groups
+            .into_iter()
+            .map(|group| {
+                let topics = group.topics.map(|topics| {
+                    topics
+                        .into_iter()
+                        .map(|t| (t.name.to_string(), t.partition_indexes))
+                        .collect()
+                });
+                let fetched = fetch(broker, &group.group_id, topics);
+                let response = OffsetFetchResponseGroup::default().with_group_id(group.group_id);
+                match fetched {
+                    Err(error) => response.with_error_code(error.code()),
+                    Ok(topics) => response.with_topics(
+                        topics
+                            .into_iter()
+                            .map(|(name, offsets)| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(TopicName(StrBytes::from_string(name)))
+                                    .with_partitions(
+                                        offsets
+                                            .into_iter()
+                                            .map(|o| {
+                                                OffsetFetchResponsePartitions::default()
+                                                    .with_partition_index(o.partition)
+                                                    .with_committed_offset(o.offset)
+                                                    .with_committed_leader_epoch(o.leader_epoch)
+                                                    .with_metadata(Some(StrBytes::from_string(
+                                                        o.metadata,
+                                                    )))
+                                            })
+                                            .collect(),
+                                    )
+                            })
+                            .collect(),
+                    ),
+                }
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let wanted: Option<Vec<(String, Vec<i32>)>> = request.topics.map(|topics| {
+        topics
+            .into_iter()
+            .map(|t| (t.name.to_string(), t.partition_indexes))
+            .collect()
+    });
+    let fetched = fetch(broker, &request.group_id, wanted.clone());
+    let partition = |o: FetchedOffset, error: i16| {
+        OffsetFetchResponsePartition::default()
+            .with_partition_index(o.partition)
+            .with_committed_offset(o.offset)
+            .with_committed_leader_epoch(if version >= 5 { o.leader_epoch } else { -1 })
+            .with_metadata(Some(StrBytes::from_string(o.metadata)))
+            .with_error_code(error)
+    };
+    let (topics, error) = match fetched {
+        Ok(topics) => (topics, 0),
+        // v1 has no top-level error: each requested partition carries it.
+        Err(error) => {
+            let unknown = wanted
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    let offsets = partitions
+                        .into_iter()
+                        .map(|partition| FetchedOffset {
+                            partition,
+                            offset: -1,
+                            leader_epoch: -1,
+                            metadata: String::new(),
+                        })
+                        .collect();
+                    (topic, offsets)
+                })
+                .collect();
+            (unknown, error.code())
+        }
+    };
+    let partition_error = if version < 2 { error } else { 0 };
+    OffsetFetchResponse::default()
+        .with_error_code(if version >= 2 { error } else { 0 })
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(name, offsets)| {
+                    OffsetFetchResponseTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(name)))
+                        .with_partitions(
+                            offsets
+                                .into_iter()
+                                .map(|o| partition(o, partition_error))
+                                .collect(),
+                        )
+                })
+                .collect(),
+        )
+}

@@ -1,0 +1,1139 @@
+//! GroupCoordinatorShard: the groups and committed offsets of one `__consumer_offsets` partition, and the classic
+//! rebalance protocol (Kafka's GroupMetadataManager for classic groups).
+//!
+//! Pure: handlers take `now_ms`, return [`Output`] (records to append, replies to deliver once they are durable) and
+//! keep timers as data ([`TimerKey`] → deadline) that the runtime turns into tokio sleeps. Durable state (committed
+//! offsets, each group's generation, leader, members and assignments) changes only in [`GroupCoordinatorShard::replay`];
+//! the runtime replays a handler's records before anything else touches the shard. Rebalance bookkeeping (who is
+//! awaiting a join or sync response, pending member ids, timers) is volatile, as in Kafka: after a coordinator move
+//! members simply rejoin.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+
+use super::classic::{ClassicGroup, ClassicGroupMember, GroupState, InitialDelay, ResponderId};
+use super::records::{CoordinatorRecord, OffsetCommitValue};
+use super::GroupError;
+use crate::config::GroupCoordinatorConfig;
+
+/// Kafka's classic.group.new.member.join.timeout.ms: a new member's JoinGroup is parked at most this long.
+pub const NEW_MEMBER_JOIN_TIMEOUT_MS: i64 = 300_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TimerKey {
+    Heartbeat { group: String, member: String },
+    Join { group: String },
+    Sync { group: String },
+    OffsetExpiration,
+}
+
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub group_id: String,
+    /// Empty for a member without an id yet.
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    /// The id a new member gets (client id + "-" + a UUID), drawn by the caller so that the shard stays pure.
+    pub fresh_member_id: String,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+    /// KIP-394: JoinGroup v4+ first hands out a member id with MEMBER_ID_REQUIRED.
+    pub require_known_member_id: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinedMember {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub metadata: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JoinResult {
+    pub error: Option<GroupError>,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub leader: String,
+    pub skip_assignment: bool,
+    pub member_id: String,
+    pub members: Vec<JoinedMember>,
+}
+
+impl JoinResult {
+    pub fn failed(error: GroupError, member_id: &str) -> JoinResult {
+        JoinResult {
+            error: Some(error),
+            generation: -1,
+            member_id: member_id.to_string(),
+            ..JoinResult::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncRequest {
+    pub group_id: String,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub assignments: Vec<(String, Bytes)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncResult {
+    pub error: Option<GroupError>,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub assignment: Bytes,
+}
+
+impl SyncResult {
+    pub fn failed(error: GroupError) -> SyncResult {
+        SyncResult {
+            error: Some(error),
+            ..SyncResult::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Join(JoinResult),
+    Sync(SyncResult),
+}
+
+impl Reply {
+    pub fn failed(&self, error: GroupError) -> Reply {
+        match self {
+            Reply::Join(j) => Reply::Join(JoinResult::failed(error, &j.member_id)),
+            Reply::Sync(_) => Reply::Sync(SyncResult::failed(error)),
+        }
+    }
+}
+
+/// What a handler produced: records to append (and replay), replies to parked requests, and its own response.
+#[derive(Debug)]
+pub struct Output<R> {
+    pub records: Vec<CoordinatorRecord>,
+    pub replies: Vec<(ResponderId, Reply)>,
+    pub response: R,
+}
+
+impl<R> Output<R> {
+    pub fn new(response: R) -> Output<R> {
+        Output {
+            records: Vec::new(),
+            replies: Vec::new(),
+            response,
+        }
+    }
+}
+
+/// Side effects collected while a handler runs.
+pub(super) struct Effects<'a> {
+    pub now: i64,
+    pub config: &'a GroupCoordinatorConfig,
+    pub timers: &'a mut HashMap<TimerKey, i64>,
+    pub records: Vec<CoordinatorRecord>,
+    pub replies: Vec<(ResponderId, Reply)>,
+}
+
+impl Effects<'_> {
+    fn schedule(&mut self, key: TimerKey, after_ms: i64) {
+        self.timers
+            .insert(key, self.now.saturating_add(after_ms.max(0)));
+    }
+
+    fn cancel(&mut self, key: &TimerKey) {
+        self.timers.remove(key);
+    }
+
+    fn reply(&mut self, to: ResponderId, reply: Reply) {
+        self.replies.push((to, reply));
+    }
+
+    pub(super) fn finish<R>(self, response: R) -> Output<R> {
+        Output {
+            records: self.records,
+            replies: self.replies,
+            response,
+        }
+    }
+}
+
+fn heartbeat_key(group: &str, member: &str) -> TimerKey {
+    TimerKey::Heartbeat {
+        group: group.to_string(),
+        member: member.to_string(),
+    }
+}
+
+pub struct GroupCoordinatorShard {
+    pub(super) config: GroupCoordinatorConfig,
+    pub(super) groups: HashMap<String, ClassicGroup>,
+    /// group → (topic, partition) → committed offset.
+    pub(super) offsets: HashMap<String, BTreeMap<(String, i32), OffsetCommitValue>>,
+    pub(super) timers: HashMap<TimerKey, i64>,
+}
+
+impl GroupCoordinatorShard {
+    pub fn new(config: GroupCoordinatorConfig) -> GroupCoordinatorShard {
+        GroupCoordinatorShard {
+            config,
+            groups: HashMap::new(),
+            offsets: HashMap::new(),
+            timers: HashMap::new(),
+        }
+    }
+
+    pub fn group(&self, group_id: &str) -> Option<&ClassicGroup> {
+        self.groups.get(group_id)
+    }
+
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.timers.values().min().copied()
+    }
+
+    pub(super) fn effects(
+        &mut self,
+        now: i64,
+    ) -> (Effects<'_>, &mut HashMap<String, ClassicGroup>) {
+        (
+            Effects {
+                now,
+                config: &self.config,
+                timers: &mut self.timers,
+                records: Vec::new(),
+                replies: Vec::new(),
+            },
+            &mut self.groups,
+        )
+    }
+
+    /// Called once the partition has been replayed: members of loaded groups must heartbeat within their session
+    /// timeout, and offset expiry starts.
+    pub fn on_loaded(&mut self, now: i64) {
+        let mut timers = Vec::new();
+        for group in self.groups.values() {
+            for member in group.members.values() {
+                timers.push((
+                    heartbeat_key(&group.group_id, &member.member_id),
+                    now + i64::from(member.session_timeout_ms),
+                ));
+            }
+        }
+        self.timers.extend(timers);
+        self.timers.insert(
+            TimerKey::OffsetExpiration,
+            now + self.config.offsets_retention_check_interval_ms,
+        );
+    }
+
+    /// Applies one record of the partition. The only way durable state changes.
+    pub fn replay(&mut self, record: &CoordinatorRecord) {
+        match record {
+            CoordinatorRecord::OffsetCommit {
+                group,
+                topic,
+                partition,
+                value: Some(value),
+            } => {
+                self.groups
+                    .entry(group.clone())
+                    .or_insert_with(|| ClassicGroup::new(group.clone(), value.commit_timestamp_ms));
+                self.offsets
+                    .entry(group.clone())
+                    .or_default()
+                    .insert((topic.clone(), *partition), value.clone());
+            }
+            CoordinatorRecord::OffsetCommit {
+                group,
+                topic,
+                partition,
+                value: None,
+            } => {
+                if let Some(offsets) = self.offsets.get_mut(group) {
+                    offsets.remove(&(topic.clone(), *partition));
+                    if offsets.is_empty() {
+                        self.offsets.remove(group);
+                    }
+                }
+            }
+            CoordinatorRecord::GroupMetadata { group, value: None } => {
+                self.groups.remove(group);
+                self.timers.retain(|key, _| match key {
+                    TimerKey::Heartbeat { group: g, .. }
+                    | TimerKey::Join { group: g }
+                    | TimerKey::Sync { group: g } => g != group,
+                    TimerKey::OffsetExpiration => true,
+                });
+            }
+            CoordinatorRecord::GroupMetadata {
+                group: group_id,
+                value: Some(value),
+            } => {
+                let now = value.current_state_timestamp_ms;
+                let group = self
+                    .groups
+                    .entry(group_id.clone())
+                    .or_insert_with(|| ClassicGroup::new(group_id.clone(), now));
+                group.generation = value.generation;
+                group.protocol_type = Some(value.protocol_type.clone()).filter(|p| !p.is_empty());
+                group.protocol_name = value.protocol.clone();
+                group.leader = value.leader.clone();
+                if value.current_state_timestamp_ms >= 0 {
+                    group.state_timestamp_ms = Some(value.current_state_timestamp_ms);
+                }
+                let keep: Vec<&str> = value.members.iter().map(|m| m.member_id.as_str()).collect();
+                let gone: Vec<String> = group
+                    .members
+                    .keys()
+                    .filter(|id| !keep.contains(&id.as_str()))
+                    .cloned()
+                    .collect();
+                for id in gone {
+                    group.remove_member(&id);
+                }
+                for m in &value.members {
+                    match group.members.get_mut(&m.member_id) {
+                        Some(member) => member.assignment = m.assignment.clone(),
+                        None => group.add_member(ClassicGroupMember {
+                            member_id: m.member_id.clone(),
+                            group_instance_id: m.group_instance_id.clone(),
+                            client_id: m.client_id.clone(),
+                            client_host: m.client_host.clone(),
+                            rebalance_timeout_ms: m.rebalance_timeout_ms,
+                            session_timeout_ms: m.session_timeout_ms,
+                            protocol_type: value.protocol_type.clone(),
+                            protocols: value
+                                .protocol
+                                .iter()
+                                .map(|p| (p.clone(), m.subscription.clone()))
+                                .collect(),
+                            assignment: m.assignment.clone(),
+                            awaiting_join: None,
+                            awaiting_sync: None,
+                            is_new: false,
+                        }),
+                    }
+                }
+                group.leader = value.leader.clone();
+                if group.members.is_empty() {
+                    if !group.is(GroupState::Empty) {
+                        group.transition(GroupState::Empty, now);
+                    }
+                } else if matches!(
+                    group.state,
+                    GroupState::Empty | GroupState::CompletingRebalance
+                ) {
+                    group.transition(GroupState::Stable, now);
+                }
+                group.subscribed_topics = group.compute_subscribed_topics();
+            }
+        }
+    }
+
+    pub fn join(&mut self, now: i64, request: JoinRequest, responder: ResponderId) -> Output<()> {
+        let (mut fx, groups) = self.effects(now);
+        let fail = |fx: &mut Effects, error| {
+            fx.reply(
+                responder,
+                Reply::Join(JoinResult::failed(error, &request.member_id)),
+            )
+        };
+        if request.group_id.is_empty() {
+            fail(&mut fx, GroupError::InvalidGroupId);
+            return fx.finish(());
+        }
+        if request.session_timeout_ms < fx.config.min_session_timeout_ms
+            || request.session_timeout_ms > fx.config.max_session_timeout_ms
+        {
+            fail(&mut fx, GroupError::InvalidSessionTimeout);
+            return fx.finish(());
+        }
+        let unknown = request.member_id.is_empty();
+        let existed = groups.contains_key(&request.group_id);
+        if !existed && !unknown {
+            fail(&mut fx, GroupError::UnknownMemberId);
+            return fx.finish(());
+        }
+        let group = groups
+            .entry(request.group_id.clone())
+            .or_insert_with(|| ClassicGroup::new(request.group_id.clone(), now));
+        let known = group.members.contains_key(&request.member_id)
+            || group.pending_members.contains(&request.member_id);
+        if !known && group.members.len() + group.pending_members.len() >= fx.config.max_size {
+            fail(&mut fx, GroupError::GroupMaxSizeReached);
+        } else if unknown {
+            join_new_member(group, request, responder, &mut fx);
+        } else {
+            join_existing_member(group, request, responder, &mut fx);
+        }
+        if !existed && group.members.is_empty() && group.pending_members.is_empty() {
+            let id = group.group_id.clone();
+            groups.remove(&id);
+        }
+        fx.finish(())
+    }
+
+    pub fn sync(&mut self, now: i64, request: SyncRequest, responder: ResponderId) -> Output<()> {
+        let (mut fx, groups) = self.effects(now);
+        let Some(group) = groups.get_mut(&request.group_id) else {
+            fx.reply(
+                responder,
+                Reply::Sync(SyncResult::failed(GroupError::UnknownMemberId)),
+            );
+            return fx.finish(());
+        };
+        if let Err(error) = validate_sync(group, &request) {
+            fx.reply(responder, Reply::Sync(SyncResult::failed(error)));
+            return fx.finish(());
+        }
+        let member_id = request.member_id.clone();
+        match group.state {
+            GroupState::Empty | GroupState::Dead => {
+                fx.reply(
+                    responder,
+                    Reply::Sync(SyncResult::failed(GroupError::UnknownMemberId)),
+                );
+            }
+            GroupState::PreparingRebalance => {
+                fx.reply(
+                    responder,
+                    Reply::Sync(SyncResult::failed(GroupError::RebalanceInProgress)),
+                );
+            }
+            GroupState::CompletingRebalance => {
+                group.pending_sync.remove(&member_id);
+                let session = member_session_ms(group, &member_id);
+                fx.schedule(heartbeat_key(&group.group_id, &member_id), session);
+                if let Some(member) = group.members.get_mut(&member_id) {
+                    if let Some(old) = member.awaiting_sync.replace(responder) {
+                        fx.reply(
+                            old,
+                            Reply::Sync(SyncResult::failed(GroupError::RebalanceInProgress)),
+                        );
+                    }
+                }
+                if group.is_leader(&member_id) {
+                    let mut value = group.to_record_value();
+                    for member in &mut value.members {
+                        member.assignment = request
+                            .assignments
+                            .iter()
+                            .find(|(id, _)| *id == member.member_id)
+                            .map(|(_, a)| a.clone())
+                            .unwrap_or_default();
+                    }
+                    for member in group.members.values_mut() {
+                        if let Some(waiting) = member.awaiting_sync.take() {
+                            let assignment = value
+                                .members
+                                .iter()
+                                .find(|m| m.member_id == member.member_id)
+                                .map(|m| m.assignment.clone())
+                                .unwrap_or_default();
+                            fx.reply(
+                                waiting,
+                                Reply::Sync(SyncResult {
+                                    error: None,
+                                    protocol_type: group.protocol_type.clone(),
+                                    protocol_name: group.protocol_name.clone(),
+                                    assignment,
+                                }),
+                            );
+                        }
+                    }
+                    fx.records.push(CoordinatorRecord::GroupMetadata {
+                        group: group.group_id.clone(),
+                        value: Some(value),
+                    });
+                }
+            }
+            GroupState::Stable => {
+                group.pending_sync.remove(&member_id);
+                let session = member_session_ms(group, &member_id);
+                fx.schedule(heartbeat_key(&group.group_id, &member_id), session);
+                let assignment = group
+                    .members
+                    .get(&member_id)
+                    .map(|m| m.assignment.clone())
+                    .unwrap_or_default();
+                fx.reply(
+                    responder,
+                    Reply::Sync(SyncResult {
+                        error: None,
+                        protocol_type: group.protocol_type.clone(),
+                        protocol_name: group.protocol_name.clone(),
+                        assignment,
+                    }),
+                );
+            }
+        }
+        fx.finish(())
+    }
+
+    pub fn heartbeat(
+        &mut self,
+        now: i64,
+        group_id: &str,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        generation: i32,
+    ) -> Output<Result<(), GroupError>> {
+        let (mut fx, groups) = self.effects(now);
+        let Some(group) = groups.get_mut(group_id) else {
+            return fx.finish(Err(GroupError::UnknownMemberId));
+        };
+        let result = (|| {
+            if group.is(GroupState::Dead) {
+                return Err(GroupError::CoordinatorNotAvailable);
+            }
+            if group.is(GroupState::Empty) {
+                return Err(GroupError::UnknownMemberId);
+            }
+            validate_member(group, member_id, group_instance_id)?;
+            if generation != group.generation {
+                return Err(GroupError::IllegalGeneration);
+            }
+            Ok(())
+        })();
+        if let Err(error) = result {
+            return fx.finish(Err(error));
+        }
+        let session = member_session_ms(group, member_id);
+        fx.schedule(heartbeat_key(group_id, member_id), session);
+        let response = match group.state {
+            GroupState::PreparingRebalance => Err(GroupError::RebalanceInProgress),
+            _ => Ok(()),
+        };
+        fx.finish(response)
+    }
+
+    /// LeaveGroup for a batch of (member id, group instance id); a member id may be empty when the instance id names
+    /// a static member (KIP-345).
+    #[allow(clippy::type_complexity)]
+    pub fn leave(
+        &mut self,
+        now: i64,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Output<Result<Vec<Option<GroupError>>, GroupError>> {
+        let (mut fx, groups) = self.effects(now);
+        let Some(group) = groups.get_mut(group_id) else {
+            let errors = members
+                .iter()
+                .map(|_| Some(GroupError::UnknownMemberId))
+                .collect();
+            return fx.finish(Ok(errors));
+        };
+        if group.is(GroupState::Dead) {
+            return fx.finish(Err(GroupError::CoordinatorNotAvailable));
+        }
+        let mut errors = Vec::with_capacity(members.len());
+        for (member_id, instance_id) in members {
+            let error = if member_id.is_empty() {
+                match instance_id
+                    .as_ref()
+                    .and_then(|i| group.static_members.get(i))
+                    .cloned()
+                {
+                    Some(id) => {
+                        remove_member_and_update(group, &id, &mut fx);
+                        None
+                    }
+                    None => Some(GroupError::UnknownMemberId),
+                }
+            } else if group.pending_members.remove(member_id) {
+                fx.cancel(&heartbeat_key(group_id, member_id));
+                maybe_complete_join(group, &mut fx);
+                None
+            } else if let Err(error) = validate_member(group, member_id, instance_id.as_deref()) {
+                Some(error)
+            } else {
+                remove_member_and_update(group, member_id, &mut fx);
+                None
+            };
+            errors.push(error);
+        }
+        fx.finish(Ok(errors))
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn fire_timers(&mut self, now: i64) -> Output<()> {
+        let mut due: Vec<(i64, TimerKey)> = self
+            .timers
+            .iter()
+            .filter(|(_, deadline)| **deadline <= now)
+            .map(|(key, deadline)| (*deadline, key.clone()))
+            .collect();
+        due.sort();
+        let mut output = Output::new(());
+        for (_, key) in due {
+            // An earlier timer in this round may have rescheduled or cancelled this one.
+            if self.timers.get(&key).is_none_or(|deadline| *deadline > now) {
+                continue;
+            }
+            self.timers.remove(&key);
+            let fired = match &key {
+                TimerKey::OffsetExpiration => self.expire_offsets(now),
+                TimerKey::Heartbeat { group, member } => {
+                    self.on_group(now, group, |g, fx| heartbeat_expired(g, member, fx))
+                }
+                TimerKey::Join { group } => self.on_group(now, group, join_timer_fired),
+                TimerKey::Sync { group } => self.on_group(now, group, sync_timer_fired),
+            };
+            // Apply at once: a later timer of this round must see this one's effect.
+            for record in &fired.records {
+                self.replay(record);
+            }
+            output.records.extend(fired.records);
+            output.replies.extend(fired.replies);
+        }
+        output
+    }
+
+    fn on_group(
+        &mut self,
+        now: i64,
+        group_id: &str,
+        f: impl FnOnce(&mut ClassicGroup, &mut Effects),
+    ) -> Output<()> {
+        let (mut fx, groups) = self.effects(now);
+        if let Some(group) = groups.get_mut(group_id) {
+            f(group, &mut fx);
+        }
+        fx.finish(())
+    }
+}
+
+/// Kafka's ClassicGroup.validateMember: a static member's instance id must map to this member id.
+pub(super) fn validate_member(
+    group: &ClassicGroup,
+    member_id: &str,
+    group_instance_id: Option<&str>,
+) -> Result<(), GroupError> {
+    match group_instance_id {
+        Some(instance) => match group.static_members.get(instance) {
+            None => Err(GroupError::UnknownMemberId),
+            Some(id) if id != member_id => Err(GroupError::FencedInstanceId),
+            Some(_) => Ok(()),
+        },
+        None if !group.members.contains_key(member_id) => Err(GroupError::UnknownMemberId),
+        None => Ok(()),
+    }
+}
+
+fn validate_sync(group: &ClassicGroup, request: &SyncRequest) -> Result<(), GroupError> {
+    if group.is(GroupState::Dead) {
+        return Err(GroupError::CoordinatorNotAvailable);
+    }
+    validate_member(
+        group,
+        &request.member_id,
+        request.group_instance_id.as_deref(),
+    )?;
+    if request.generation != group.generation {
+        return Err(GroupError::IllegalGeneration);
+    }
+    if request
+        .protocol_type
+        .as_ref()
+        .is_some_and(|p| Some(p) != group.protocol_type.as_ref())
+        || request
+            .protocol_name
+            .as_ref()
+            .is_some_and(|p| Some(p) != group.protocol_name.as_ref())
+    {
+        return Err(GroupError::InconsistentGroupProtocol);
+    }
+    Ok(())
+}
+
+fn member_session_ms(group: &ClassicGroup, member_id: &str) -> i64 {
+    group
+        .members
+        .get(member_id)
+        .map(|m| i64::from(m.session_timeout_ms))
+        .unwrap_or(0)
+}
+
+fn join_new_member(
+    group: &mut ClassicGroup,
+    request: JoinRequest,
+    responder: ResponderId,
+    fx: &mut Effects,
+) {
+    if group.is(GroupState::Dead) {
+        fx.reply(
+            responder,
+            Reply::Join(JoinResult::failed(GroupError::CoordinatorNotAvailable, "")),
+        );
+        return;
+    }
+    if !group.supports_protocols(&request.protocol_type, &request.protocols) {
+        fx.reply(
+            responder,
+            Reply::Join(JoinResult::failed(
+                GroupError::InconsistentGroupProtocol,
+                "",
+            )),
+        );
+        return;
+    }
+    let member_id = request.fresh_member_id.clone();
+    let existing_static = request
+        .group_instance_id
+        .as_ref()
+        .and_then(|i| group.static_members.get(i))
+        .cloned();
+    if let Some(old_member_id) = existing_static {
+        replace_static_member(group, &old_member_id, member_id, request, responder, fx);
+    } else if request.group_instance_id.is_none() && request.require_known_member_id {
+        fx.schedule(
+            heartbeat_key(&group.group_id, &member_id),
+            i64::from(request.session_timeout_ms),
+        );
+        group.pending_members.insert(member_id.clone());
+        fx.reply(
+            responder,
+            Reply::Join(JoinResult::failed(GroupError::MemberIdRequired, &member_id)),
+        );
+    } else {
+        add_member_and_rebalance(group, member_id, request, responder, fx);
+    }
+}
+
+fn join_existing_member(
+    group: &mut ClassicGroup,
+    request: JoinRequest,
+    responder: ResponderId,
+    fx: &mut Effects,
+) {
+    let member_id = request.member_id.clone();
+    let fail = |fx: &mut Effects, error| {
+        fx.reply(
+            responder,
+            Reply::Join(JoinResult::failed(error, &member_id)),
+        )
+    };
+    if group.is(GroupState::Dead) {
+        return fail(fx, GroupError::CoordinatorNotAvailable);
+    }
+    if !group.supports_protocols(&request.protocol_type, &request.protocols) {
+        return fail(fx, GroupError::InconsistentGroupProtocol);
+    }
+    if group.pending_members.remove(&member_id) {
+        fx.cancel(&heartbeat_key(&group.group_id, &member_id));
+        return add_member_and_rebalance(group, member_id.clone(), request, responder, fx);
+    }
+    if let Err(error) = validate_member(group, &member_id, request.group_instance_id.as_deref()) {
+        return fail(fx, error);
+    }
+    let Some(member) = group.members.get(&member_id) else {
+        return fail(fx, GroupError::UnknownMemberId);
+    };
+    let unchanged = member.same_protocols(&request.protocols);
+    match group.state {
+        GroupState::PreparingRebalance => {
+            update_member_and_rebalance(group, &member_id, request, responder, fx)
+        }
+        GroupState::CompletingRebalance if unchanged => {
+            // The member lost the JoinGroup response: send it again.
+            let result = current_join_result(group, &member_id);
+            fx.reply(responder, Reply::Join(result));
+        }
+        GroupState::Stable if unchanged && !group.is_leader(&member_id) => {
+            let result = current_join_result(group, &member_id);
+            fx.reply(responder, Reply::Join(result));
+        }
+        GroupState::CompletingRebalance | GroupState::Stable => {
+            update_member_and_rebalance(group, &member_id, request, responder, fx)
+        }
+        GroupState::Empty | GroupState::Dead => fail(fx, GroupError::UnknownMemberId),
+    }
+}
+
+/// The JoinGroup response of the current generation for one member (the leader gets everyone's metadata).
+fn current_join_result(group: &ClassicGroup, member_id: &str) -> JoinResult {
+    let protocol = group.protocol_name.clone().unwrap_or_default();
+    let members = if group.is_leader(member_id) {
+        group
+            .members
+            .values()
+            .map(|m| JoinedMember {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                metadata: m.metadata(&protocol),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    JoinResult {
+        error: None,
+        generation: group.generation,
+        protocol_type: group.protocol_type.clone(),
+        protocol_name: group.protocol_name.clone(),
+        leader: group.leader.clone().unwrap_or_default(),
+        skip_assignment: false,
+        member_id: member_id.to_string(),
+        members,
+    }
+}
+
+fn add_member_and_rebalance(
+    group: &mut ClassicGroup,
+    member_id: String,
+    request: JoinRequest,
+    responder: ResponderId,
+    fx: &mut Effects,
+) {
+    if group.is(GroupState::PreparingRebalance) && group.generation == 0 {
+        group.new_member_added = true;
+    }
+    fx.schedule(
+        heartbeat_key(&group.group_id, &member_id),
+        NEW_MEMBER_JOIN_TIMEOUT_MS,
+    );
+    group.add_member(ClassicGroupMember {
+        member_id,
+        group_instance_id: request.group_instance_id,
+        client_id: request.client_id,
+        client_host: request.client_host,
+        rebalance_timeout_ms: request.rebalance_timeout_ms,
+        session_timeout_ms: request.session_timeout_ms,
+        protocol_type: request.protocol_type,
+        protocols: request.protocols,
+        assignment: Bytes::new(),
+        awaiting_join: Some(responder),
+        awaiting_sync: None,
+        is_new: true,
+    });
+    maybe_prepare_rebalance_or_complete_join(group, fx);
+}
+
+fn update_member_and_rebalance(
+    group: &mut ClassicGroup,
+    member_id: &str,
+    request: JoinRequest,
+    responder: ResponderId,
+    fx: &mut Effects,
+) {
+    if let Some(member) = group.members.get_mut(member_id) {
+        member.protocols = request.protocols;
+        member.rebalance_timeout_ms = request.rebalance_timeout_ms;
+        member.session_timeout_ms = request.session_timeout_ms;
+        if let Some(old) = member.awaiting_join.replace(responder) {
+            fx.reply(
+                old,
+                Reply::Join(JoinResult::failed(
+                    GroupError::RebalanceInProgress,
+                    member_id,
+                )),
+            );
+        }
+    }
+    maybe_prepare_rebalance_or_complete_join(group, fx);
+}
+
+/// KIP-345: a static member that rejoins without its member id takes over its old membership; the old id is
+/// fenced. In a Stable group whose protocol stays, no rebalance: the member gets its generation and assignment back.
+fn replace_static_member(
+    group: &mut ClassicGroup,
+    old_member_id: &str,
+    new_member_id: String,
+    request: JoinRequest,
+    responder: ResponderId,
+    fx: &mut Effects,
+) {
+    let Some(mut member) = group.members.shift_remove(old_member_id) else {
+        return;
+    };
+    fx.cancel(&heartbeat_key(&group.group_id, old_member_id));
+    if let Some(old) = member.awaiting_join.take() {
+        fx.reply(
+            old,
+            Reply::Join(JoinResult::failed(
+                GroupError::FencedInstanceId,
+                old_member_id,
+            )),
+        );
+    }
+    if let Some(old) = member.awaiting_sync.take() {
+        fx.reply(
+            old,
+            Reply::Sync(SyncResult::failed(GroupError::FencedInstanceId)),
+        );
+    }
+    let was_leader = group.is_leader(old_member_id);
+    if group.pending_sync.remove(old_member_id) {
+        group.pending_sync.insert(new_member_id.clone());
+    }
+    member.member_id = new_member_id.clone();
+    member.protocols = request.protocols;
+    member.rebalance_timeout_ms = request.rebalance_timeout_ms;
+    member.session_timeout_ms = request.session_timeout_ms;
+    member.client_id = request.client_id;
+    member.client_host = request.client_host;
+    fx.schedule(
+        heartbeat_key(&group.group_id, &new_member_id),
+        i64::from(member.session_timeout_ms),
+    );
+    if let Some(instance) = &member.group_instance_id {
+        group
+            .static_members
+            .insert(instance.clone(), new_member_id.clone());
+    }
+    group.members.insert(new_member_id.clone(), member);
+    if was_leader {
+        group.leader = Some(new_member_id.clone());
+    }
+    match group.state {
+        GroupState::Stable if group.select_protocol() == group.protocol_name => {
+            fx.records.push(CoordinatorRecord::GroupMetadata {
+                group: group.group_id.clone(),
+                value: Some(group.to_record_value()),
+            });
+            let mut result = current_join_result(group, &new_member_id);
+            result.skip_assignment = group.is_leader(&new_member_id);
+            fx.reply(responder, Reply::Join(result));
+        }
+        GroupState::Stable | GroupState::CompletingRebalance => {
+            set_awaiting_join(group, &new_member_id, responder);
+            prepare_rebalance(group, fx);
+        }
+        _ => {
+            set_awaiting_join(group, &new_member_id, responder);
+            maybe_complete_join(group, fx);
+        }
+    }
+}
+
+fn set_awaiting_join(group: &mut ClassicGroup, member_id: &str, responder: ResponderId) {
+    if let Some(member) = group.members.get_mut(member_id) {
+        member.awaiting_join = Some(responder);
+    }
+}
+
+fn maybe_prepare_rebalance_or_complete_join(group: &mut ClassicGroup, fx: &mut Effects) {
+    match group.state {
+        GroupState::Stable | GroupState::CompletingRebalance | GroupState::Empty => {
+            prepare_rebalance(group, fx)
+        }
+        GroupState::PreparingRebalance => maybe_complete_join(group, fx),
+        GroupState::Dead => {}
+    }
+}
+
+fn prepare_rebalance(group: &mut ClassicGroup, fx: &mut Effects) {
+    if group.is(GroupState::CompletingRebalance) {
+        for member in group.members.values_mut() {
+            member.assignment = Bytes::new();
+            if let Some(waiting) = member.awaiting_sync.take() {
+                fx.reply(
+                    waiting,
+                    Reply::Sync(SyncResult::failed(GroupError::RebalanceInProgress)),
+                );
+            }
+        }
+    }
+    fx.cancel(&TimerKey::Sync {
+        group: group.group_id.clone(),
+    });
+    let initial = group.is(GroupState::Empty);
+    group.transition(GroupState::PreparingRebalance, fx.now);
+    let join = TimerKey::Join {
+        group: group.group_id.clone(),
+    };
+    if initial {
+        let delay_ms = fx.config.initial_rebalance_delay_ms;
+        group.initial_delay = Some(InitialDelay {
+            delay_ms,
+            remaining_ms: (group.rebalance_timeout_ms() - delay_ms).max(0),
+        });
+        fx.schedule(join, delay_ms);
+    } else {
+        group.initial_delay = None;
+        fx.schedule(join, group.rebalance_timeout_ms());
+        maybe_complete_join(group, fx);
+    }
+}
+
+fn maybe_complete_join(group: &mut ClassicGroup, fx: &mut Effects) {
+    if group.is(GroupState::PreparingRebalance)
+        && group.all_members_joined()
+        && group.previous_state != GroupState::Empty
+    {
+        complete_join(group, fx);
+    }
+}
+
+/// Ends the join phase: dynamic members that did not rejoin are removed, a new generation starts and every joined
+/// member gets its JoinGroup response.
+fn complete_join(group: &mut ClassicGroup, fx: &mut Effects) {
+    if !group.is(GroupState::PreparingRebalance) {
+        return;
+    }
+    let not_rejoined: Vec<String> = group
+        .members
+        .values()
+        .filter(|m| m.awaiting_join.is_none() && m.group_instance_id.is_none())
+        .map(|m| m.member_id.clone())
+        .collect();
+    for id in not_rejoined {
+        fx.cancel(&heartbeat_key(&group.group_id, &id));
+        group.remove_member(&id);
+    }
+    let join = TimerKey::Join {
+        group: group.group_id.clone(),
+    };
+    if group.members.is_empty() {
+        fx.cancel(&join);
+        group.initial_delay = None;
+        group.generation += 1;
+        group.protocol_name = None;
+        group.leader = None;
+        group.subscribed_topics = None;
+        group.transition(GroupState::Empty, fx.now);
+        fx.records.push(CoordinatorRecord::GroupMetadata {
+            group: group.group_id.clone(),
+            value: Some(group.to_record_value()),
+        });
+        return;
+    }
+    group.elect_joined_leader();
+    if group.awaiting_join_count() == 0 {
+        // Only static members that have not rejoined are left: wait for them, or for their session timeout.
+        fx.schedule(join, group.rebalance_timeout_ms());
+        return;
+    }
+    fx.cancel(&join);
+    group.initial_delay = None;
+    group.generation += 1;
+    group.protocol_name = group.select_protocol();
+    group.subscribed_topics = group.compute_subscribed_topics();
+    group.transition(GroupState::CompletingRebalance, fx.now);
+    group.pending_sync = group.members.keys().cloned().collect();
+    let ids: Vec<String> = group.members.keys().cloned().collect();
+    for id in ids {
+        let result = current_join_result(group, &id);
+        let Some(member) = group.members.get_mut(&id) else {
+            continue;
+        };
+        member.is_new = false;
+        let session = i64::from(member.session_timeout_ms);
+        if let Some(waiting) = member.awaiting_join.take() {
+            fx.reply(waiting, Reply::Join(result));
+        }
+        fx.schedule(heartbeat_key(&group.group_id, &id), session);
+    }
+    fx.schedule(
+        TimerKey::Sync {
+            group: group.group_id.clone(),
+        },
+        group.rebalance_timeout_ms(),
+    );
+}
+
+fn remove_member_and_update(group: &mut ClassicGroup, member_id: &str, fx: &mut Effects) {
+    fx.cancel(&heartbeat_key(&group.group_id, member_id));
+    let Some(member) = group.remove_member(member_id) else {
+        return;
+    };
+    if let Some(waiting) = member.awaiting_join {
+        fx.reply(
+            waiting,
+            Reply::Join(JoinResult::failed(GroupError::UnknownMemberId, member_id)),
+        );
+    }
+    if let Some(waiting) = member.awaiting_sync {
+        fx.reply(
+            waiting,
+            Reply::Sync(SyncResult::failed(GroupError::UnknownMemberId)),
+        );
+    }
+    match group.state {
+        GroupState::Stable | GroupState::CompletingRebalance => prepare_rebalance(group, fx),
+        GroupState::PreparingRebalance => maybe_complete_join(group, fx),
+        GroupState::Empty | GroupState::Dead => {}
+    }
+}
+
+fn heartbeat_expired(group: &mut ClassicGroup, member_id: &str, fx: &mut Effects) {
+    if group.pending_members.remove(member_id) {
+        maybe_complete_join(group, fx);
+        return;
+    }
+    let Some(member) = group.members.get(member_id) else {
+        return;
+    };
+    // Members parked in a rebalance count as alive, except new ones (whose timer is the new-member join timeout).
+    let alive =
+        !member.is_new && (member.awaiting_join.is_some() || member.awaiting_sync.is_some());
+    if !alive {
+        tracing::info!(group = %group.group_id, member = member_id, "member failed to heartbeat; removing it");
+        remove_member_and_update(group, member_id, fx);
+    }
+}
+
+fn join_timer_fired(group: &mut ClassicGroup, fx: &mut Effects) {
+    if !group.is(GroupState::PreparingRebalance) {
+        return;
+    }
+    if let Some(delay) = group.initial_delay {
+        if group.new_member_added && delay.remaining_ms != 0 {
+            group.new_member_added = false;
+            let next_delay = fx.config.initial_rebalance_delay_ms.min(delay.remaining_ms);
+            group.initial_delay = Some(InitialDelay {
+                delay_ms: next_delay,
+                remaining_ms: (delay.remaining_ms - delay.delay_ms).max(0),
+            });
+            fx.schedule(
+                TimerKey::Join {
+                    group: group.group_id.clone(),
+                },
+                next_delay,
+            );
+            return;
+        }
+    }
+    complete_join(group, fx);
+}
+
+fn sync_timer_fired(group: &mut ClassicGroup, fx: &mut Effects) {
+    if !matches!(
+        group.state,
+        GroupState::CompletingRebalance | GroupState::Stable
+    ) || group.pending_sync.is_empty()
+    {
+        return;
+    }
+    let missing: Vec<String> = group.pending_sync.drain().collect();
+    for id in missing {
+        tracing::info!(group = %group.group_id, member = %id, "member did not sync in time; removing it");
+        fx.cancel(&heartbeat_key(&group.group_id, &id));
+        if let Some(member) = group.remove_member(&id) {
+            if let Some(waiting) = member.awaiting_sync {
+                fx.reply(
+                    waiting,
+                    Reply::Sync(SyncResult::failed(GroupError::UnknownMemberId)),
+                );
+            }
+        }
+    }
+    if matches!(
+        group.state,
+        GroupState::CompletingRebalance | GroupState::Stable
+    ) {
+        prepare_rebalance(group, fx);
+    }
+}
