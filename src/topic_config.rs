@@ -100,6 +100,11 @@ pub enum TopicConfigError {
     Null(String),
 }
 
+/// Whether Kafka knows `key` as a topic config.
+pub fn is_known(key: &str) -> bool {
+    TOPIC_CONFIGS.iter().any(|(name, _, _)| *name == key)
+}
+
 /// Checks one `key = value` a client asked to set on a topic.
 pub fn validate(key: &str, value: Option<&str>) -> Result<(), TopicConfigError> {
     let (_, kind, _) = TOPIC_CONFIGS
@@ -156,6 +161,7 @@ pub fn validate(key: &str, value: Option<&str>) -> Result<(), TopicConfigError> 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigSource {
     DynamicTopic = 1,
+    DynamicBroker = 2,
     StaticBroker = 4,
     Default = 5,
 }
@@ -168,44 +174,123 @@ pub struct ConfigEntry {
     pub source: ConfigSource,
 }
 
+/// The broker key that supplies a topic config's default (Kafka's synonyms), where Ferrite has one.
+pub fn broker_synonym(topic_key: &str) -> Option<&'static str> {
+    Some(match topic_key {
+        "segment.bytes" => "log.segment.bytes",
+        "segment.ms" => "log.roll.ms",
+        "index.interval.bytes" => "log.index.interval.bytes",
+        "segment.index.bytes" => "log.index.size.max.bytes",
+        "max.message.bytes" => "message.max.bytes",
+        "message.timestamp.type" => "log.message.timestamp.type",
+        "message.timestamp.before.max.ms" => "log.message.timestamp.before.max.ms",
+        "message.timestamp.after.max.ms" => "log.message.timestamp.after.max.ms",
+        "retention.ms" => "log.retention.ms",
+        "retention.bytes" => "log.retention.bytes",
+        "cleanup.policy" => "log.cleanup.policy",
+        "file.delete.delay.ms" => "log.segment.delete.delay.ms",
+        "delete.retention.ms" => "log.cleaner.delete.retention.ms",
+        "min.compaction.lag.ms" => "log.cleaner.min.compaction.lag.ms",
+        "max.compaction.lag.ms" => "log.cleaner.max.compaction.lag.ms",
+        "min.cleanable.dirty.ratio" => "log.cleaner.min.cleanable.ratio",
+        "min.insync.replicas" => "min.insync.replicas",
+        "flush.messages" => "log.flush.interval.messages",
+        "flush.ms" => "log.flush.interval.ms",
+        _ => return None,
+    })
+}
+
+/// Kafka's ConfigType code of a topic config (DescribeConfigs v3+).
+pub fn config_type(key: &str) -> i8 {
+    match TOPIC_CONFIGS.iter().find(|(name, _, _)| *name == key) {
+        Some((_, Kind::Bool, _)) => 1,
+        Some((_, Kind::Int { .. }, _)) => 3,
+        Some((_, Kind::Long { .. }, _)) => 5,
+        Some((_, Kind::Ratio, _)) => 6,
+        Some((_, Kind::ListOf(_), _)) => 7,
+        Some((_, Kind::OneOf(_) | Kind::Text, _)) | None => 2,
+    }
+}
+
+/// Whether `key` is a list config (APPEND and SUBTRACT apply to it).
+pub fn is_list(key: &str) -> bool {
+    TOPIC_CONFIGS
+        .iter()
+        .any(|(name, kind, _)| *name == key && matches!(kind, Kind::ListOf(_) | Kind::Text))
+}
+
+/// A one-line description, as DescribeConfigs' documentation.
+pub fn documentation(key: &str) -> &'static str {
+    match key {
+        "cleanup.policy" => "The retention policy for old log segments: delete, compact, or both.",
+        "retention.ms" => "How long a segment is kept (by its largest record timestamp) before it is deleted; -1 keeps it forever.",
+        "retention.bytes" => "The size a partition's log may grow to before old segments are deleted; -1 means no limit.",
+        "segment.bytes" => "The size at which a new log segment is rolled.",
+        "segment.ms" => "The time after which a new log segment is rolled even if not full.",
+        "segment.index.bytes" => "The size of a segment's offset and time index.",
+        "max.message.bytes" => "The largest record batch the topic accepts.",
+        "message.timestamp.type" => "Whether record timestamps are the producer's (CreateTime) or the broker's (LogAppendTime).",
+        "message.timestamp.before.max.ms" => "How far in the past a CreateTime timestamp may lie.",
+        "message.timestamp.after.max.ms" => "How far in the future a CreateTime timestamp may lie.",
+        "min.insync.replicas" => "The fewest in-sync replicas an acks=all produce needs.",
+        "file.delete.delay.ms" => "How long a deleted segment's files linger before they are removed.",
+        "delete.retention.ms" => "How long tombstones are kept in a compacted log.",
+        "min.compaction.lag.ms" => "The least time a record stays uncompacted.",
+        "max.compaction.lag.ms" => "The most time a record may stay uncompacted.",
+        "min.cleanable.dirty.ratio" => "The dirty share of a log at which it is compacted.",
+        "index.interval.bytes" => "Bytes of log between two offset index entries.",
+        _ => "",
+    }
+}
+
+/// One config of a topic with its effective value and where that comes from, plus the chain of synonyms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedConfig {
+    pub entry: ConfigEntry,
+    /// (name, value, source), highest precedence first.
+    pub synonyms: Vec<(&'static str, String, ConfigSource)>,
+}
+
 /// Every topic config with its effective value: the topic's override, else the broker's setting, else Kafka's
 /// default.
 pub fn effective(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
-    let from_broker = log_config(broker, &BTreeMap::new());
-    let broker_value = |name: &str| -> Option<String> {
-        Some(match name {
-            "segment.bytes" => from_broker.segment_bytes.to_string(),
-            "segment.ms" => from_broker.segment_ms.to_string(),
-            "index.interval.bytes" => from_broker.index_interval_bytes.to_string(),
-            "segment.index.bytes" => from_broker.segment_index_bytes.to_string(),
-            "max.message.bytes" => from_broker.max_message_bytes.to_string(),
-            "message.timestamp.type" => match from_broker.message_timestamp_type {
-                TimestampType::CreateTime => "CreateTime".to_string(),
-                TimestampType::LogAppendTime => "LogAppendTime".to_string(),
-            },
-            _ => return None,
-        })
-    };
+    describe(broker, &BTreeMap::new(), overrides)
+        .into_iter()
+        .map(|d| d.entry)
+        .collect()
+}
+
+/// Every topic config, as DescribeConfigs reports it. `broker_dynamic` holds the broker's dynamic overrides.
+pub fn describe(
+    broker: &BrokerConfig,
+    broker_dynamic: &BTreeMap<String, String>,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<DescribedConfig> {
     TOPIC_CONFIGS
         .iter()
-        .map(|(name, _, default)| match overrides.get(*name) {
-            Some(value) => ConfigEntry {
-                name,
-                value: value.clone(),
-                source: ConfigSource::DynamicTopic,
-            },
-            None => match broker_value(name).filter(|value| value != default) {
-                Some(value) => ConfigEntry {
+        .map(|(name, _, default)| {
+            let mut synonyms = Vec::new();
+            if let Some(value) = overrides.get(*name) {
+                synonyms.push((*name, value.clone(), ConfigSource::DynamicTopic));
+            }
+            if let Some(key) = broker_synonym(name) {
+                if let Some(value) = broker_dynamic.get(key) {
+                    synonyms.push((key, value.clone(), ConfigSource::DynamicBroker));
+                }
+                if let Some(value) = broker.explicit.get(key) {
+                    synonyms.push((key, value.clone(), ConfigSource::StaticBroker));
+                }
+            }
+            synonyms.push((*name, default.to_string(), ConfigSource::Default));
+            let (_, value, source) = synonyms[0].clone();
+            DescribedConfig {
+                entry: ConfigEntry {
                     name,
                     value,
-                    source: ConfigSource::StaticBroker,
+                    source,
                 },
-                None => ConfigEntry {
-                    name,
-                    value: default.to_string(),
-                    source: ConfigSource::Default,
-                },
-            },
+                synonyms,
+            }
         })
         .collect()
 }
@@ -218,6 +303,12 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
             .and_then(|v| v.trim().parse::<i64>().ok())
     };
     let clamp_u32 = |n: i64| n.clamp(0, u32::MAX as i64) as u32;
+    let cleanup = &broker.log_cleanup;
+    let policy = overrides
+        .get("cleanup.policy")
+        .map(String::as_str)
+        .unwrap_or(&cleanup.cleanup_policy);
+    let has = |p: &str| policy.split(',').any(|item| item.trim() == p);
     LogConfig {
         segment_bytes: num("segment.bytes")
             .map(clamp_u32)
@@ -237,8 +328,28 @@ pub fn log_config(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -
             Some(_) => TimestampType::CreateTime,
             None => broker.log_message_timestamp_type,
         },
-        message_timestamp_before_max_ms: num("message.timestamp.before.max.ms").unwrap_or(i64::MAX),
-        message_timestamp_after_max_ms: num("message.timestamp.after.max.ms").unwrap_or(i64::MAX),
+        message_timestamp_before_max_ms: num("message.timestamp.before.max.ms")
+            .unwrap_or(cleanup.message_timestamp_before_max_ms),
+        message_timestamp_after_max_ms: num("message.timestamp.after.max.ms")
+            .unwrap_or(cleanup.message_timestamp_after_max_ms),
+        cleanup_delete: has("delete"),
+        cleanup_compact: has("compact"),
+        retention_ms: num("retention.ms").unwrap_or(cleanup.retention_ms),
+        retention_bytes: num("retention.bytes").unwrap_or(cleanup.retention_bytes),
+        file_delete_delay_ms: num("file.delete.delay.ms")
+            .unwrap_or(cleanup.segment_delete_delay_ms),
+        delete_retention_ms: num("delete.retention.ms").unwrap_or(cleanup.delete_retention_ms),
+        min_compaction_lag_ms: num("min.compaction.lag.ms")
+            .unwrap_or(cleanup.min_compaction_lag_ms),
+        max_compaction_lag_ms: num("max.compaction.lag.ms")
+            .unwrap_or(cleanup.max_compaction_lag_ms),
+        min_cleanable_dirty_ratio: overrides
+            .get("min.cleanable.dirty.ratio")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(cleanup.min_cleanable_ratio),
+        min_insync_replicas: num("min.insync.replicas")
+            .map(|n| n.clamp(1, i64::from(i32::MAX)) as i32)
+            .unwrap_or(cleanup.min_insync_replicas),
     }
 }
 

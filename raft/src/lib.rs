@@ -19,6 +19,7 @@ mod rpc_server;
 mod snapshot;
 mod state_machine;
 
+pub use controller::admin::{ConfigAlteration, ConfigOp, ConfigSchema, CreatePartitionsSpec};
 pub use controller::handlers::validate_topic_name;
 pub use controller::state::ControllerState;
 pub use controller::{
@@ -26,6 +27,6 @@ pub use controller::{
 };
 pub use ids::{BrokerId, LeaderEpoch, PartitionIndex, TopicId};
 pub use log_store::LogStoreError;
-pub use quorum::{MetadataQuorum, QuorumConfig, QuorumError};
+pub use quorum::{MetadataQuorum, QuorumConfig, QuorumError, QuorumReplica, QuorumStatus};
 pub use record::{ConfigResource, MetadataListener, MetadataRecord};
 pub use snapshot::SnapshotError;

@@ -98,6 +98,23 @@ impl From<Fatal<NodeId>> for QuorumError {
     }
 }
 
+/// The metadata quorum's state, as KRaft's DescribeQuorum reports it. Offsets are Raft log
+/// positions (next index), the closest thing openraft has to KRaft's metadata log offsets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuorumStatus {
+    pub leader_id: Option<BrokerId>,
+    /// The Raft term.
+    pub leader_epoch: i32,
+    pub high_watermark: i64,
+    pub voters: Vec<QuorumReplica>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuorumReplica {
+    pub replica_id: BrokerId,
+    pub log_end_offset: i64,
+}
+
 /// A handle on this node's member of the metadata quorum; clones share it.
 #[derive(Clone)]
 pub struct MetadataQuorum {
@@ -198,6 +215,44 @@ impl MetadataQuorum {
     pub fn leader_id(&self) -> Option<BrokerId> {
         let leader = self.node.raft.metrics().borrow().current_leader;
         leader.and_then(BrokerId::from_node_id)
+    }
+
+    /// The quorum as DescribeQuorum reports it, from openraft's metrics. Replication progress is
+    /// known only on the leader; elsewhere the voters are listed with unknown offsets (-1).
+    pub fn status(&self) -> QuorumStatus {
+        let metrics = self.node.raft.metrics().borrow().clone();
+        let next_offset = |log_id: Option<&openraft::LogId<NodeId>>| {
+            log_id.map_or(0, |id| i64::try_from(id.index + 1).unwrap_or(i64::MAX))
+        };
+        let replication = metrics.replication.clone().unwrap_or_default();
+        let voters = metrics
+            .membership_config
+            .membership()
+            .voter_ids()
+            .filter_map(|id| {
+                let broker = BrokerId::from_node_id(id)?;
+                let log_end_offset = if id == metrics.id {
+                    metrics
+                        .last_log_index
+                        .map_or(0, |i| i64::try_from(i + 1).unwrap_or(i64::MAX))
+                } else {
+                    match replication.get(&id) {
+                        Some(matched) => next_offset(matched.as_ref()),
+                        None => -1,
+                    }
+                };
+                Some(QuorumReplica {
+                    replica_id: broker,
+                    log_end_offset,
+                })
+            })
+            .collect();
+        QuorumStatus {
+            leader_id: metrics.current_leader.and_then(BrokerId::from_node_id),
+            leader_epoch: i32::try_from(metrics.current_term).unwrap_or(i32::MAX),
+            high_watermark: next_offset(metrics.last_applied.as_ref()),
+            voters,
+        }
     }
 
     /// Stops the RPC server and Raft, and returns once the database is closed, so that the same

@@ -2,14 +2,22 @@
 //!
 //! Errors become Kafka error codes here and nowhere else ([`error_code`]).
 
+pub mod alter_configs;
 pub mod api_versions;
+pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
+pub mod describe_quorum;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
@@ -43,6 +51,14 @@ const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::ApiVersions,
     ApiKey::CreateTopics,
     ApiKey::DeleteTopics,
+    ApiKey::CreatePartitions,
+    ApiKey::DescribeConfigs,
+    ApiKey::AlterConfigs,
+    ApiKey::IncrementalAlterConfigs,
+    ApiKey::DeleteRecords,
+    ApiKey::DescribeCluster,
+    ApiKey::DescribeLogDirs,
+    ApiKey::DescribeQuorum,
     ApiKey::FindCoordinator,
     ApiKey::JoinGroup,
     ApiKey::SyncGroup,
@@ -100,6 +116,36 @@ pub fn handle(
                 create_topics::handle(&broker, version, request).await,
             ))
         }),
+        RequestKind::CreatePartitions(request) => Box::pin(async move {
+            Some(ResponseKind::CreatePartitions(
+                create_partitions::handle(&broker, version, request).await,
+            ))
+        }),
+        RequestKind::DescribeConfigs(request) => Box::pin(std::future::ready(Some(
+            ResponseKind::DescribeConfigs(describe_configs::handle(&broker, version, request)),
+        ))),
+        RequestKind::AlterConfigs(request) => Box::pin(async move {
+            Some(ResponseKind::AlterConfigs(
+                alter_configs::handle(&broker, version, request).await,
+            ))
+        }),
+        RequestKind::IncrementalAlterConfigs(request) => Box::pin(async move {
+            Some(ResponseKind::IncrementalAlterConfigs(
+                incremental_alter_configs::handle(&broker, version, request).await,
+            ))
+        }),
+        RequestKind::DeleteRecords(request) => Box::pin(std::future::ready(Some(
+            ResponseKind::DeleteRecords(delete_records::handle(&broker, version, request)),
+        ))),
+        RequestKind::DescribeCluster(request) => Box::pin(std::future::ready(Some(
+            ResponseKind::DescribeCluster(describe_cluster::handle(&broker, version, request)),
+        ))),
+        RequestKind::DescribeLogDirs(request) => Box::pin(std::future::ready(Some(
+            ResponseKind::DescribeLogDirs(describe_log_dirs::handle(&broker, version, request)),
+        ))),
+        RequestKind::DescribeQuorum(request) => Box::pin(std::future::ready(Some(
+            ResponseKind::DescribeQuorum(describe_quorum::handle(&broker, version, request)),
+        ))),
         RequestKind::DeleteTopics(request) => Box::pin(async move {
             Some(ResponseKind::DeleteTopics(
                 delete_topics::handle(&broker, version, request).await,
@@ -210,6 +256,7 @@ impl ToErrorCode for ControllerError {
             ControllerError::NotController => ResponseError::NotController,
             ControllerError::InvalidRequest(_) => ResponseError::InvalidRequest,
             ControllerError::InvalidRegistration(_) => ResponseError::InvalidRegistration,
+            ControllerError::InvalidConfig(_) => ResponseError::InvalidConfig,
             ControllerError::Timeout => ResponseError::RequestTimedOut,
             ControllerError::Quorum(_) => ResponseError::UnknownServerError,
         }

@@ -1,5 +1,6 @@
 //! The ReplicaManager: every partition replica this broker hosts, kept in step with the MetadataImage.
 
+mod log_cleanup;
 mod partition;
 
 pub use partition::{Partition, PartitionRead};
@@ -81,6 +82,7 @@ impl ReplicaManager {
         let mut flush =
             tokio::time::interval(Duration::from_millis(flush_ms.unwrap_or(u64::MAX / 2)));
         let mut checkpoint = tokio::time::interval(Duration::from_secs(60));
+        let cleanup = tokio::spawn(self.clone().run_log_cleanup(shutdown.clone()));
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -99,7 +101,10 @@ impl ReplicaManager {
                         }
                     }
                 }
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => {
+                    let _ = cleanup.await;
+                    return;
+                }
             }
         }
     }
@@ -129,7 +134,12 @@ impl ReplicaManager {
         }
     }
 
-    fn open(&self, topic: &TopicImage, index: PartitionIndex) -> Result<Partition, LogError> {
+    fn open(
+        &self,
+        topic: &TopicImage,
+        index: PartitionIndex,
+        config: &BrokerConfig,
+    ) -> Result<Partition, LogError> {
         let topic_id = topic.topic_id;
         let dir = partition_dir(&self.config.log_dirs, &topic.name, index);
         let marker = dir.join(PARTITION_METADATA);
@@ -141,7 +151,7 @@ impl ReplicaManager {
             }
             _ => {}
         }
-        let log_config = topic_config::log_config(&self.config, &topic.configs);
+        let log_config = topic_config::log_config(config, &topic.configs);
         let log = Log::open(dir.clone(), log_config, now_ms())?;
         if !marker.exists() {
             std::fs::write(&marker, expected)?;
@@ -165,6 +175,11 @@ impl ReplicaManager {
 impl ImageFollower for ReplicaManager {
     fn follow(&self, image: &MetadataImage) {
         let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+        // Dynamic broker configs (AlterConfigs on this broker) change the defaults of every topic.
+        let config = match image.broker_configs.get(&self.broker_id) {
+            Some(dynamic) => self.config.with_dynamic(dynamic),
+            None => self.config.clone(),
+        };
         let mut wanted = HashMap::new();
         for topic in image.topics() {
             for (index, partition) in &topic.partitions {
@@ -202,9 +217,9 @@ impl ImageFollower for ReplicaManager {
             match partitions.get(&key) {
                 Some(partition) => {
                     partition.set_leader_epoch(partition_image.leader_epoch);
-                    partition.update_config(topic_config::log_config(&self.config, &topic.configs));
+                    partition.update_config(topic_config::log_config(&config, &topic.configs));
                 }
-                None => match self.open(topic, key.1) {
+                None => match self.open(topic, key.1, &config) {
                     Ok(partition) => {
                         partitions.insert(key, Arc::new(partition));
                     }

@@ -103,6 +103,56 @@ impl Partition {
         self.log().update_config(config);
     }
 
+    /// DeleteRecords: moves the LogStartOffset to `offset` (-1: the HighWatermark). Beyond the HighWatermark is
+    /// OFFSET_OUT_OF_RANGE. Returns the new low watermark.
+    pub fn delete_records(&self, offset: Offset, now_ms: i64) -> Result<Offset, ReplicaError> {
+        let high_watermark = self.high_watermark();
+        let target = if offset == Offset(-1) {
+            high_watermark
+        } else {
+            offset
+        };
+        let mut log = self.log();
+        if target < Offset(0) || target > high_watermark {
+            return Err(ReplicaError::Log(
+                crate::storage::LogError::OffsetOutOfRange {
+                    offset,
+                    log_start_offset: log.log_start_offset(),
+                    log_end_offset: high_watermark,
+                },
+            ));
+        }
+        Ok(log.delete_records_before(target, now_ms)?)
+    }
+
+    /// One retention pass over this partition's log (segments past retention.ms / retention.bytes / the
+    /// LogStartOffset). Returns how many segments went.
+    pub fn delete_old_segments(&self, now_ms: i64) -> Result<usize, ReplicaError> {
+        Ok(self.log().delete_old_segments(now_ms)?)
+    }
+
+    /// One log cleaner pass if one is due: the plan and the swap under the lock, the reading and writing (the
+    /// slow part) without it, so appends and fetches continue meanwhile. The offset map takes `map_bytes`.
+    pub fn clean(
+        &self,
+        map_bytes: usize,
+        now_ms: i64,
+    ) -> Result<Option<crate::storage::CleanStats>, ReplicaError> {
+        let Some(plan) = self.log().clean_plan(now_ms) else {
+            return Ok(None);
+        };
+        let mut map = crate::storage::OffsetMap::with_memory(map_bytes);
+        let Some(cleaned) = crate::storage::build_cleaned(&plan, &mut map, now_ms)? else {
+            return Ok(None);
+        };
+        Ok(self.log().install_cleaned(cleaned, now_ms)?)
+    }
+
+    /// Bytes of log on disk (DescribeLogDirs).
+    pub fn size_in_bytes(&self) -> u64 {
+        self.log().size_in_bytes()
+    }
+
     /// Appends one producer batch to the log. Call it in the order the client sent the batches; then await
     /// [`Partition::complete`] for the acknowledgement, which may run concurrently with later appends.
     pub fn append(&self, records: Bytes, now_ms: i64) -> Result<LogAppendInfo, ReplicaError> {

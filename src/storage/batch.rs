@@ -293,6 +293,16 @@ pub fn validate_for_append(
     })
 }
 
+/// Kafka's rule for compacted topics: every record needs a key, or the batch is refused with INVALID_RECORD.
+pub fn check_keys_for_compaction(batch: &[u8], header: &BatchHeader) -> Result<(), LogError> {
+    if records::has_keyless_record(batch, header)? {
+        return Err(LogError::InvalidRecord(
+            "Compacted topic cannot accept message without key".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn check_timestamp(timestamp_ms: i64, config: &LogConfig, now_ms: i64) -> Result<(), LogError> {
     if timestamp_ms == NO_TIMESTAMP {
         return Ok(());

@@ -9,6 +9,11 @@
 //! * `clean-shutdown`: an empty marker written by a clean close after everything was flushed, and removed on open.
 //!   If it is present the segments are trusted as they are (their indexes are still sanity-checked); if it is
 //!   absent, every segment from the recovery point on is re-validated batch by batch and its indexes rebuilt.
+//! * `log-start-offset.checkpoint`: same format, the LogStartOffset (Kafka's `log-start-offset-checkpoint`, kept per
+//!   partition). DeleteRecords and retention move it; it may lie inside the first segment. Written before any
+//!   segment below it is deleted, so after a crash it never points below data that is gone.
+//! * `cleaner-offset.checkpoint`: same format, the first dirty offset: the log cleaner has compacted everything below
+//!   it (Kafka's `cleaner-offset-checkpoint`).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -17,13 +22,25 @@ use std::path::Path;
 use super::Offset;
 
 pub const RECOVERY_POINT_FILE: &str = "recovery-point.checkpoint";
+pub const LOG_START_OFFSET_FILE: &str = "log-start-offset.checkpoint";
+pub const CLEANER_OFFSET_FILE: &str = "cleaner-offset.checkpoint";
 pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 const VERSION: &str = "0";
 const TMP_SUFFIX: &str = ".tmp";
 
 /// The recovery point recorded in `dir`, or `None` if there is none or it cannot be read.
 pub fn read_recovery_point(dir: &Path) -> Option<Offset> {
-    let text = fs::read_to_string(dir.join(RECOVERY_POINT_FILE)).ok()?;
+    read_offset(dir, RECOVERY_POINT_FILE)
+}
+
+/// Atomically replaces the recovery point in `dir`.
+pub fn write_recovery_point(dir: &Path, offset: Offset) -> io::Result<()> {
+    write_offset(dir, RECOVERY_POINT_FILE, offset)
+}
+
+/// The offset in one of the checkpoint files, or `None` if absent or unreadable.
+pub fn read_offset(dir: &Path, file: &str) -> Option<Offset> {
+    let text = fs::read_to_string(dir.join(file)).ok()?;
     let mut lines = text.lines();
     if lines.next()? != VERSION {
         return None;
@@ -32,10 +49,10 @@ pub fn read_recovery_point(dir: &Path) -> Option<Offset> {
     (offset >= 0).then_some(Offset(offset))
 }
 
-/// Atomically replaces the recovery point in `dir`.
-pub fn write_recovery_point(dir: &Path, offset: Offset) -> io::Result<()> {
-    let path = dir.join(RECOVERY_POINT_FILE);
-    let tmp = dir.join(format!("{RECOVERY_POINT_FILE}{TMP_SUFFIX}"));
+/// Atomically replaces one of the checkpoint files.
+pub fn write_offset(dir: &Path, file: &str, offset: Offset) -> io::Result<()> {
+    let path = dir.join(file);
+    let tmp = dir.join(format!("{file}{TMP_SUFFIX}"));
     {
         let mut f = File::create(&tmp)?;
         write!(f, "{VERSION}\n{}\n", offset.0)?;

@@ -19,12 +19,18 @@ use super::segment::{self, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFF
 use super::{LogAppendInfo, LogConfig, LogError, Offset, TimestampType};
 
 pub struct Log {
-    dir: PathBuf,
-    config: LogConfig,
+    pub(super) dir: PathBuf,
+    pub(super) config: LogConfig,
     /// Sorted by base offset, never empty; the last is the active segment.
-    segments: Vec<LogSegment>,
+    pub(super) segments: Vec<LogSegment>,
     /// Everything below this offset has been fsynced (the recovery point).
     flushed_offset: Offset,
+    /// The LogStartOffset: at or above the first segment's base, at most the log end offset.
+    pub(super) log_start_offset: Offset,
+    /// Files of deleted segments, renamed to `.deleted`, and when they may go (`file.delete.delay.ms`).
+    pub(super) pending_deletes: Vec<(i64, PathBuf)>,
+    /// When tombstones the last cleaning pass had to keep pass `delete.retention.ms` (a pass is due then).
+    pub(super) tombstones_due_ms: Option<i64>,
 }
 
 impl Log {
@@ -79,7 +85,16 @@ impl Log {
             config,
             segments,
             flushed_offset: Offset(0),
+            log_start_offset: Offset(0),
+            pending_deletes: Vec::new(),
+            tombstones_due_ms: None,
         };
+        let first_base = log.segments[0].base_offset();
+        let saved_start = checkpoint::read_offset(&log.dir, checkpoint::LOG_START_OFFSET_FILE);
+        log.log_start_offset = saved_start
+            .unwrap_or(first_base)
+            .max(first_base)
+            .min(log.log_end_offset());
         if recovered_any || !clean {
             // What recovery kept must be on disk before the recovery point may move past it.
             for segment in &log.segments {
@@ -115,6 +130,9 @@ impl Log {
         now_ms: i64,
     ) -> Result<LogAppendInfo, LogError> {
         let validated = batch::validate_for_append(&records, &self.config, now_ms)?;
+        if self.config.cleanup_compact {
+            batch::check_keys_for_compaction(&records, &validated.header)?;
+        }
         if validated.size > self.config.segment_bytes as usize {
             return Err(LogError::RecordListTooLarge {
                 size: validated.size,
@@ -240,6 +258,8 @@ impl Log {
             let target = Offset(target.0.max(0));
             self.segments
                 .push(LogSegment::create(&self.dir, target, &self.config, now_ms)?);
+            self.log_start_offset = target;
+            checkpoint::write_offset(&self.dir, checkpoint::LOG_START_OFFSET_FILE, target)?;
         } else {
             while self.segments.len() > 1 && self.active().base_offset() >= target {
                 if let Some(segment) = self.segments.pop() {
@@ -310,7 +330,7 @@ impl Log {
     }
 
     pub fn log_start_offset(&self) -> Offset {
-        self.segments[0].base_offset()
+        self.log_start_offset
     }
 
     pub fn log_end_offset(&self) -> Offset {
@@ -397,6 +417,11 @@ impl Log {
         Ok(())
     }
 
+    /// Size of all segments' `.log` files in bytes (DescribeLogDirs' partition size).
+    pub fn size_in_bytes(&self) -> u64 {
+        self.segments.iter().map(LogSegment::size).sum()
+    }
+
     /// Deletes the partition directory (topic deletion).
     pub fn delete(self) -> Result<(), LogError> {
         let dir = self.dir.clone();
@@ -430,7 +455,7 @@ impl Log {
 }
 
 /// The largest timestamp in a segment; batches without timestamps count as Kafka's NO_TIMESTAMP.
-fn segment_max_timestamp(segment: &LogSegment) -> i64 {
+pub(super) fn segment_max_timestamp(segment: &LogSegment) -> i64 {
     segment
         .max_timestamp_so_far()
         .map_or(batch::NO_TIMESTAMP, |(ts, _)| ts)
@@ -439,6 +464,7 @@ fn segment_max_timestamp(segment: &LogSegment) -> i64 {
 /// Base offsets of the directory's segments, sorted. Clears away what a crash can leave behind: temporary files
 /// and indexes whose log is gone.
 fn scan_dir(dir: &Path) -> Result<Vec<Offset>, LogError> {
+    super::cleaner::complete_swaps(dir)?;
     let mut logs = Vec::new();
     let mut indexes = Vec::new();
     for entry in fs::read_dir(dir)? {
@@ -446,7 +472,10 @@ fn scan_dir(dir: &Path) -> Result<Vec<Offset>, LogError> {
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             continue;
         };
-        if checkpoint::is_leftover_temp(&name) {
+        if checkpoint::is_leftover_temp(&name)
+            || name.ends_with(super::cleaner::CLEANED_SUFFIX)
+            || name.ends_with(super::retention::DELETED_SUFFIX)
+        {
             remove_if_present(&entry.path())?;
             continue;
         }
@@ -475,7 +504,7 @@ fn delete_segments_from(dir: &Path, bases: &[Offset]) -> Result<(), LogError> {
     Ok(())
 }
 
-fn remove_if_present(path: &Path) -> io::Result<()> {
+pub(super) fn remove_if_present(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

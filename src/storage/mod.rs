@@ -19,13 +19,16 @@
 
 pub mod batch;
 pub mod checkpoint;
+mod cleaner;
 mod log;
 pub mod offset_index;
+mod offset_map;
 mod records;
 pub mod segment;
 pub mod time_index;
 
 mod index_file;
+mod retention;
 
 #[cfg(test)]
 mod log_tests;
@@ -33,7 +36,9 @@ mod log_tests;
 mod test_batches;
 
 pub use batch::BatchHeader;
+pub use cleaner::{build as build_cleaned, CleanPlan, CleanStats, Cleaned};
 pub use log::Log;
+pub use offset_map::OffsetMap;
 
 use std::fmt;
 
@@ -76,6 +81,26 @@ pub struct LogConfig {
     pub message_timestamp_before_max_ms: i64,
     /// `message.timestamp.after.max.ms`.
     pub message_timestamp_after_max_ms: i64,
+    /// `cleanup.policy` contains `delete`: time and size retention apply.
+    pub cleanup_delete: bool,
+    /// `cleanup.policy` contains `compact`: the log cleaner compacts the log, and every record needs a key.
+    pub cleanup_compact: bool,
+    /// `retention.ms` / `log.retention.ms`; negative means no limit.
+    pub retention_ms: i64,
+    /// `retention.bytes` / `log.retention.bytes`; negative means no limit.
+    pub retention_bytes: i64,
+    /// `file.delete.delay.ms` / `log.segment.delete.delay.ms`: how long a deleted segment's files linger.
+    pub file_delete_delay_ms: i64,
+    /// `delete.retention.ms` / `log.cleaner.delete.retention.ms`: how long tombstones survive cleaning.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms` / `log.cleaner.min.compaction.lag.ms`.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms` / `log.cleaner.max.compaction.lag.ms`.
+    pub max_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio` / `log.cleaner.min.cleanable.ratio`.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.insync.replicas`: stored now, enforced once partitions have followers.
+    pub min_insync_replicas: i32,
 }
 
 impl Default for LogConfig {
@@ -89,6 +114,16 @@ impl Default for LogConfig {
             message_timestamp_type: TimestampType::CreateTime,
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: i64::MAX,
+            cleanup_delete: true,
+            cleanup_compact: false,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_bytes: -1,
+            file_delete_delay_ms: 60_000,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            min_cleanable_dirty_ratio: 0.5,
+            min_insync_replicas: 1,
         }
     }
 }

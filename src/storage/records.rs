@@ -118,6 +118,31 @@ fn with_records<R>(
     f(&inflated)
 }
 
+/// Whether any record of the batch has a null key (which a compacted topic refuses). Compressed batches are
+/// inflated: Kafka's LogValidator does the same for compacted topics.
+pub(crate) fn has_keyless_record(batch: &[u8], header: &BatchHeader) -> Result<bool, LogError> {
+    with_records(batch, header, |records| {
+        let mut pos = 0usize;
+        for _ in 0..header.record_count.max(0) {
+            let len = read_varint(records, &mut pos)?;
+            let len = usize::try_from(len).map_err(|_| corrupt("negative length"))?;
+            let end = pos
+                .checked_add(len)
+                .filter(|end| *end <= records.len())
+                .ok_or_else(|| corrupt("length runs past the batch"))?;
+            let record = &records[pos..end];
+            let mut at = 1; // attributes: unused
+            read_varlong(record, &mut at)?;
+            read_varint(record, &mut at)?;
+            if read_varint(record, &mut at)? < 0 {
+                return Ok(true);
+            }
+            pos = end;
+        }
+        Ok(false)
+    })
+}
+
 /// The first record of `batch` whose timestamp is at least `target_ms`, as (timestamp, offset).
 pub(crate) fn first_at_or_after(
     batch: &[u8],

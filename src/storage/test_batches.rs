@@ -59,3 +59,37 @@ pub fn batch(count: usize, first_ts: i64) -> Bytes {
         .collect();
     batch_with(&records, Compression::None)
 }
+
+/// One batch of keyed records (`None` value: a tombstone) with timestamps `ts`, `ts + 1`, ...
+pub fn keyed_batch(
+    records: &[(Option<&str>, Option<&str>)],
+    ts: i64,
+    compression: Compression,
+) -> Bytes {
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32 - 1,
+            timestamp: ts + i as i64,
+            key: key.map(|k| Bytes::from(k.as_bytes().to_vec())),
+            value: value.map(|v| Bytes::from(v.as_bytes().to_vec())),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode test batch");
+    buf.freeze()
+}

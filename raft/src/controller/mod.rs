@@ -3,6 +3,7 @@
 //! the state. Writes go one at a time, so a handler never validates against a state that another
 //! write is about to change.
 
+pub mod admin;
 pub mod handlers;
 pub mod state;
 
@@ -101,6 +102,9 @@ pub enum ControllerError {
     /// INVALID_REGISTRATION
     #[error("{0}")]
     InvalidRegistration(String),
+    /// INVALID_CONFIG: a config value the broker's schema refused.
+    #[error("{0}")]
+    InvalidConfig(String),
     /// UNKNOWN_TOPIC_OR_PARTITION; holds the topic name.
     #[error("Topic '{0}' does not exist.")]
     UnknownTopicOrPartition(String),
@@ -191,6 +195,46 @@ impl QuorumController {
             return topics.iter().map(|_| Err(failure.to_error())).collect();
         }
         let result = self.with_state(|state| handlers::delete_topics(state, &topics));
+        self.commit_each(result).await
+    }
+
+    /// Grows topics' partition counts; `validate_only` checks and writes nothing.
+    pub async fn create_partitions(
+        &self,
+        topics: Vec<admin::CreatePartitionsSpec>,
+        validate_only: bool,
+    ) -> Vec<Result<(), ControllerError>> {
+        let mut placement_start = self.writes.lock().await;
+        if let Err(failure) = self.catch_up().await {
+            return topics.iter().map(|_| Err(failure.to_error())).collect();
+        }
+        let result =
+            self.with_state(|state| admin::create_partitions(state, &topics, *placement_start));
+        *placement_start = placement_start.wrapping_add(topics.len());
+        if validate_only {
+            return result.response;
+        }
+        self.commit_each(result).await
+    }
+
+    /// Changes dynamic configs of topics and brokers; `validate_only` checks and writes nothing.
+    pub async fn alter_configs(
+        &self,
+        alterations: Vec<admin::ConfigAlteration>,
+        schema: &dyn admin::ConfigSchema,
+        validate_only: bool,
+    ) -> Vec<Result<(), ControllerError>> {
+        let _write = self.writes.lock().await;
+        if let Err(failure) = self.catch_up().await {
+            return alterations
+                .iter()
+                .map(|_| Err(failure.to_error()))
+                .collect();
+        }
+        let result = self.with_state(|state| admin::alter_configs(state, &alterations, schema));
+        if validate_only {
+            return result.response;
+        }
         self.commit_each(result).await
     }
 

@@ -1,0 +1,229 @@
+//! AlterConfigs (key 33), the legacy form: each resource's dynamic configs are replaced by the request's (keys not
+//! named are deleted). Also the pieces IncrementalAlterConfigs shares: resource parsing, key checks, and the
+//! [`ConfigSchema`] through which the controller validates resulting values. Changes are `Config` records through
+//! the quorum, so they survive restarts and reach the live partitions when the ReplicaManager follows the image.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_configs_request::AlterConfigsRequest;
+use kafka_protocol::messages::alter_configs_response::{
+    AlterConfigsResourceResponse, AlterConfigsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::ToErrorCode;
+use crate::config::BrokerConfig;
+use crate::server::Broker;
+use crate::topic_config;
+use ferrite_raft::{BrokerId, ConfigAlteration, ConfigOp, ConfigResource, ConfigSchema};
+
+pub const RESOURCE_TOPIC: i8 = 2;
+pub const RESOURCE_BROKER: i8 = 4;
+
+pub type Rejection = (ResponseError, String);
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _version: i16,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
+    let mut prepared = Vec::new();
+    for resource in request.resources {
+        let (kind, name) = (resource.resource_type, resource.resource_name.clone());
+        let alteration = target(broker, kind, &name).and_then(|target| {
+            let mut seen = HashSet::new();
+            let mut ops = Vec::new();
+            for config in resource.configs {
+                let key = config.name.to_string();
+                if !seen.insert(key.clone()) {
+                    return Err(duplicate(&key));
+                }
+                let Some(value) = config.value else {
+                    return Err((
+                        ResponseError::InvalidConfig,
+                        format!("Null value not supported for config {key}"),
+                    ));
+                };
+                check_key(broker, &target, &key, false)?;
+                ops.push(ConfigOp::Set(key, value.to_string()));
+            }
+            Ok(ConfigAlteration {
+                resource: target,
+                ops,
+                replace: true,
+            })
+        });
+        prepared.push(((kind, name), alteration));
+    }
+    let responses = commit(broker, prepared, request.validate_only)
+        .await
+        .into_iter()
+        .map(|((kind, name), outcome)| {
+            let response = AlterConfigsResourceResponse::default()
+                .with_resource_type(kind)
+                .with_resource_name(name);
+            match outcome {
+                Ok(()) => response,
+                Err((error, message)) => response
+                    .with_error_code(error.code())
+                    .with_error_message(Some(StrBytes::from_string(message))),
+            }
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Sends the valid alterations to the controller in one write and pairs every resource with its outcome.
+pub async fn commit<K>(
+    broker: &Broker,
+    prepared: Vec<(K, Result<ConfigAlteration, Rejection>)>,
+    validate_only: bool,
+) -> Vec<(K, Result<(), Rejection>)> {
+    let alterations: Vec<ConfigAlteration> = prepared
+        .iter()
+        .filter_map(|(_, a)| a.as_ref().ok().cloned())
+        .collect();
+    let schema = Schema {
+        config: broker.config.clone(),
+    };
+    let mut answers = broker
+        .quorum
+        .controller()
+        .alter_configs(alterations, &schema, validate_only)
+        .await
+        .into_iter();
+    prepared
+        .into_iter()
+        .map(|(key, alteration)| {
+            let outcome = match alteration {
+                Err(rejection) => Err(rejection),
+                Ok(_) => match answers.next() {
+                    Some(Ok(())) => Ok(()),
+                    Some(Err(error)) => Err((error.error(), error.to_string())),
+                    None => Err((
+                        ResponseError::UnknownServerError,
+                        "no answer from the controller".into(),
+                    )),
+                },
+            };
+            (key, outcome)
+        })
+        .collect()
+}
+
+/// The resource a request names: a topic, or this broker by its id.
+pub fn target(broker: &Broker, kind: i8, name: &str) -> Result<ConfigResource, Rejection> {
+    match kind {
+        RESOURCE_TOPIC => Ok(ConfigResource::Topic(name.to_string())),
+        RESOURCE_BROKER => broker_resource(broker, name).map(ConfigResource::Broker),
+        other => Err((
+            ResponseError::InvalidRequest,
+            format!("Unsupported resource type {other}"),
+        )),
+    }
+}
+
+/// A broker resource name must be this broker's id. (Kafka's cluster-wide default, the empty name, is not
+/// supported yet.)
+pub fn broker_resource(broker: &Broker, name: &str) -> Result<BrokerId, Rejection> {
+    let id: i32 = name.trim().parse().map_err(|_| {
+        (
+            ResponseError::InvalidRequest,
+            format!("Broker id must be an integer, but it is: {name}"),
+        )
+    })?;
+    if BrokerId(id) != broker.config.node_id {
+        return Err((
+            ResponseError::InvalidRequest,
+            format!(
+                "Unexpected broker id, expected {}, but received {id}",
+                broker.config.node_id
+            ),
+        ));
+    }
+    Ok(BrokerId(id))
+}
+
+pub fn duplicate(key: &str) -> Rejection {
+    (
+        ResponseError::InvalidRequest,
+        format!("Error due to duplicate config keys: {key}"),
+    )
+}
+
+/// Whether `key` may be changed on `target` (and, with `list_op`, whether APPEND/SUBTRACT apply to it).
+pub fn check_key(
+    broker: &Broker,
+    target: &ConfigResource,
+    key: &str,
+    list_op: bool,
+) -> Result<(), Rejection> {
+    match target {
+        ConfigResource::Topic(_) => {
+            if !topic_config::is_known(key) {
+                return Err((
+                    ResponseError::InvalidConfig,
+                    format!("Unknown topic config name: {key}"),
+                ));
+            }
+            if list_op && !topic_config::is_list(key) {
+                return Err((
+                    ResponseError::InvalidConfig,
+                    format!("Config value append is not allowed for config key: {key}"),
+                ));
+            }
+        }
+        ConfigResource::Broker(_) => {
+            if let Err(error) = broker.config.validate_dynamic(key, None) {
+                let code = match error {
+                    crate::config::ConfigError::Unknown(_) => ResponseError::InvalidConfig,
+                    _ => ResponseError::InvalidRequest,
+                };
+                return Err((code, error.to_string()));
+            }
+            if list_op && key != "log.cleanup.policy" {
+                return Err((
+                    ResponseError::InvalidConfig,
+                    format!("Config value append is not allowed for config key: {key}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The broker's knowledge of config values, lent to the controller.
+pub struct Schema {
+    pub config: BrokerConfig,
+}
+
+impl ConfigSchema for Schema {
+    fn validate(&self, resource: &ConfigResource, name: &str, value: &str) -> Result<(), String> {
+        match resource {
+            ConfigResource::Topic(_) => {
+                topic_config::validate(name, Some(value)).map_err(|e| e.to_string())
+            }
+            ConfigResource::Broker(_) => self
+                .config
+                .validate_dynamic(name, Some(value))
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    fn default_value(&self, resource: &ConfigResource, name: &str) -> Option<String> {
+        match resource {
+            ConfigResource::Topic(_) => topic_config::effective(&self.config, &BTreeMap::new())
+                .into_iter()
+                .find(|entry| entry.name == name)
+                .map(|entry| entry.value),
+            ConfigResource::Broker(_) => self
+                .config
+                .describe(&BTreeMap::new())
+                .into_iter()
+                .find(|entry| entry.name == name)
+                .map(|entry| entry.value),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! IncrementalAlterConfigs (key 44): SET, DELETE, APPEND and SUBTRACT on individual configs of topics and of this
+//! broker (its dynamic keys). Unknown keys and bad values are INVALID_CONFIG naming them; `validate_only` checks
+//! and changes nothing.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::incremental_alter_configs_request::IncrementalAlterConfigsRequest;
+use kafka_protocol::messages::incremental_alter_configs_response::{
+    AlterConfigsResourceResponse, IncrementalAlterConfigsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::alter_configs::{check_key, commit, duplicate, target};
+use crate::server::Broker;
+use ferrite_raft::{ConfigAlteration, ConfigOp};
+
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _version: i16,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let mut prepared = Vec::new();
+    for resource in request.resources {
+        let (kind, name) = (resource.resource_type, resource.resource_name.clone());
+        let alteration = target(broker, kind, &name).and_then(|target| {
+            let mut seen = HashSet::new();
+            let mut ops = Vec::new();
+            for config in resource.configs {
+                let key = config.name.to_string();
+                if !seen.insert(key.clone()) {
+                    return Err(duplicate(&key));
+                }
+                let op = config.config_operation;
+                check_key(broker, &target, &key, op == APPEND || op == SUBTRACT)?;
+                let value = config.value.map(|v| v.to_string());
+                let needs_value = || {
+                    value.clone().ok_or_else(|| {
+                        (
+                            ResponseError::InvalidConfig,
+                            format!("Null value not supported for config {key}"),
+                        )
+                    })
+                };
+                ops.push(match op {
+                    SET => ConfigOp::Set(key.clone(), needs_value()?),
+                    DELETE => ConfigOp::Delete(key.clone()),
+                    APPEND => ConfigOp::Append(key.clone(), needs_value()?),
+                    SUBTRACT => ConfigOp::Subtract(key.clone(), needs_value()?),
+                    other => {
+                        return Err((
+                            ResponseError::InvalidRequest,
+                            format!("Unknown config operation {other} for {key}"),
+                        ))
+                    }
+                });
+            }
+            Ok(ConfigAlteration {
+                resource: target,
+                ops,
+                replace: false,
+            })
+        });
+        prepared.push(((kind, name), alteration));
+    }
+    let responses = commit(broker, prepared, request.validate_only)
+        .await
+        .into_iter()
+        .map(|((kind, name), outcome)| {
+            let response = AlterConfigsResourceResponse::default()
+                .with_resource_type(kind)
+                .with_resource_name(name);
+            match outcome {
+                Ok(()) => response,
+                Err((error, message)) => response
+                    .with_error_code(error.code())
+                    .with_error_message(Some(StrBytes::from_string(message))),
+            }
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
