@@ -9,6 +9,7 @@
 
 pub mod classic;
 pub mod offsets;
+mod rebalance;
 pub mod records;
 pub mod shard;
 #[cfg(test)]
@@ -172,7 +173,7 @@ impl<R: Failable> Pending<R> {
                 .map(|e| GroupError::Write(Arc::new(e))),
         };
         if let Some(error) = failure {
-            tracing::error!(%error, "group coordinator write failed");
+            tracing::error!(error = ?error, "group coordinator write failed");
             self.response.fail(error.clone());
             for (_, reply) in &mut self.replies {
                 *reply = reply.failed(error.clone());
@@ -395,7 +396,9 @@ fn encode_batch(records: &[CoordinatorRecord], now: i64) -> Result<Bytes, GroupE
                 producer_epoch: -1,
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
-                sequence: -1,
+                // The encoder keeps records in one batch while offset - sequence is constant; the batch's base
+                // sequence stays -1 (no idempotent producer).
+                sequence: i as i32 - 1,
                 timestamp: now,
                 key: Some(record.encode_key().map_err(GroupError::InvalidRecord)?),
                 value: record.encode_value().map_err(GroupError::InvalidRecord)?,
@@ -718,7 +721,45 @@ impl ImageFollower for GroupCoordinator {
 
 #[cfg(test)]
 mod tests {
-    use super::partition_for;
+    use super::records::OffsetCommitValue;
+    use super::*;
+
+    #[test]
+    fn a_handlers_records_go_out_as_one_batch_and_replay_back() {
+        let commit = |partition| CoordinatorRecord::OffsetCommit {
+            group: "g".into(),
+            topic: "t".into(),
+            partition,
+            value: Some(OffsetCommitValue {
+                offset: 10 + i64::from(partition),
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp_ms: 5,
+                expire_timestamp_ms: None,
+            }),
+        };
+        let batch = encode_batch(&[commit(0), commit(1), commit(2)], 5).expect("encodes");
+        let sets = RecordBatchDecoder::decode_all(&mut batch.clone()).expect("decodes");
+        assert_eq!(
+            sets.len(),
+            1,
+            "one batch: the log takes one batch per append"
+        );
+        assert_eq!(sets[0].records.len(), 3);
+        let mut shard =
+            GroupCoordinatorShard::new(crate::config::BrokerConfig::default().group_coordinator);
+        let (next, count) = replay_batches(&mut shard, &batch, Offset(1)).expect("replayed");
+        assert_eq!(
+            (next, count),
+            (Offset(3), 2),
+            "records before the start offset are skipped"
+        );
+        let offsets = shard.fetch_offsets("g", None);
+        assert_eq!(
+            offsets[0].1.iter().map(|o| o.offset).collect::<Vec<_>>(),
+            vec![11, 12]
+        );
+    }
 
     #[test]
     fn partitions_groups_as_kafka_does() {
