@@ -9,7 +9,10 @@
 //! * `<base>.index`: the sparse offset index, see [`offset_index`].
 //! * `<base>.timeindex`: the sparse time index, see [`time_index`].
 //!
-//! Two small files record how far the directory is known to be intact; see [`checkpoint`]. The files are
+//! Small checkpoint files record how far the directory is known to be intact, the LogStartOffset and the log
+//! cleaner's progress; see [`checkpoint`]. Retention renames deleted segments to `*.deleted` (see `retention`), and
+//! the log cleaner writes `*.log.cleaned` and `*.log.<end>.swap` files while it swaps segments (see `cleaner`);
+//! [`Log::open`] clears or completes whatever a crash left of those. The files are
 //! byte-compatible with Kafka's, so a partition directory copied from a Kafka broker opens here and vice versa.
 //!
 //! [`Log`] is the only type the rest of the broker needs: it appends a producer's batch (assigning offsets),
