@@ -1,4 +1,5 @@
-//! `ferrite`: run a node. Configuration: see `ferrite::config` and the README.
+//! `ferrite`: run a node. Configuration: see `ferrite::config` and the README. `ferrite admin ...` runs the
+//! administration tools instead (`ferrite::admin`).
 
 use anyhow::Context;
 use ferrite::config::BrokerConfig;
@@ -7,6 +8,10 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("admin") {
+        std::process::exit(ferrite::admin::run(&args[1..]).await);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
@@ -15,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let config = match BrokerConfig::from_args_and_env(std::env::args().skip(1), std::env::vars()) {
+    let config = match BrokerConfig::from_args_and_env(args.into_iter(), std::env::vars()) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("ferrite: {error}");
