@@ -7,7 +7,16 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::TestBroker;
-use rdkafka::consumer::Consumer;
+use rdkafka::admin::{AdminOptions, ResourceSpecifier};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::FutureRecord;
+use rdkafka::{Offset, TopicPartitionList};
+
+const GROUP_FLAGS: &[&str] = &[
+    "--group.initial.rebalance.delay.ms=0",
+    "--group.min.session.timeout.ms=500",
+    "--offsets.topic.num.partitions=3",
+];
 
 struct Run {
     code: Option<i32>,
@@ -267,4 +276,501 @@ fn kafka_topics_sh_wrapper() {
         run.stderr
     );
     assert_eq!(partition_count(&broker, "wrapped"), Some(2));
+
+    for (script, args, expected) in [
+        (
+            "kafka-configs.sh",
+            "--entity-type topics --entity-name wrapped --describe",
+            "Dynamic configs for topic wrapped are:\n",
+        ),
+        ("kafka-consumer-groups.sh", "--list", ""),
+    ] {
+        let run = finish(
+            Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/bin/").to_string() + script)
+                .args(["--bootstrap-server", &broker.addr])
+                .args(args.split(' '))
+                .env("FERRITE_BIN", env!("CARGO_BIN_EXE_ferrite"))
+                .output()
+                .expect("run the wrapper"),
+        );
+        assert_eq!(run.code, Some(0), "{script}: {}", run.stderr);
+        assert_eq!(run.stdout, expected, "{script}");
+    }
+}
+
+/// A topic config's value and source as librdkafka's DescribeConfigs sees it.
+async fn topic_config(broker: &TestBroker, topic: &str, key: &str) -> (Option<String>, String) {
+    let results = broker
+        .admin()
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .expect("describe_configs");
+    let resource = results
+        .into_iter()
+        .next()
+        .expect("a result")
+        .expect("described");
+    let entry = resource.get(key).expect("the config is described");
+    (entry.value.clone(), format!("{:?}", entry.source))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configs_describe_and_alter_topics_and_brokers() {
+    let broker = TestBroker::start();
+    broker.create_topic("settings", 1).await;
+    let topic = ["--entity-type", "topics", "--entity-name", "settings"];
+
+    assert_eq!(
+        admin_ok(&broker, "configs", &[&topic[..], &["--describe"]].concat()),
+        "Dynamic configs for topic settings are:\n"
+    );
+    let out = admin_ok(
+        &broker,
+        "configs",
+        &[
+            &topic[..],
+            &[
+                "--alter",
+                "--add-config",
+                "retention.ms=1000,cleanup.policy=[compact,delete]",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(out, "Completed updating config for topic settings.\n");
+    let out = admin_ok(&broker, "configs", &[&topic[..], &["--describe"]].concat());
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0], "Dynamic configs for topic settings are:");
+    assert!(
+        lines[1].starts_with(
+            "  cleanup.policy=compact,delete sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:cleanup.policy=compact,delete"
+        ),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with(
+            "  retention.ms=1000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=1000"
+        ),
+        "{out}"
+    );
+    let (value, source) = topic_config(&broker, "settings", "retention.ms").await;
+    assert_eq!(value.as_deref(), Some("1000"));
+    assert_eq!(source, "DynamicTopic");
+
+    // The --topic shorthand and --delete-config: back to the default.
+    let out = admin_ok(
+        &broker,
+        "configs",
+        &[
+            "--topic",
+            "settings",
+            "--alter",
+            "--delete-config",
+            "retention.ms",
+        ],
+    );
+    assert_eq!(out, "Completed updating config for topic settings.\n");
+    let out = admin_ok(&broker, "configs", &["--topic", "settings", "--describe"]);
+    assert!(!out.contains("retention.ms"), "{out}");
+    let (value, source) = topic_config(&broker, "settings", "retention.ms").await;
+    assert_eq!(value.as_deref(), Some("604800000"));
+    assert_eq!(source, "Default");
+    let all = admin_ok(
+        &broker,
+        "configs",
+        &["--topic", "settings", "--describe", "--all"],
+    );
+    assert!(
+        all.starts_with("All configs for topic settings are:\n"),
+        "{all}"
+    );
+    assert!(
+        all.contains("\n  retention.ms=604800000 sensitive=false synonyms={DEFAULT_CONFIG:"),
+        "{all}"
+    );
+
+    let err = admin_fails(
+        &broker,
+        "configs",
+        &[
+            "--topic",
+            "settings",
+            "--alter",
+            "--delete-config",
+            "segment.ms",
+        ],
+    );
+    assert!(err.contains("Invalid config(s): segment.ms"), "{err}");
+    let err = admin_fails(
+        &broker,
+        "configs",
+        &[
+            "--topic",
+            "settings",
+            "--alter",
+            "--add-config",
+            "retention.ms=soon",
+        ],
+    );
+    assert!(err.contains("INVALID_CONFIG"), "{err}");
+    let err = admin_fails(&broker, "configs", &["--topic", "absent", "--describe"]);
+    assert!(err.contains("UNKNOWN_TOPIC_OR_PARTITION"), "{err}");
+
+    // A broker's dynamic config.
+    let out = admin_ok(
+        &broker,
+        "configs",
+        &[
+            "--entity-type",
+            "brokers",
+            "--entity-name",
+            "1",
+            "--alter",
+            "--add-config",
+            "log.retention.ms=99999",
+        ],
+    );
+    assert_eq!(out, "Completed updating config for broker 1.\n");
+    let out = admin_ok(
+        &broker,
+        "configs",
+        &["--entity-type", "brokers", "--describe"],
+    );
+    assert!(
+        out.starts_with("Dynamic configs for broker 1 are:\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n  log.retention.ms=99999 sensitive=false synonyms={DYNAMIC_BROKER_CONFIG:log.retention.ms=99999"),
+        "{out}"
+    );
+    let results = broker
+        .admin()
+        .describe_configs(&[ResourceSpecifier::Broker(1)], &AdminOptions::new())
+        .await
+        .expect("describe broker");
+    let resource = results
+        .into_iter()
+        .next()
+        .expect("result")
+        .expect("described");
+    assert_eq!(
+        resource
+            .get("log.retention.ms")
+            .and_then(|e| e.value.clone())
+            .as_deref(),
+        Some("99999")
+    );
+    let err = admin_fails(
+        &broker,
+        "configs",
+        &[
+            "--entity-type",
+            "brokers",
+            "--entity-name",
+            "x",
+            "--describe",
+        ],
+    );
+    assert!(err.contains("valid integer broker id"), "{err}");
+}
+
+fn group_member(broker: &TestBroker, group: &str) -> BaseConsumer {
+    broker
+        .client_config()
+        .set("group.id", group)
+        .set("client.id", "cli-test-client")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .expect("consumer")
+}
+
+fn committed(consumer: &BaseConsumer, topic: &str, partitions: i32) -> Vec<Offset> {
+    let mut wanted = TopicPartitionList::new();
+    for p in 0..partitions {
+        wanted.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(wanted, Duration::from_secs(10))
+        .expect("committed offsets");
+    (0..partitions)
+        .map(|p| {
+            committed
+                .find_partition(topic, p)
+                .expect("partition")
+                .offset()
+        })
+        .collect()
+}
+
+/// Splits a table row on runs of spaces.
+fn cells(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consumer_groups_list_describe_reset_delete() {
+    let broker = TestBroker::start_with(GROUP_FLAGS);
+    broker.create_topic("events", 2).await;
+    let producer = broker.producer(&[]);
+    for partition in 0..2 {
+        for i in 0..5 {
+            producer
+                .send(
+                    FutureRecord::to("events")
+                        .partition(partition)
+                        .key("k")
+                        .payload(&format!("v{i}")),
+                    Duration::from_secs(30),
+                )
+                .await
+                .map_err(|(e, _)| e)
+                .expect("delivered");
+        }
+    }
+
+    let member = group_member(&broker, "cg");
+    member.subscribe(&["events"]).expect("subscribe");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while member.assignment().map(|a| a.count()).unwrap_or(0) != 2 {
+        assert!(Instant::now() < deadline, "no assignment");
+        let _ = member.poll(Duration::from_millis(100));
+    }
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset("events", 0, Offset::Offset(3))
+        .expect("tpl");
+    offsets
+        .add_partition_offset("events", 1, Offset::Offset(5))
+        .expect("tpl");
+    member.commit(&offsets, CommitMode::Sync).expect("commit");
+
+    assert_eq!(admin_ok(&broker, "consumer-groups", &["--list"]), "cg\n");
+    let out = admin_ok(&broker, "consumer-groups", &["--describe", "--group", "cg"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "", "Kafka's tool starts with a blank line: {out}");
+    assert_eq!(
+        cells(lines[1]),
+        [
+            "GROUP",
+            "TOPIC",
+            "PARTITION",
+            "CURRENT-OFFSET",
+            "LOG-END-OFFSET",
+            "LAG",
+            "CONSUMER-ID",
+            "HOST",
+            "CLIENT-ID"
+        ]
+    );
+    assert_eq!(lines.len(), 4, "{out}");
+    let row0 = cells(lines[2]);
+    assert_eq!(row0[..6], ["cg", "events", "0", "3", "5", "2"], "{out}");
+    assert!(
+        row0[6].starts_with("cli-test-client-") || row0[6].starts_with("rdkafka-"),
+        "{out}"
+    );
+    assert_eq!(row0[7..], ["/127.0.0.1", "cli-test-client"], "{out}");
+    assert_eq!(
+        cells(lines[3])[..6],
+        ["cg", "events", "1", "5", "5", "0"],
+        "{out}"
+    );
+    // Columns line up: each header starts where its cells do.
+    let topic_column = lines[1].find("TOPIC").expect("TOPIC");
+    assert_eq!(lines[2].find("events"), Some(topic_column));
+
+    let out = admin_ok(
+        &broker,
+        "consumer-groups",
+        &["--describe", "--group", "cg", "--state"],
+    );
+    let row = cells(out.lines().nth(2).expect("state row"));
+    assert_eq!(row[0], "cg");
+    assert_eq!(row[row.len() - 3..], ["range", "Stable", "1"], "{out}");
+    let out = admin_ok(
+        &broker,
+        "consumer-groups",
+        &["--describe", "--group", "cg", "--members", "--verbose"],
+    );
+    let row = cells(out.lines().nth(2).expect("member row"));
+    assert_eq!(
+        row[2..],
+        ["/127.0.0.1", "cli-test-client", "2", "events(0,1)"],
+        "{out}"
+    );
+
+    // A group with a member can be neither reset nor deleted.
+    let err = admin_fails(
+        &broker,
+        "consumer-groups",
+        &[
+            "--reset-offsets",
+            "--group",
+            "cg",
+            "--topic",
+            "events",
+            "--to-earliest",
+            "--execute",
+        ],
+    );
+    assert!(
+        err.contains("Assignments can only be reset if the group 'cg' is inactive, but the current state is Stable."),
+        "{err}"
+    );
+    let err = admin_fails(&broker, "consumer-groups", &["--delete", "--group", "cg"]);
+    assert!(
+        err.contains("* Group 'cg' could not be deleted due to: NON_EMPTY_GROUP"),
+        "{err}"
+    );
+
+    member.unsubscribe();
+    drop(member);
+    let observer = group_member(&broker, "cg");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = admin_ok(
+            &broker,
+            "consumer-groups",
+            &["--describe", "--group", "cg", "--state"],
+        );
+        if out.contains(" Empty ") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the group did not become empty: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Dry run (the default): shows, changes nothing.
+    let run = admin(
+        &broker,
+        "consumer-groups",
+        &[
+            "--reset-offsets",
+            "--group",
+            "cg",
+            "--topic",
+            "events",
+            "--to-earliest",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--execute option is missing"),
+        "{}",
+        run.stderr
+    );
+    let rows: Vec<Vec<&str>> = run.stdout.lines().skip(2).map(cells).collect();
+    assert_eq!(
+        rows,
+        [["cg", "events", "0", "0"], ["cg", "events", "1", "0"]]
+    );
+    assert_eq!(
+        committed(&observer, "events", 2),
+        [Offset::Offset(3), Offset::Offset(5)]
+    );
+
+    admin_ok(
+        &broker,
+        "consumer-groups",
+        &[
+            "--reset-offsets",
+            "--group",
+            "cg",
+            "--topic",
+            "events",
+            "--to-earliest",
+            "--execute",
+        ],
+    );
+    assert_eq!(
+        committed(&observer, "events", 2),
+        [Offset::Offset(0), Offset::Offset(0)]
+    );
+    // One partition; an offset beyond the log end is moved to it, as Kafka's tool does.
+    let out = admin_ok(
+        &broker,
+        "consumer-groups",
+        &[
+            "--reset-offsets",
+            "--group",
+            "cg",
+            "--topic",
+            "events:1",
+            "--to-offset",
+            "100",
+            "--execute",
+        ],
+    );
+    assert_eq!(
+        cells(out.lines().nth(2).expect("row")),
+        ["cg", "events", "1", "5"]
+    );
+    assert_eq!(
+        committed(&observer, "events", 2),
+        [Offset::Offset(0), Offset::Offset(5)]
+    );
+    admin_ok(
+        &broker,
+        "consumer-groups",
+        &[
+            "--reset-offsets",
+            "--group",
+            "cg",
+            "--all-topics",
+            "--shift-by",
+            "-2",
+            "--dry-run",
+        ],
+    );
+    admin_ok(
+        &broker,
+        "consumer-groups",
+        &[
+            "--reset-offsets",
+            "--group",
+            "cg",
+            "--all-topics",
+            "--to-latest",
+            "--execute",
+        ],
+    );
+    assert_eq!(
+        committed(&observer, "events", 2),
+        [Offset::Offset(5), Offset::Offset(5)]
+    );
+    let run = admin(&broker, "consumer-groups", &["--describe", "--group", "cg"]);
+    assert!(
+        run.stderr
+            .contains("Consumer group 'cg' has no active members."),
+        "{}",
+        run.stderr
+    );
+    let rows: Vec<Vec<&str>> = run.stdout.lines().skip(2).map(cells).collect();
+    assert_eq!(
+        rows,
+        [
+            ["cg", "events", "0", "5", "5", "0", "-", "-", "-"],
+            ["cg", "events", "1", "5", "5", "0", "-", "-", "-"]
+        ]
+    );
+
+    let out = admin_ok(&broker, "consumer-groups", &["--delete", "--group", "cg"]);
+    assert_eq!(
+        out,
+        "Deletion of requested consumer groups ('cg') was successful.\n"
+    );
+    assert_eq!(admin_ok(&broker, "consumer-groups", &["--list"]), "");
+    assert_eq!(
+        committed(&observer, "events", 2),
+        [Offset::Invalid, Offset::Invalid]
+    );
+    let err = admin_fails(&broker, "consumer-groups", &["--describe", "--group", "cg"]);
+    assert!(err.contains("Consumer group 'cg' does not exist."), "{err}");
 }

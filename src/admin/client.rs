@@ -125,12 +125,15 @@ impl AdminClient {
         self.bootstrap.clone()
     }
 
-    /// The coordinator of a consumer group, retrying while it is being elected or loaded.
-    pub async fn group_coordinator(&self, group: &str) -> Result<Arc<Connection>, ClientError> {
+    /// The coordinator of a consumer group (node id and connection), retrying while it is being elected or loaded.
+    pub async fn group_coordinator(
+        &self,
+        group: &str,
+    ) -> Result<(i32, Arc<Connection>), ClientError> {
         let deadline = Instant::now() + self.settings.request_timeout;
         loop {
             match self.find_group_coordinator(group).await {
-                Ok(node_id) => return self.node(node_id).await,
+                Ok(node_id) => return Ok((node_id, self.node(node_id).await?)),
                 Err(ClientError::Kafka(error))
                     if error.error.is_retriable() && Instant::now() + RETRY_BACKOFF < deadline =>
                 {

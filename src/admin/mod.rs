@@ -11,6 +11,7 @@ pub mod error;
 
 mod configs;
 mod groups;
+mod offsets;
 mod topics;
 
 use std::io::Write;
