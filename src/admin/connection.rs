@@ -323,3 +323,126 @@ pub fn api_key<R: Request>() -> ApiKey {
 pub fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::api_versions_response::ApiVersion;
+    use kafka_protocol::messages::metadata_request::MetadataRequest;
+    use kafka_protocol::messages::metadata_response::MetadataResponse;
+    use kafka_protocol::messages::BrokerId;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    async fn read_request(stream: &mut TcpStream) -> (RequestHeader, Bytes) {
+        let size = stream.read_i32().await.expect("size");
+        let mut frame = vec![0u8; size as usize];
+        stream.read_exact(&mut frame).await.expect("frame");
+        let mut frame = Bytes::from(frame);
+        let key = ApiKey::try_from((&frame[..2]).get_i16()).expect("api key");
+        let version = (&frame[2..4]).get_i16();
+        let header =
+            RequestHeader::decode(&mut frame, key.request_header_version(version)).expect("header");
+        (header, frame)
+    }
+
+    async fn respond<M: Encodable>(
+        stream: &mut TcpStream,
+        header: &RequestHeader,
+        version: i16,
+        body: &M,
+    ) {
+        let key = ApiKey::try_from(header.request_api_key).expect("api key");
+        let mut buf = BytesMut::new();
+        ResponseHeader::default()
+            .with_correlation_id(header.correlation_id)
+            .encode(&mut buf, key.response_header_version(version))
+            .expect("response header");
+        body.encode(&mut buf, version).expect("response body");
+        stream.write_i32(buf.len() as i32).await.expect("size");
+        stream.write_all(&buf).await.expect("frame");
+    }
+
+    fn api(key: ApiKey, max: i16) -> ApiVersion {
+        ApiVersion::default()
+            .with_api_key(key as i16)
+            .with_min_version(0)
+            .with_max_version(max)
+    }
+
+    /// An old broker refuses our ApiVersions version (answering in v0, KIP-511), answers the retry, then answers
+    /// two pipelined Metadata requests in reverse order and never answers a third.
+    #[tokio::test]
+    async fn negotiates_versions_matches_responses_and_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let broker = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            let (header, _) = read_request(&mut stream).await;
+            assert_eq!(header.request_api_version, ApiVersionsRequest::VERSIONS.max);
+            let refusal = ApiVersionsResponse::default()
+                .with_error_code(UNSUPPORTED_VERSION)
+                .with_api_keys(vec![api(ApiKey::ApiVersions, 2)]);
+            respond(&mut stream, &header, 0, &refusal).await;
+            let (header, _) = read_request(&mut stream).await;
+            assert_eq!(header.request_api_version, 2);
+            let versions = ApiVersionsResponse::default()
+                .with_api_keys(vec![api(ApiKey::ApiVersions, 2), api(ApiKey::Metadata, 9)]);
+            respond(&mut stream, &header, 2, &versions).await;
+            let (first, _) = read_request(&mut stream).await;
+            let (second, _) = read_request(&mut stream).await;
+            assert_eq!(
+                first.request_api_version, 9,
+                "the highest version both sides have"
+            );
+            for header in [&second, &first] {
+                let response =
+                    MetadataResponse::default().with_controller_id(BrokerId(header.correlation_id));
+                respond(&mut stream, header, 9, &response).await;
+            }
+            let _ = read_request(&mut stream).await;
+            // Hold the connection open so that the third request times out rather than sees EOF.
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let settings = ConnectionSettings {
+            client_id: "test".to_string(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_millis(500),
+        };
+        let connection = Connection::connect(&addr, &settings)
+            .await
+            .expect("connect");
+        assert_eq!(
+            connection
+                .version_for(ApiKey::Metadata, MetadataRequest::VERSIONS)
+                .ok(),
+            Some(9)
+        );
+        assert!(matches!(
+            connection.version_for(ApiKey::CreateTopics, VersionRange { min: 0, max: 7 }),
+            Err(ClientError::UnsupportedVersion { .. })
+        ));
+        let (a, b) = tokio::join!(
+            connection.send(|_| MetadataRequest::default()),
+            connection.send(|_| MetadataRequest::default())
+        );
+        let (a, b) = (a.expect("first"), b.expect("second"));
+        assert_ne!(a.controller_id, b.controller_id);
+        assert!(
+            a.controller_id.0 < b.controller_id.0,
+            "each caller got the response to its own request"
+        );
+        let timed_out = connection.send(|_| MetadataRequest::default()).await;
+        assert!(
+            matches!(
+                timed_out,
+                Err(ClientError::Timeout {
+                    api: ApiKey::Metadata,
+                    ..
+                })
+            ),
+            "{timed_out:?}"
+        );
+        broker.abort();
+    }
+}
