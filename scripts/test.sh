@@ -12,11 +12,13 @@ step() { printf '\n==> %s\n' "$*"; }
 #   g++     librdkafka's ./configure (built inside rdkafka-sys) refuses to run without a C++
 #           compiler. zlib and zstd need no -dev packages: libz-sys and zstd-sys build their
 #           bundled sources when the system's are missing, and ssl, sasl and curl are off.
+#   python3-venv  compat-tests/python keeps its pinned clients in a virtualenv under target/.
 missing=()
 installed() { [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]; }
 installed kcat || missing+=(kcat)
 type -P kill >/dev/null || missing+=(procps)
 type -P g++ >/dev/null || type -P clang++ >/dev/null || type -P c++ >/dev/null || missing+=(g++)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 
 step "System packages"
 if ((${#missing[@]})); then
@@ -63,3 +65,6 @@ fi
 
 step "cargo test --workspace"
 cargo test --workspace
+
+step "compat-tests/python (confluent-kafka, kafka-python, aiokafka, kcat)"
+compat-tests/python/run.sh -q -p no:logging

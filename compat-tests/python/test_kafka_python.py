@@ -1,0 +1,156 @@
+"""kafka-python (pure Python, its own protocol code), used as its documentation shows. Its codecs come from
+python-snappy/cramjam, lz4 and zstandard (requirements.txt)."""
+
+import time
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import InvalidTopicError, TopicAlreadyExistsError
+
+from conftest import CODECS
+
+
+def admin(broker):
+    return KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=30000)
+
+
+def create_topic(broker, name, partitions=1):
+    client = admin(broker)
+    client.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    client.close()
+
+
+def assigned_consumer(broker, topic, partitions=(0,)):
+    consumer = KafkaConsumer(
+        bootstrap_servers=broker.bootstrap, group_id=None, enable_auto_commit=False, consumer_timeout_ms=1000
+    )
+    consumer.assign([TopicPartition(topic, p) for p in partitions])
+    consumer.seek_to_beginning()
+    return consumer
+
+
+def read_all(broker, topic, count):
+    consumer = assigned_consumer(broker, topic)
+    out = []
+    deadline = time.monotonic() + 30
+    while len(out) < count and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            out.extend(records)
+    consumer.close()
+    return out
+
+
+def test_metadata_lists_the_broker_and_topics(broker, topic):
+    create_topic(broker, topic, partitions=3)
+    client = admin(broker)
+    cluster = client.describe_cluster()
+    assert len(cluster["brokers"]) == 1
+    node = cluster["brokers"][0]
+    assert f"{node['host']}:{node['port']}" == broker.bootstrap
+    assert cluster["controller_id"] == node["broker_id"]
+    (described,) = client.describe_topics([topic])
+    assert described["error_code"] == 0
+    assert sorted(p["partition_index"] for p in described["partitions"]) == [0, 1, 2]
+    client.close()
+
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap)
+    assert topic in consumer.topics()
+    assert consumer.partitions_for_topic(topic) == {0, 1, 2}
+    consumer.close()
+
+
+def test_admin_creates_and_deletes_topics(broker, topic):
+    client = admin(broker)
+    client.create_topics(
+        [NewTopic(topic, num_partitions=2, replication_factor=1), NewTopic(topic + "-b", 1, 1)]
+    )
+    assert {topic, topic + "-b"} <= set(client.list_topics())
+    with pytest.raises(TopicAlreadyExistsError):
+        client.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+    with pytest.raises(InvalidTopicError):
+        client.create_topics([NewTopic("bad/name", num_partitions=1, replication_factor=1)])
+    client.delete_topics([topic, topic + "-b"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and topic in client.list_topics():
+        time.sleep(0.2)
+    assert topic not in client.list_topics()
+    client.close()
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_produce_and_consume(broker, topic, codec):
+    create_topic(broker, topic)
+    producer = KafkaProducer(
+        bootstrap_servers=broker.bootstrap,
+        compression_type=None if codec == "none" else codec,
+        acks="all",
+        linger_ms=5,
+        enable_idempotence=False,  # kafka-python 3 defaults to idempotence: see the test below
+    )
+    records = [(f"k{i}".encode(), f"value {i} ".encode() * 20, [("h", str(i).encode())]) for i in range(50)]
+    futures = [producer.send(topic, key=k, value=v, headers=h) for k, v, h in records]
+    producer.flush(30)
+    offsets = [f.get(timeout=30).offset for f in futures]
+    assert offsets == list(range(len(records)))
+    producer.close()
+
+    got = read_all(broker, topic, len(records))
+    assert [r.offset for r in got] == offsets
+    assert [(r.key, r.value, list(r.headers)) for r in got] == [(k, v, h) for k, v, h in records]
+
+
+def test_default_producer_is_idempotent(broker, topic):
+    """kafka-python 3 producers, like Java's since Kafka 3.0, default to enable_idempotence=True."""
+    broker.require_idempotence()
+    create_topic(broker, topic)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    offsets = [producer.send(topic, value=f"v{i}".encode()).get(timeout=30).offset for i in range(5)]
+    assert offsets == list(range(5))
+    producer.close()
+
+
+def test_list_offsets_earliest_latest_and_by_time(broker, topic):
+    create_topic(broker, topic)
+    base_ms = int(time.time() * 1000) - 100_000
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=False)
+    for i in range(10):
+        producer.send(topic, value=b"x", timestamp_ms=base_ms + i * 1000)
+    producer.flush(30)
+    producer.close()
+
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None)
+    tp = TopicPartition(topic, 0)
+    assert consumer.beginning_offsets([tp]) == {tp: 0}
+    assert consumer.end_offsets([tp]) == {tp: 10}
+    found = consumer.offsets_for_times({tp: base_ms + 4500})[tp]
+    assert (found.offset, found.timestamp) == (5, base_ms + 5000)
+    assert consumer.offsets_for_times({tp: base_ms + 60_000})[tp] is None
+    consumer.close()
+
+
+def test_consumer_group_subscribe_and_commit(broker, topic):
+    broker.require_groups()
+    create_topic(broker, topic, partitions=2)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=False)
+    for i in range(20):
+        producer.send(topic, value=f"v{i}".encode())
+    producer.flush(30)
+    producer.close()
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=broker.bootstrap,
+        group_id="py-kafka-python",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    seen = []
+    deadline = time.monotonic() + 60
+    while len(seen) < 20 and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            seen.extend(r.value for r in records)
+    assert sorted(seen) == sorted(f"v{i}".encode() for i in range(20))
+    consumer.commit()
+    assert consumer.committed(TopicPartition(topic, 0)) + consumer.committed(TopicPartition(topic, 1)) == 20
+    consumer.close()
