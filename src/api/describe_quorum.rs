@@ -18,7 +18,7 @@ const METADATA_TOPIC: &str = "__cluster_metadata";
 
 pub fn handle(
     broker: &Arc<Broker>,
-    _version: i16,
+    version: i16,
     request: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
     let status = broker.quorum.status();
@@ -85,7 +85,11 @@ pub fn handle(
             )
         })
         .collect();
-    DescribeQuorumResponse::default()
-        .with_topics(topics)
-        .with_nodes(nodes)
+    let response = DescribeQuorumResponse::default().with_topics(topics);
+    // Node endpoints exist from v2 on; earlier versions must leave them out.
+    if version >= 2 {
+        response.with_nodes(nodes)
+    } else {
+        response
+    }
 }

@@ -25,7 +25,7 @@ const EARLIEST_PENDING_UPLOAD: i64 = -6;
 
 pub fn handle(
     broker: &Arc<Broker>,
-    _version: i16,
+    version: i16,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let image = broker.image();
@@ -55,10 +55,14 @@ pub fn handle(
                         return response.with_error_code(error.code());
                     };
                     match lookup(&partition, p.timestamp) {
-                        Ok(Some((timestamp, offset))) => response
+                        // The leader epoch is in the response from v4 on; earlier versions must omit it.
+                        Ok(Some((timestamp, offset))) if version >= 4 => response
                             .with_timestamp(timestamp)
                             .with_offset(offset)
                             .with_leader_epoch(partition.leader_epoch().0),
+                        Ok(Some((timestamp, offset))) => {
+                            response.with_timestamp(timestamp).with_offset(offset)
+                        }
                         Ok(None) => response,
                         Err(error) => response.with_error_code(error.code()),
                     }

@@ -73,13 +73,24 @@ const IMPLEMENTED: &[ApiKey] = &[
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
-    IMPLEMENTED
-        .contains(&api_key)
-        .then(|| api_key.valid_versions())
+    IMPLEMENTED.contains(&api_key).then(|| {
+        let range = api_key.valid_versions();
+        match api_key {
+            // kafka-protocol 0.18's ApiKey table lists v10 for these two, but their message codecs stop at v9:
+            // advertising v10 would make clients send requests we cannot decode.
+            ApiKey::OffsetCommit | ApiKey::OffsetFetch => VersionRange {
+                min: range.min,
+                max: range.max.min(9),
+            },
+            _ => range,
+        }
+    })
 }
 
 pub fn implemented() -> impl Iterator<Item = (ApiKey, VersionRange)> {
-    IMPLEMENTED.iter().map(|key| (*key, key.valid_versions()))
+    IMPLEMENTED
+        .iter()
+        .filter_map(|key| Some((*key, supported_versions(*key)?)))
 }
 
 /// Routes a decoded request to its handler.
