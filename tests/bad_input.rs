@@ -238,3 +238,33 @@ async fn malformed_batches_get_per_partition_errors() {
     // Only the good batch and the one from still_serving were stored.
     assert_eq!(broker.consume_all("batches", 1).len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_limits_are_enforced() {
+    let broker = TestBroker::start_with(&["--max.connections=2", "--connections.max.idle.ms=1000"]);
+    let mut first = connect(&broker);
+    let _second = connect(&broker);
+    // The third is accepted by the OS and closed by the broker straight away.
+    assert_closed(connect(&broker), "connection over max.connections");
+
+    // An idle connection is closed once connections.max.idle.ms passes...
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut buf = [0u8; 1];
+    assert!(
+        matches!(first.read(&mut buf), Ok(0) | Err(_)),
+        "idle connection should be closed"
+    );
+    // ...which frees its slot for a client that talks.
+    drop(first);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut fresh = connect(&broker);
+    fresh
+        .write_all(&request(
+            ApiKey::ApiVersions,
+            3,
+            2,
+            &ApiVersionsRequest::default(),
+        ))
+        .expect("write");
+    assert!(read_response(&mut fresh).is_some(), "a slot is free again");
+}
