@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use common::{produce_one, TestBroker};
+use common::{produce_one, record_batch, TestBroker};
 use kafka_protocol::messages::produce_request::{
     PartitionProduceData, ProduceRequest, TopicProduceData,
 };
@@ -17,9 +17,6 @@ use kafka_protocol::messages::{
     ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use rdkafka::message::Message;
 
 fn connect(broker: &TestBroker) -> TcpStream {
@@ -171,31 +168,13 @@ async fn api_versions_too_new_gets_unsupported_version_in_a_v0_body() {
 }
 
 fn batch(corrupt: bool) -> Bytes {
-    let records = [Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 1_700_000_000_000,
-        key: Some(Bytes::from_static(b"key")),
-        value: Some(Bytes::from_static(b"value")),
-        headers: Default::default(),
-    }];
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode batch");
-    if corrupt {
-        let last = buf.len() - 1;
-        buf[last] ^= 0xff;
+    let batch = record_batch(b"key", b"value");
+    if !corrupt {
+        return batch;
     }
+    let mut buf = BytesMut::from(&batch[..]);
+    let last = buf.len() - 1;
+    buf[last] ^= 0xff;
     buf.freeze()
 }
 

@@ -14,9 +14,6 @@ use bytes::{Bytes, BytesMut};
 use common::TestBroker;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use uuid::Uuid;
 
 const TOPIC: &str = "sweep";
@@ -30,28 +27,7 @@ fn topic_name() -> TopicName {
 }
 
 fn batch() -> Bytes {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 1_700_000_000_000,
-        key: Some(Bytes::from_static(b"k")),
-        value: Some(Bytes::from_static(b"v")),
-        headers: Default::default(),
-    };
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, [&record], &options).expect("batch");
-    buf.freeze()
+    common::record_batch(b"k", b"v")
 }
 
 /// A meaningful request for `key` at `version`, using only fields that version has.
@@ -99,15 +75,13 @@ fn request(key: ApiKey, version: i16, topic_id: Uuid) -> Option<RequestKind> {
                     .with_topics(vec![topic]),
             )
         }
-        ApiKey::ListOffsets => R::ListOffsets(
-            ListOffsetsRequest::default().with_topics(vec![
+        ApiKey::ListOffsets => R::ListOffsets(ListOffsetsRequest::default().with_topics(vec![
                 list_offsets_request::ListOffsetsTopic::default()
                     .with_name(topic_name())
                     .with_partitions(vec![list_offsets_request::ListOffsetsPartition::default()
                         .with_partition_index(0)
                         .with_timestamp(-2)]),
-            ]),
-        ),
+            ])),
         ApiKey::CreateTopics => R::CreateTopics(CreateTopicsRequest::default().with_topics(vec![
             create_topics_request::CreatableTopic::default()
                 .with_name(TopicName(s(&format!("created-v{version}"))))
@@ -207,16 +181,16 @@ fn request(key: ApiKey, version: i16, topic_id: Uuid) -> Option<RequestKind> {
                         ]),
                 ]),
         ),
-        ApiKey::DescribeConfigs => R::DescribeConfigs(
-            DescribeConfigsRequest::default().with_resources(vec![
+        ApiKey::DescribeConfigs => {
+            R::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![
                 describe_configs_request::DescribeConfigsResource::default()
                     .with_resource_type(2)
                     .with_resource_name(s(TOPIC)),
                 describe_configs_request::DescribeConfigsResource::default()
                     .with_resource_type(4)
                     .with_resource_name(s("1")),
-            ]),
-        ),
+            ]))
+        }
         ApiKey::AlterConfigs => R::AlterConfigs(
             AlterConfigsRequest::default()
                 .with_validate_only(true)
@@ -250,8 +224,8 @@ fn request(key: ApiKey, version: i16, topic_id: Uuid) -> Option<RequestKind> {
                         .with_count(2),
                 ]),
         ),
-        ApiKey::DeleteRecords => R::DeleteRecords(
-            DeleteRecordsRequest::default().with_topics(vec![
+        ApiKey::DeleteRecords => {
+            R::DeleteRecords(DeleteRecordsRequest::default().with_topics(vec![
                 delete_records_request::DeleteRecordsTopic::default()
                     .with_name(topic_name())
                     .with_partitions(vec![
@@ -259,8 +233,8 @@ fn request(key: ApiKey, version: i16, topic_id: Uuid) -> Option<RequestKind> {
                             .with_partition_index(0)
                             .with_offset(0),
                     ]),
-            ]),
-        ),
+            ]))
+        }
         ApiKey::DescribeCluster => R::DescribeCluster(DescribeClusterRequest::default()),
         ApiKey::DescribeLogDirs => R::DescribeLogDirs(DescribeLogDirsRequest::default()),
         ApiKey::DescribeQuorum => {

@@ -248,3 +248,32 @@ pub async fn produce_one(
 pub fn payload(message: &OwnedMessage) -> Option<Vec<u8>> {
     message.payload().map(<[u8]>::to_vec)
 }
+
+/// One uncompressed record batch, as a producer would send it, for raw-protocol tests.
+pub fn record_batch(key: &'static [u8], value: &'static [u8]) -> bytes::Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 1_700_000_000_000,
+        key: Some(bytes::Bytes::from_static(key)),
+        value: Some(bytes::Bytes::from_static(value)),
+        headers: Default::default(),
+    };
+    let mut buf = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, [&record], &options).expect("encode batch");
+    buf.freeze()
+}
