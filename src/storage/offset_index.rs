@@ -20,148 +20,68 @@
 //! the sanity check on open (length not a whole number of entries, entries not increasing, positions past the end
 //! of the log) is likewise rebuilt from its log rather than trusted.
 
-use std::io;
-use std::path::Path;
-
-use super::index_file::IndexFile;
+use super::index_file::{IndexEntry, IndexFile};
 use super::Offset;
 
 pub const ENTRY_SIZE: usize = 8;
 
-pub struct OffsetIndex {
-    file: IndexFile,
-    base_offset: Offset,
+/// Entries are (absolute offset, position).
+pub type OffsetIndex = IndexFile<(Offset, u32)>;
+
+impl IndexEntry for (Offset, u32) {
+    const SIZE: usize = ENTRY_SIZE;
+
+    fn decode(e: &[u8], base_offset: Offset) -> Self {
+        let relative = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+        let position = u32::from_be_bytes([e[4], e[5], e[6], e[7]]);
+        (Offset(base_offset.0 + i64::from(relative)), position)
+    }
+
+    fn encode(&self, relative_offset: u32, out: &mut [u8]) {
+        out[..4].copy_from_slice(&relative_offset.to_be_bytes());
+        out[4..].copy_from_slice(&self.1.to_be_bytes());
+    }
+
+    fn offset(&self) -> Offset {
+        self.0
+    }
 }
 
 impl OffsetIndex {
-    /// `None` if the existing file is damaged beyond opening (caller rebuilds via [`OffsetIndex::create`]).
-    pub fn open(
-        path: &Path,
-        base_offset: Offset,
-        max_bytes: u32,
-        preallocate: bool,
-    ) -> io::Result<Option<OffsetIndex>> {
-        Ok(IndexFile::open(path, ENTRY_SIZE, max_bytes, preallocate)?
-            .map(|file| OffsetIndex { file, base_offset }))
-    }
-
-    pub fn create(
-        path: &Path,
-        base_offset: Offset,
-        max_bytes: u32,
-        preallocate: bool,
-    ) -> io::Result<OffsetIndex> {
-        let file = IndexFile::create(path, ENTRY_SIZE, max_bytes, preallocate)?;
-        Ok(OffsetIndex { file, base_offset })
-    }
-
-    pub fn entries(&self) -> usize {
-        self.file.entries()
-    }
-
     pub fn is_full(&self) -> bool {
-        self.file.entries() >= self.file.max_entries()
-    }
-
-    /// The n-th entry as (absolute offset, position).
-    pub fn entry(&self, n: usize) -> Option<(Offset, u32)> {
-        let e = self.file.entry(n)?;
-        let relative = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
-        let position = u32::from_be_bytes([e[4], e[5], e[6], e[7]]);
-        Some((Offset(self.base_offset.0 + i64::from(relative)), position))
-    }
-
-    pub fn last_entry(&self) -> Option<(Offset, u32)> {
-        self.entries().checked_sub(1).and_then(|n| self.entry(n))
+        self.entries() >= self.max_entries()
     }
 
     /// Adds an entry if it keeps the index strictly increasing and there is room; otherwise leaves the index as is
     /// (a missing sparse entry only lengthens a scan).
     pub fn append(&mut self, offset: Offset, position: u32) {
-        let Ok(relative) = u32::try_from(offset.0 - self.base_offset.0) else {
-            return;
-        };
-        if relative > i32::MAX as u32 {
-            return;
-        }
         if let Some((last_offset, last_position)) = self.last_entry() {
             if offset <= last_offset || position <= last_position {
                 return;
             }
         }
-        let mut entry = [0u8; ENTRY_SIZE];
-        entry[..4].copy_from_slice(&relative.to_be_bytes());
-        entry[4..].copy_from_slice(&position.to_be_bytes());
-        self.file.push(&entry);
+        self.push((offset, position));
     }
 
     /// The last entry whose offset is at most `target`, or the segment start. Scanning forward from the returned
     /// position reaches the batch holding `target`, if the segment has it.
     pub fn lookup(&self, target: Offset) -> (Offset, u32) {
-        // Entries are sorted: binary search for the first entry above target.
-        let (mut lo, mut hi) = (0usize, self.entries());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match self.entry(mid) {
-                Some((o, _)) if o <= target => lo = mid + 1,
-                _ => hi = mid,
-            }
-        }
-        match lo.checked_sub(1).and_then(|n| self.entry(n)) {
-            Some(found) => found,
-            None => (self.base_offset, 0),
-        }
+        self.last_entry_where(|(o, _)| *o <= target)
+            .unwrap_or((self.base_offset(), 0))
     }
 
     /// Whether the entries are plausible for a log of `log_size` bytes: strictly increasing offsets and positions,
-    /// every position inside the log. Linear in the index, which is the price of an index without a checksum.
+    /// every position inside the log.
     pub fn sanity_check(&self, log_size: u64) -> bool {
-        let mut previous: Option<(Offset, u32)> = None;
-        for n in 0..self.entries() {
-            let Some((offset, position)) = self.entry(n) else {
-                return false;
-            };
-            if offset.0 - self.base_offset.0 > i64::from(i32::MAX)
-                || u64::from(position) >= log_size
-            {
-                return false;
-            }
-            if let Some((po, pp)) = previous {
-                if offset <= po || position <= pp {
-                    return false;
-                }
-            }
-            previous = Some((offset, position));
-        }
-        true
+        self.all_entries_plausible(|(offset, position), previous| {
+            u64::from(position) < log_size
+                && previous.is_none_or(|(po, pp)| offset > po && position > pp)
+        })
     }
 
     /// Drops the entries pointing at or after byte `position`, for a log cut there.
     pub fn truncate_to_position(&mut self, position: u64) {
-        let keep = (0..self.entries())
-            .take_while(|n| self.entry(*n).is_some_and(|(_, p)| u64::from(p) < position))
-            .count();
-        self.file.truncate_entries(keep);
-    }
-
-    pub fn truncate_entries(&mut self, n: usize) {
-        self.file.truncate_entries(n);
-    }
-
-    pub fn resize(&mut self, max_bytes: u32) -> io::Result<()> {
-        self.file.resize(max_bytes)
-    }
-
-    pub fn trim(&mut self) -> io::Result<()> {
-        self.file.trim()
-    }
-
-    pub fn flush(&self) -> io::Result<()> {
-        self.file.flush()
-    }
-
-    pub fn path(&self) -> &Path {
-        self.file.path()
+        self.retain_while(|(_, p)| u64::from(*p) < position);
     }
 }
 

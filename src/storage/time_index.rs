@@ -19,148 +19,71 @@
 //! of the offset index: a damaged index (bad length, timestamps not increasing, offsets out of range) is rebuilt
 //! from the log.
 
-use std::io;
-use std::path::Path;
-
-use super::index_file::IndexFile;
+use super::index_file::{IndexEntry, IndexFile};
 use super::Offset;
 
 pub const ENTRY_SIZE: usize = 12;
 
-pub struct TimeIndex {
-    file: IndexFile,
-    base_offset: Offset,
-}
+/// Entries are (timestamp, absolute offset).
+pub type TimeIndex = IndexFile<(i64, Offset)>;
 
-impl TimeIndex {
-    /// `None` if the existing file is damaged beyond opening (caller rebuilds via [`TimeIndex::create`]).
-    pub fn open(
-        path: &Path,
-        base_offset: Offset,
-        max_bytes: u32,
-        preallocate: bool,
-    ) -> io::Result<Option<TimeIndex>> {
-        Ok(IndexFile::open(path, ENTRY_SIZE, max_bytes, preallocate)?
-            .map(|file| TimeIndex { file, base_offset }))
-    }
+impl IndexEntry for (i64, Offset) {
+    const SIZE: usize = ENTRY_SIZE;
 
-    pub fn create(
-        path: &Path,
-        base_offset: Offset,
-        max_bytes: u32,
-        preallocate: bool,
-    ) -> io::Result<TimeIndex> {
-        let file = IndexFile::create(path, ENTRY_SIZE, max_bytes, preallocate)?;
-        Ok(TimeIndex { file, base_offset })
-    }
-
-    pub fn entries(&self) -> usize {
-        self.file.entries()
-    }
-
-    /// Full one entry early, keeping a slot for the final entry written when the segment becomes inactive.
-    pub fn is_full(&self) -> bool {
-        self.file.entries() + 1 >= self.file.max_entries()
-    }
-
-    /// The n-th entry as (timestamp, absolute offset).
-    pub fn entry(&self, n: usize) -> Option<(i64, Offset)> {
-        let e = self.file.entry(n)?;
+    fn decode(e: &[u8], base_offset: Offset) -> Self {
         let mut ts = [0u8; 8];
         ts.copy_from_slice(&e[..8]);
         let relative = u32::from_be_bytes([e[8], e[9], e[10], e[11]]);
-        Some((
+        (
             i64::from_be_bytes(ts),
-            Offset(self.base_offset.0 + i64::from(relative)),
-        ))
+            Offset(base_offset.0 + i64::from(relative)),
+        )
     }
 
-    pub fn last_entry(&self) -> Option<(i64, Offset)> {
-        self.entries().checked_sub(1).and_then(|n| self.entry(n))
+    fn encode(&self, relative_offset: u32, out: &mut [u8]) {
+        out[..8].copy_from_slice(&self.0.to_be_bytes());
+        out[8..].copy_from_slice(&relative_offset.to_be_bytes());
+    }
+
+    fn offset(&self) -> Offset {
+        self.1
+    }
+}
+
+impl TimeIndex {
+    /// Full one entry early, keeping a slot for the final entry written when the segment becomes inactive.
+    pub fn is_full(&self) -> bool {
+        self.entries() + 1 >= self.max_entries()
     }
 
     /// Adds `(timestamp, offset)` if the timestamp is above the last entry's and the offset not below it.
     pub fn maybe_append(&mut self, timestamp: i64, offset: Offset) {
-        let Ok(relative) = u32::try_from(offset.0 - self.base_offset.0) else {
-            return;
-        };
-        if relative > i32::MAX as u32 {
-            return;
-        }
         // An empty index behaves as if its last entry were (NO_TIMESTAMP, base): records without a timestamp are
         // never indexed.
-        let (last_ts, last_offset) = self.last_entry().unwrap_or((-1, self.base_offset));
+        let (last_ts, last_offset) = self.last_entry().unwrap_or((-1, self.base_offset()));
         if timestamp <= last_ts || offset < last_offset {
             return;
         }
-        let mut entry = [0u8; ENTRY_SIZE];
-        entry[..8].copy_from_slice(&timestamp.to_be_bytes());
-        entry[8..].copy_from_slice(&relative.to_be_bytes());
-        self.file.push(&entry);
+        self.push((timestamp, offset));
     }
 
     /// The offset of the last entry whose timestamp is at most `target_ms`; `None` means scan from the segment start.
     pub fn lookup(&self, target_ms: i64) -> Option<Offset> {
-        let (mut lo, mut hi) = (0usize, self.entries());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match self.entry(mid) {
-                Some((ts, _)) if ts <= target_ms => lo = mid + 1,
-                _ => hi = mid,
-            }
-        }
-        lo.checked_sub(1)
-            .and_then(|n| self.entry(n))
+        self.last_entry_where(|(ts, _)| *ts <= target_ms)
             .map(|(_, offset)| offset)
     }
 
     /// Whether the entries are plausible for a segment holding offsets below `next_offset`: strictly increasing
     /// timestamps, non-decreasing offsets, every offset inside the segment.
     pub fn sanity_check(&self, next_offset: Offset) -> bool {
-        let mut previous: Option<(i64, Offset)> = None;
-        for n in 0..self.entries() {
-            let Some((ts, offset)) = self.entry(n) else {
-                return false;
-            };
-            if offset >= next_offset || offset.0 - self.base_offset.0 > i64::from(i32::MAX) {
-                return false;
-            }
-            if let Some((pts, po)) = previous {
-                if ts <= pts || offset < po {
-                    return false;
-                }
-            }
-            previous = Some((ts, offset));
-        }
-        true
+        self.all_entries_plausible(|(ts, offset), previous| {
+            offset < next_offset && previous.is_none_or(|(pts, po)| ts > pts && offset >= po)
+        })
     }
 
     /// Drops the entries for offsets at or after `offset`, for a log cut there.
     pub fn truncate_to_offset(&mut self, offset: Offset) {
-        let keep = (0..self.entries())
-            .take_while(|n| self.entry(*n).is_some_and(|(_, o)| o < offset))
-            .count();
-        self.file.truncate_entries(keep);
-    }
-
-    pub fn truncate_entries(&mut self, n: usize) {
-        self.file.truncate_entries(n);
-    }
-
-    pub fn resize(&mut self, max_bytes: u32) -> io::Result<()> {
-        self.file.resize(max_bytes)
-    }
-
-    pub fn trim(&mut self) -> io::Result<()> {
-        self.file.trim()
-    }
-
-    pub fn flush(&self) -> io::Result<()> {
-        self.file.flush()
-    }
-
-    pub fn path(&self) -> &Path {
-        self.file.path()
+        self.retain_while(|(_, o)| *o < offset);
     }
 }
 
