@@ -1,7 +1,8 @@
 //! AlterConfigs (key 33), the legacy form: each resource's dynamic configs are replaced by the request's (keys not
-//! named are deleted). Also the pieces IncrementalAlterConfigs shares: resource parsing, key checks, and the
-//! [`ConfigSchema`] through which the controller validates resulting values. Changes are `Config` records through
-//! the quorum, so they survive restarts and reach the live partitions when the ReplicaManager follows the image.
+//! named are deleted). Also the pieces IncrementalAlterConfigs shares: [`alter`] (resource parsing, duplicate keys,
+//! one controller write for the request), key checks, and the [`ConfigSchema`] through which the controller
+//! validates resulting values. Changes are `Config` records through the quorum, so they survive restarts and reach
+//! the live partitions when the ReplicaManager follows the image.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -29,36 +30,37 @@ pub async fn handle(
     _version: i16,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
-    let mut prepared = Vec::new();
-    for resource in request.resources {
-        let (kind, name) = (resource.resource_type, resource.resource_name.clone());
-        let alteration = target(broker, kind, &name).and_then(|target| {
-            let mut seen = HashSet::new();
-            let mut ops = Vec::new();
-            for config in resource.configs {
-                let key = config.name.to_string();
-                if !seen.insert(key.clone()) {
-                    return Err(duplicate(&key));
-                }
-                let Some(value) = config.value else {
-                    return Err((
-                        ResponseError::InvalidConfig,
-                        format!("Null value not supported for config {key}"),
-                    ));
-                };
-                check_key(broker, &target, &key, false)?;
-                ops.push(ConfigOp::Set(key, value.to_string()));
-            }
-            Ok(ConfigAlteration {
-                resource: target,
-                ops,
-                replace: true,
-            })
-        });
-        prepared.push(((kind, name), alteration));
-    }
-    let responses = commit(broker, prepared, request.validate_only)
-        .await
+    let resources = request
+        .resources
+        .into_iter()
+        .map(|resource| ResourceConfigs {
+            resource_type: resource.resource_type,
+            resource_name: resource.resource_name,
+            configs: resource
+                .configs
+                .into_iter()
+                .map(|config| (config.name.to_string(), config.value))
+                .collect(),
+        })
+        .collect();
+    let outcomes = alter(
+        broker,
+        resources,
+        true,
+        request.validate_only,
+        |target, key, value| {
+            let Some(value) = value else {
+                return Err((
+                    ResponseError::InvalidConfig,
+                    format!("Null value not supported for config {key}"),
+                ));
+            };
+            check_key(broker, target, &key, false)?;
+            Ok(ConfigOp::Set(key, value.to_string()))
+        },
+    )
+    .await;
+    let responses = outcomes
         .into_iter()
         .map(|((kind, name), outcome)| {
             let response = AlterConfigsResourceResponse::default()
@@ -75,8 +77,49 @@ pub async fn handle(
     AlterConfigsResponse::default().with_responses(responses)
 }
 
+/// One resource of an AlterConfigs or IncrementalAlterConfigs request, its configs keyed by name.
+pub struct ResourceConfigs<C> {
+    pub resource_type: i8,
+    pub resource_name: StrBytes,
+    pub configs: Vec<(String, C)>,
+}
+
+/// What both AlterConfigs APIs do with their resources: name each one's target, turn its configs (keyed by name)
+/// into ops with `to_op` after rejecting a key named twice, send the valid alterations to the controller in one
+/// write, and pair every (resource type, resource name) with its outcome. `replace` drops the dynamic configs the
+/// ops do not name.
+pub async fn alter<C>(
+    broker: &Broker,
+    resources: Vec<ResourceConfigs<C>>,
+    replace: bool,
+    validate_only: bool,
+    to_op: impl Fn(&ConfigResource, String, C) -> Result<ConfigOp, Rejection>,
+) -> Vec<((i8, StrBytes), Result<(), Rejection>)> {
+    let mut prepared = Vec::new();
+    for resource in resources {
+        let (kind, name) = (resource.resource_type, resource.resource_name);
+        let alteration = target(broker, kind, &name).and_then(|target| {
+            let mut seen = HashSet::new();
+            let mut ops = Vec::new();
+            for (key, config) in resource.configs {
+                if !seen.insert(key.clone()) {
+                    return Err(duplicate(&key));
+                }
+                ops.push(to_op(&target, key, config)?);
+            }
+            Ok(ConfigAlteration {
+                resource: target,
+                ops,
+                replace,
+            })
+        });
+        prepared.push(((kind, name), alteration));
+    }
+    commit(broker, prepared, validate_only).await
+}
+
 /// Sends the valid alterations to the controller in one write and pairs every resource with its outcome.
-pub async fn commit<K>(
+async fn commit<K>(
     broker: &Broker,
     prepared: Vec<(K, Result<ConfigAlteration, Rejection>)>,
     validate_only: bool,
@@ -114,7 +157,7 @@ pub async fn commit<K>(
 }
 
 /// The resource a request names: a topic, or this broker by its id.
-pub fn target(broker: &Broker, kind: i8, name: &str) -> Result<ConfigResource, Rejection> {
+fn target(broker: &Broker, kind: i8, name: &str) -> Result<ConfigResource, Rejection> {
     match kind {
         RESOURCE_TOPIC => Ok(ConfigResource::Topic(name.to_string())),
         RESOURCE_BROKER => broker_resource(broker, name).map(ConfigResource::Broker),
@@ -146,7 +189,7 @@ pub fn broker_resource(broker: &Broker, name: &str) -> Result<BrokerId, Rejectio
     Ok(BrokerId(id))
 }
 
-pub fn duplicate(key: &str) -> Rejection {
+fn duplicate(key: &str) -> Rejection {
     (
         ResponseError::InvalidRequest,
         format!("Error due to duplicate config keys: {key}"),

@@ -2,7 +2,6 @@
 //! broker (its dynamic keys). Unknown keys and bad values are INVALID_CONFIG naming them; `validate_only` checks
 //! and changes nothing.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -12,9 +11,9 @@ use kafka_protocol::messages::incremental_alter_configs_response::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::alter_configs::{check_key, commit, duplicate, target};
+use super::alter_configs::{alter, check_key, ResourceConfigs};
 use crate::server::Broker;
-use ferrite_raft::{ConfigAlteration, ConfigOp};
+use ferrite_raft::ConfigOp;
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;
@@ -26,51 +25,52 @@ pub async fn handle(
     _version: i16,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let mut prepared = Vec::new();
-    for resource in request.resources {
-        let (kind, name) = (resource.resource_type, resource.resource_name.clone());
-        let alteration = target(broker, kind, &name).and_then(|target| {
-            let mut seen = HashSet::new();
-            let mut ops = Vec::new();
-            for config in resource.configs {
-                let key = config.name.to_string();
-                if !seen.insert(key.clone()) {
-                    return Err(duplicate(&key));
+    let resources = request
+        .resources
+        .into_iter()
+        .map(|resource| ResourceConfigs {
+            resource_type: resource.resource_type,
+            resource_name: resource.resource_name,
+            configs: resource
+                .configs
+                .into_iter()
+                .map(|config| (config.name.to_string(), config))
+                .collect(),
+        })
+        .collect();
+    let outcomes = alter(
+        broker,
+        resources,
+        false,
+        request.validate_only,
+        |target, key, config| {
+            let op = config.config_operation;
+            check_key(broker, target, &key, op == APPEND || op == SUBTRACT)?;
+            let value = config.value.map(|v| v.to_string());
+            let needs_value = || {
+                value.clone().ok_or_else(|| {
+                    (
+                        ResponseError::InvalidConfig,
+                        format!("Null value not supported for config {key}"),
+                    )
+                })
+            };
+            Ok(match op {
+                SET => ConfigOp::Set(key.clone(), needs_value()?),
+                DELETE => ConfigOp::Delete(key.clone()),
+                APPEND => ConfigOp::Append(key.clone(), needs_value()?),
+                SUBTRACT => ConfigOp::Subtract(key.clone(), needs_value()?),
+                other => {
+                    return Err((
+                        ResponseError::InvalidRequest,
+                        format!("Unknown config operation {other} for {key}"),
+                    ))
                 }
-                let op = config.config_operation;
-                check_key(broker, &target, &key, op == APPEND || op == SUBTRACT)?;
-                let value = config.value.map(|v| v.to_string());
-                let needs_value = || {
-                    value.clone().ok_or_else(|| {
-                        (
-                            ResponseError::InvalidConfig,
-                            format!("Null value not supported for config {key}"),
-                        )
-                    })
-                };
-                ops.push(match op {
-                    SET => ConfigOp::Set(key.clone(), needs_value()?),
-                    DELETE => ConfigOp::Delete(key.clone()),
-                    APPEND => ConfigOp::Append(key.clone(), needs_value()?),
-                    SUBTRACT => ConfigOp::Subtract(key.clone(), needs_value()?),
-                    other => {
-                        return Err((
-                            ResponseError::InvalidRequest,
-                            format!("Unknown config operation {other} for {key}"),
-                        ))
-                    }
-                });
-            }
-            Ok(ConfigAlteration {
-                resource: target,
-                ops,
-                replace: false,
             })
-        });
-        prepared.push(((kind, name), alteration));
-    }
-    let responses = commit(broker, prepared, request.validate_only)
-        .await
+        },
+    )
+    .await;
+    let responses = outcomes
         .into_iter()
         .map(|((kind, name), outcome)| {
             let response = AlterConfigsResourceResponse::default()
