@@ -13,7 +13,10 @@ use crate::server::Broker;
 pub async fn handle(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(request.groups_names.len());
     for group_id in request.groups_names {
-        let error = broker.groups.delete_group(&group_id).await;
+        let error = broker
+            .groups
+            .delete_group(&group_id.to_string().into())
+            .await;
         results.push(
             DeletableGroupResult::default()
                 .with_group_id(group_id)

@@ -34,7 +34,7 @@ pub fn handle(
                 .with_authorized_operations(operations)
                 .with_protocol_type(StrBytes::default())
                 .with_protocol_data(StrBytes::default());
-            match broker.groups.describe_group(&group_id) {
+            match broker.groups.describe_group(&group_id.to_string().into()) {
                 Err(error) => described
                     .with_group_id(group_id)
                     .with_error_code(error.code()),
@@ -68,9 +68,9 @@ pub fn handle(
                             .into_iter()
                             .map(|m| {
                                 DescribedGroupMember::default()
-                                    .with_member_id(StrBytes::from_string(m.member_id))
+                                    .with_member_id(StrBytes::from_string(m.member_id.into()))
                                     .with_group_instance_id(if version >= 4 {
-                                        m.group_instance_id.map(StrBytes::from_string)
+                                        m.group_instance_id.map(|i| StrBytes::from_string(i.into()))
                                     } else {
                                         None
                                     })

@@ -10,7 +10,7 @@ use kafka_protocol::messages::find_coordinator_response::{Coordinator, FindCoord
 use kafka_protocol::messages::BrokerId;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::coordinator::group::OFFSETS_TOPIC;
+use crate::coordinator::group::{GroupId, OFFSETS_TOPIC};
 use crate::server::Broker;
 
 const KEY_TYPE_GROUP: i8 = 0;
@@ -65,10 +65,11 @@ async fn find(broker: &Arc<Broker>, key_type: i8, key: StrBytes) -> Coordinator 
                     .create_offsets_topic(broker.quorum.controller(), brokers)
                     .await;
             }
+            let group_id = GroupId::from(key.to_string());
             let image = broker.image();
             let leader = broker
                 .groups
-                .partition_of(&key)
+                .partition_of(&group_id)
                 .and_then(|(topic_id, index)| {
                     image
                         .topic_by_id(topic_id)?
@@ -81,7 +82,7 @@ async fn find(broker: &Arc<Broker>, key_type: i8, key: StrBytes) -> Coordinator 
                 // COORDINATOR_LOAD_IN_PROGRESS.
                 broker
                     .groups
-                    .wait_loaded(&key, Duration::from_secs(5))
+                    .wait_loaded(&group_id, Duration::from_secs(5))
                     .await;
             }
             leader

@@ -6,15 +6,21 @@ use kafka_protocol::messages::heartbeat_request::HeartbeatRequest;
 use kafka_protocol::messages::heartbeat_response::HeartbeatResponse;
 
 use super::ToErrorCode;
+use crate::coordinator::group::{GroupId, GroupInstanceId, MemberId};
 use crate::server::Broker;
 
 pub async fn handle(broker: &Arc<Broker>, request: HeartbeatRequest) -> HeartbeatResponse {
+    let group_id = GroupId::from(request.group_id.to_string());
+    let member_id = MemberId::from(request.member_id.to_string());
+    let group_instance_id = request
+        .group_instance_id
+        .map(|i| GroupInstanceId::from(i.to_string()));
     let result = broker
         .groups
         .heartbeat(
-            &request.group_id,
-            &request.member_id,
-            request.group_instance_id.as_deref(),
+            &group_id,
+            &member_id,
+            group_instance_id.as_ref(),
             request.generation_id,
         )
         .await;

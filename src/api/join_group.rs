@@ -19,10 +19,10 @@ pub async fn handle(
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
     let join = JoinRequest {
-        group_id: request.group_id.to_string(),
-        member_id: request.member_id.to_string(),
-        group_instance_id: request.group_instance_id.map(|i| i.to_string()),
-        fresh_member_id: format!("{client_id}-{}", uuid::Uuid::new_v4()),
+        group_id: request.group_id.to_string().into(),
+        member_id: request.member_id.to_string().into(),
+        group_instance_id: request.group_instance_id.map(|i| i.to_string().into()),
+        fresh_member_id: format!("{client_id}-{}", uuid::Uuid::new_v4()).into(),
         client_id: client_id.to_string(),
         client_host: client_host.to_string(),
         session_timeout_ms: request.session_timeout_ms,
@@ -46,9 +46,9 @@ pub async fn handle(
         .into_iter()
         .map(|m| {
             JoinGroupResponseMember::default()
-                .with_member_id(StrBytes::from_string(m.member_id))
+                .with_member_id(StrBytes::from_string(m.member_id.into()))
                 .with_group_instance_id(if version >= 5 {
-                    m.group_instance_id.map(StrBytes::from_string)
+                    m.group_instance_id.map(|i| StrBytes::from_string(i.into()))
                 } else {
                     None
                 })
@@ -69,8 +69,8 @@ pub async fn handle(
             None
         })
         .with_protocol_name(protocol_name.map(StrBytes::from_string))
-        .with_leader(StrBytes::from_string(result.leader))
+        .with_leader(StrBytes::from_string(result.leader.into()))
         .with_skip_assignment(version >= 9 && result.skip_assignment)
-        .with_member_id(StrBytes::from_string(result.member_id))
+        .with_member_id(StrBytes::from_string(result.member_id.into()))
         .with_members(members)
 }

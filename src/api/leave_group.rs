@@ -7,6 +7,7 @@ use kafka_protocol::messages::leave_group_request::LeaveGroupRequest;
 use kafka_protocol::messages::leave_group_response::{LeaveGroupResponse, MemberResponse};
 
 use super::ToErrorCode;
+use crate::coordinator::group::{GroupId, GroupInstanceId, MemberId};
 use crate::server::Broker;
 
 pub async fn handle(
@@ -14,21 +15,22 @@ pub async fn handle(
     version: i16,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
-    let members: Vec<(String, Option<String>)> = if version >= 3 {
+    let members: Vec<(MemberId, Option<GroupInstanceId>)> = if version >= 3 {
         request
             .members
             .iter()
             .map(|m| {
                 (
-                    m.member_id.to_string(),
-                    m.group_instance_id.as_ref().map(|i| i.to_string()),
+                    m.member_id.to_string().into(),
+                    m.group_instance_id.as_ref().map(|i| i.to_string().into()),
                 )
             })
             .collect()
     } else {
-        vec![(request.member_id.to_string(), None)]
+        vec![(request.member_id.to_string().into(), None)]
     };
-    match broker.groups.leave_group(&request.group_id, &members).await {
+    let group_id = GroupId::from(request.group_id.to_string());
+    match broker.groups.leave_group(&group_id, &members).await {
         Err(error) => LeaveGroupResponse::default().with_error_code(error.code()),
         Ok(errors) if version < 3 => LeaveGroupResponse::default().with_error_code(
             errors

@@ -35,7 +35,7 @@ pub fn handle(
         .filter(|_| classic_wanted)
         .map(|g| {
             ListedGroup::default()
-                .with_group_id(GroupId(StrBytes::from_string(g.group_id)))
+                .with_group_id(GroupId(StrBytes::from_string(g.group_id.into())))
                 .with_protocol_type(StrBytes::from_string(g.protocol_type))
                 .with_group_state(if version >= 4 {
                     StrBytes::from_static_str(g.state.name())

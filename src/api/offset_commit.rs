@@ -49,9 +49,12 @@ pub async fn handle(
         outcomes.push(topic_outcomes);
     }
     let commit = CommitRequest {
-        group_id: request.group_id.to_string(),
-        member_id: request.member_id.to_string(),
-        group_instance_id: request.group_instance_id.as_ref().map(|i| i.to_string()),
+        group_id: request.group_id.to_string().into(),
+        member_id: request.member_id.to_string().into(),
+        group_instance_id: request
+            .group_instance_id
+            .as_ref()
+            .map(|i| i.to_string().into()),
         generation: request.generation_id_or_member_epoch,
         retention_ms: Some(request.retention_time_ms).filter(|r| version <= 4 && *r >= 0),
         partitions,

@@ -22,7 +22,7 @@ pub async fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> Offse
         .collect();
     let mut errors = match broker
         .groups
-        .delete_offsets(&request.group_id, &partitions)
+        .delete_offsets(&request.group_id.to_string().into(), &partitions)
         .await
     {
         Ok(errors) => errors.into_iter(),

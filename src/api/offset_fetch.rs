@@ -18,7 +18,9 @@ use crate::server::Broker;
 type Fetched = Result<Vec<(String, Vec<FetchedOffset>)>, GroupError>;
 
 fn fetch(broker: &Broker, group_id: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
-    broker.groups.fetch_offsets(group_id, topics.as_deref())
+    broker
+        .groups
+        .fetch_offsets(&group_id.into(), topics.as_deref())
 }
 
 pub fn handle(

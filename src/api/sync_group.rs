@@ -17,16 +17,16 @@ pub async fn handle(
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
     let sync = SyncRequest {
-        group_id: request.group_id.to_string(),
-        member_id: request.member_id.to_string(),
-        group_instance_id: request.group_instance_id.map(|i| i.to_string()),
+        group_id: request.group_id.to_string().into(),
+        member_id: request.member_id.to_string().into(),
+        group_instance_id: request.group_instance_id.map(|i| i.to_string().into()),
         generation: request.generation_id,
         protocol_type: request.protocol_type.map(|p| p.to_string()),
         protocol_name: request.protocol_name.map(|p| p.to_string()),
         assignments: request
             .assignments
             .into_iter()
-            .map(|a| (a.member_id.to_string(), a.assignment))
+            .map(|a| (a.member_id.to_string().into(), a.assignment))
             .collect(),
     };
     let result = broker.groups.sync_group(sync).await;

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use bytes::Bytes;
 use kafka_protocol::indexmap::IndexMap;
 
+use super::ids::{GroupId, GroupInstanceId, MemberId};
 use super::records::{GroupMetadataValue, MemberMetadata};
 
 /// Identifies a request waiting for its JoinGroup or SyncGroup response; the runtime maps it to a channel.
@@ -36,8 +37,8 @@ impl GroupState {
 
 #[derive(Debug, Clone)]
 pub struct ClassicGroupMember {
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
+    pub member_id: MemberId,
+    pub group_instance_id: Option<GroupInstanceId>,
     pub client_id: String,
     pub client_host: String,
     pub rebalance_timeout_ms: i32,
@@ -76,28 +77,28 @@ pub struct InitialDelay {
 
 #[derive(Debug, Clone)]
 pub struct ClassicGroup {
-    pub group_id: String,
+    pub group_id: GroupId,
     pub state: GroupState,
     pub previous_state: GroupState,
     pub state_timestamp_ms: Option<i64>,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
     pub generation: i32,
-    pub leader: Option<String>,
+    pub leader: Option<MemberId>,
     /// In join order: the first member that joins leads.
-    pub members: IndexMap<String, ClassicGroupMember>,
-    pub static_members: HashMap<String, String>,
+    pub members: IndexMap<MemberId, ClassicGroupMember>,
+    pub static_members: HashMap<GroupInstanceId, MemberId>,
     /// KIP-394: member ids handed out with MEMBER_ID_REQUIRED, waiting for the second join.
-    pub pending_members: HashSet<String>,
+    pub pending_members: HashSet<MemberId>,
     /// Members of the current generation that have not sent SyncGroup yet.
-    pub pending_sync: HashSet<String>,
+    pub pending_sync: HashSet<MemberId>,
     pub new_member_added: bool,
     pub initial_delay: Option<InitialDelay>,
     pub subscribed_topics: Option<HashSet<String>>,
 }
 
 impl ClassicGroup {
-    pub fn new(group_id: String, now_ms: i64) -> ClassicGroup {
+    pub fn new(group_id: GroupId, now_ms: i64) -> ClassicGroup {
         ClassicGroup {
             group_id,
             state: GroupState::Empty,
@@ -127,8 +128,8 @@ impl ClassicGroup {
         self.state == state
     }
 
-    pub fn is_leader(&self, member_id: &str) -> bool {
-        self.leader.as_deref() == Some(member_id)
+    pub fn is_leader(&self, member_id: &MemberId) -> bool {
+        self.leader.as_ref() == Some(member_id)
     }
 
     pub fn awaiting_join_count(&self) -> usize {
@@ -211,10 +212,10 @@ impl ClassicGroup {
     }
 
     /// Removes a member; the leader's role passes to the next member.
-    pub fn remove_member(&mut self, member_id: &str) -> Option<ClassicGroupMember> {
+    pub fn remove_member(&mut self, member_id: &MemberId) -> Option<ClassicGroupMember> {
         let member = self.members.shift_remove(member_id)?;
         if let Some(instance) = &member.group_instance_id {
-            if self.static_members.get(instance).map(String::as_str) == Some(member_id) {
+            if self.static_members.get(instance) == Some(member_id) {
                 self.static_members.remove(instance);
             }
         }

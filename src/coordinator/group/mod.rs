@@ -8,6 +8,7 @@
 //! the records are durable, and drives each shard's timers with one tokio sleep until the earliest deadline.
 
 pub mod classic;
+mod ids;
 pub mod offsets;
 mod rebalance;
 pub mod records;
@@ -28,6 +29,7 @@ use kafka_protocol::records::{
 use tokio::sync::{oneshot, Notify};
 
 pub use classic::{GroupState, ResponderId};
+pub use ids::{GroupId, GroupInstanceId, MemberId};
 pub use offsets::{CommitPartition, CommitRequest, FetchedOffset, GroupDescription, GroupListing};
 pub use records::CoordinatorRecord;
 pub use shard::{
@@ -478,12 +480,12 @@ impl GroupCoordinator {
     }
 
     /// The `__consumer_offsets` partition of a group, once the topic exists.
-    pub fn partition_of(&self, group_id: &str) -> Option<(TopicId, PartitionIndex)> {
+    pub fn partition_of(&self, group_id: &GroupId) -> Option<(TopicId, PartitionIndex)> {
         let topic = *self.offsets_topic.read().unwrap_or_else(|p| p.into_inner());
-        topic.map(|(id, count)| (id, PartitionIndex(partition_for(group_id, count))))
+        topic.map(|(id, count)| (id, PartitionIndex(partition_for(group_id.as_str(), count))))
     }
 
-    fn shard(&self, group_id: &str) -> Result<Arc<ShardHandle>, GroupError> {
+    fn shard(&self, group_id: &GroupId) -> Result<Arc<ShardHandle>, GroupError> {
         let key = self
             .partition_of(group_id)
             .ok_or(GroupError::NotCoordinator)?;
@@ -496,7 +498,7 @@ impl GroupCoordinator {
     }
 
     /// Waits (briefly) until the shard of a group has been loaded, after FindCoordinator created the topic.
-    pub async fn wait_loaded(&self, group_id: &str, timeout: Duration) {
+    pub async fn wait_loaded(&self, group_id: &GroupId, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         while tokio::time::Instant::now() < deadline {
             if let Ok(shard) = self.shard(group_id) {
@@ -510,7 +512,7 @@ impl GroupCoordinator {
 
     async fn parked<T>(
         &self,
-        group_id: &str,
+        group_id: &GroupId,
         unwrap: impl FnOnce(Reply) -> Option<T>,
         failed: impl Fn(GroupError) -> T,
         handler: impl FnOnce(&mut GroupCoordinatorShard, ResponderId, i64) -> Output<()>,
@@ -563,7 +565,7 @@ impl GroupCoordinator {
 
     async fn run<R: Failable>(
         &self,
-        group_id: &str,
+        group_id: &GroupId,
         handler: impl FnOnce(&mut GroupCoordinatorShard, i64) -> Output<R>,
     ) -> Result<R, GroupError> {
         let shard = self.shard(group_id)?;
@@ -573,9 +575,9 @@ impl GroupCoordinator {
 
     pub async fn heartbeat(
         &self,
-        group_id: &str,
-        member_id: &str,
-        group_instance_id: Option<&str>,
+        group_id: &GroupId,
+        member_id: &MemberId,
+        group_instance_id: Option<&GroupInstanceId>,
         generation: i32,
     ) -> Result<(), GroupError> {
         self.run(group_id, |s, now| {
@@ -586,8 +588,8 @@ impl GroupCoordinator {
 
     pub async fn leave_group(
         &self,
-        group_id: &str,
-        members: &[(String, Option<String>)],
+        group_id: &GroupId,
+        members: &[(MemberId, Option<GroupInstanceId>)],
     ) -> Result<Vec<Option<GroupError>>, GroupError> {
         self.run(group_id, |s, now| s.leave(now, group_id, members))
             .await?
@@ -603,14 +605,17 @@ impl GroupCoordinator {
 
     pub fn fetch_offsets(
         &self,
-        group_id: &str,
+        group_id: &GroupId,
         topics: Option<&[(String, Vec<i32>)]>,
     ) -> Result<Vec<(String, Vec<FetchedOffset>)>, GroupError> {
         self.shard(group_id)?
             .read(|s| s.fetch_offsets(group_id, topics))
     }
 
-    pub fn describe_group(&self, group_id: &str) -> Result<Option<GroupDescription>, GroupError> {
+    pub fn describe_group(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<GroupDescription>, GroupError> {
         self.shard(group_id)?.read(|s| s.describe_group(group_id))
     }
 
@@ -631,8 +636,8 @@ impl GroupCoordinator {
         Ok(listed)
     }
 
-    pub async fn delete_group(&self, group_id: &str) -> Option<GroupError> {
-        let ids = [group_id.to_string()];
+    pub async fn delete_group(&self, group_id: &GroupId) -> Option<GroupError> {
+        let ids = [group_id.clone()];
         match self.run(group_id, |s, _| s.delete_groups(&ids)).await {
             Ok(errors) => errors.into_iter().next().flatten(),
             Err(error) => Some(error),
@@ -641,7 +646,7 @@ impl GroupCoordinator {
 
     pub async fn delete_offsets(
         &self,
-        group_id: &str,
+        group_id: &GroupId,
         partitions: &[(String, i32)],
     ) -> Result<Vec<Option<GroupError>>, GroupError> {
         self.run(group_id, |s, _| s.delete_offsets(group_id, partitions))
@@ -754,7 +759,7 @@ mod tests {
             (Offset(3), 2),
             "records before the start offset are skipped"
         );
-        let offsets = shard.fetch_offsets("g", None);
+        let offsets = shard.fetch_offsets(&"g".into(), None);
         assert_eq!(
             offsets[0].1.iter().map(|o| o.offset).collect::<Vec<_>>(),
             vec![11, 12]

@@ -6,15 +6,16 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::classic::GroupState;
+use super::ids::{GroupId, GroupInstanceId, MemberId};
 use super::records::{CoordinatorRecord, OffsetCommitValue};
 use super::shard::{validate_member, GroupCoordinatorShard, Output, TimerKey};
 use super::GroupError;
 
 #[derive(Debug, Clone)]
 pub struct CommitRequest {
-    pub group_id: String,
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
+    pub group_id: GroupId,
+    pub member_id: MemberId,
+    pub group_instance_id: Option<GroupInstanceId>,
     /// -1 for commits from outside group management (simple consumers, admin tools).
     pub generation: i32,
     /// OffsetCommit v2..=v4's retention_time_ms when not -1.
@@ -33,8 +34,8 @@ pub struct CommitPartition {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberDescription {
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
+    pub member_id: MemberId,
+    pub group_instance_id: Option<GroupInstanceId>,
     pub client_id: String,
     pub client_host: String,
     pub metadata: Bytes,
@@ -51,7 +52,7 @@ pub struct GroupDescription {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupListing {
-    pub group_id: String,
+    pub group_id: GroupId,
     pub protocol_type: String,
     pub state: GroupState,
 }
@@ -136,7 +137,7 @@ impl GroupCoordinatorShard {
         validate_member(
             group,
             &request.member_id,
-            request.group_instance_id.as_deref(),
+            request.group_instance_id.as_ref(),
         )?;
         if request.generation != group.generation {
             return Err(GroupError::IllegalGeneration);
@@ -150,7 +151,7 @@ impl GroupCoordinatorShard {
     /// Committed offsets of `topics` (every committed partition when `None`).
     pub fn fetch_offsets(
         &self,
-        group_id: &str,
+        group_id: &GroupId,
         topics: Option<&[(String, Vec<i32>)]>,
     ) -> Vec<(String, Vec<FetchedOffset>)> {
         let committed = self.offsets.get(group_id);
@@ -214,7 +215,7 @@ impl GroupCoordinatorShard {
     }
 
     /// Kafka's group summary: members' metadata and assignments only while the group is Stable.
-    pub fn describe_group(&self, group_id: &str) -> Option<GroupDescription> {
+    pub fn describe_group(&self, group_id: &GroupId) -> Option<GroupDescription> {
         let group = self.groups.get(group_id)?;
         let stable = group.is(GroupState::Stable);
         let protocol = if stable {
@@ -251,7 +252,7 @@ impl GroupCoordinatorShard {
     }
 
     /// DeleteGroups: only Empty groups go; their offsets and metadata are tombstoned.
-    pub fn delete_groups(&mut self, group_ids: &[String]) -> Output<Vec<Option<GroupError>>> {
+    pub fn delete_groups(&mut self, group_ids: &[GroupId]) -> Output<Vec<Option<GroupError>>> {
         let mut output = Output::new(Vec::with_capacity(group_ids.len()));
         for group_id in group_ids {
             let error = match self.groups.get(group_id) {
@@ -278,7 +279,7 @@ impl GroupCoordinatorShard {
     #[allow(clippy::type_complexity)]
     pub fn delete_offsets(
         &mut self,
-        group_id: &str,
+        group_id: &GroupId,
         partitions: &[(String, i32)],
     ) -> Output<Result<Vec<Option<GroupError>>, GroupError>> {
         let Some(group) = self.groups.get(group_id) else {
@@ -311,7 +312,7 @@ impl GroupCoordinatorShard {
                 .is_some_and(|o| o.contains_key(&(topic.clone(), *partition)));
             if committed {
                 output.records.push(CoordinatorRecord::OffsetCommit {
-                    group: group_id.to_string(),
+                    group: group_id.clone(),
                     topic: topic.clone(),
                     partition: *partition,
                     value: None,
@@ -325,7 +326,7 @@ impl GroupCoordinatorShard {
 
     fn tombstones(
         &self,
-        group_id: &str,
+        group_id: &GroupId,
         expired: impl Fn(&((String, i32), &OffsetCommitValue)) -> bool,
     ) -> Vec<CoordinatorRecord> {
         self.offsets
@@ -334,7 +335,7 @@ impl GroupCoordinatorShard {
             .flatten()
             .filter(|(key, value)| expired(&((*key).clone(), *value)))
             .map(|((topic, partition), _)| CoordinatorRecord::OffsetCommit {
-                group: group_id.to_string(),
+                group: group_id.clone(),
                 topic: topic.clone(),
                 partition: *partition,
                 value: None,
@@ -348,7 +349,7 @@ impl GroupCoordinatorShard {
     pub(super) fn expire_offsets(&mut self, now: i64) -> Output<()> {
         let retention = self.config.offsets_retention_ms;
         let mut output = Output::new(());
-        let group_ids: Vec<String> = self.groups.keys().cloned().collect();
+        let group_ids: Vec<GroupId> = self.groups.keys().cloned().collect();
         for group_id in group_ids {
             let Some(group) = self.groups.get(&group_id) else {
                 continue;

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use super::classic::{ClassicGroup, ClassicGroupMember, GroupState, InitialDelay, ResponderId};
+use super::ids::MemberId;
 use super::records::CoordinatorRecord;
 use super::shard::{
     heartbeat_key, validate_member, Effects, JoinRequest, JoinResult, JoinedMember, Reply,
@@ -18,7 +19,7 @@ pub(super) fn validate_sync(group: &ClassicGroup, request: &SyncRequest) -> Resu
     validate_member(
         group,
         &request.member_id,
-        request.group_instance_id.as_deref(),
+        request.group_instance_id.as_ref(),
     )?;
     if request.generation != group.generation {
         return Err(GroupError::IllegalGeneration);
@@ -37,7 +38,7 @@ pub(super) fn validate_sync(group: &ClassicGroup, request: &SyncRequest) -> Resu
     Ok(())
 }
 
-pub(super) fn member_session_ms(group: &ClassicGroup, member_id: &str) -> i64 {
+pub(super) fn member_session_ms(group: &ClassicGroup, member_id: &MemberId) -> i64 {
     group
         .members
         .get(member_id)
@@ -54,7 +55,10 @@ pub(super) fn join_new_member(
     if group.is(GroupState::Dead) {
         fx.reply(
             responder,
-            Reply::Join(JoinResult::failed(GroupError::CoordinatorNotAvailable, "")),
+            Reply::Join(JoinResult::failed(
+                GroupError::CoordinatorNotAvailable,
+                &MemberId::UNKNOWN,
+            )),
         );
         return;
     }
@@ -63,7 +67,7 @@ pub(super) fn join_new_member(
             responder,
             Reply::Join(JoinResult::failed(
                 GroupError::InconsistentGroupProtocol,
-                "",
+                &MemberId::UNKNOWN,
             )),
         );
         return;
@@ -114,7 +118,7 @@ pub(super) fn join_existing_member(
         fx.cancel(&heartbeat_key(&group.group_id, &member_id));
         return add_member_and_rebalance(group, member_id.clone(), request, responder, fx);
     }
-    if let Err(error) = validate_member(group, &member_id, request.group_instance_id.as_deref()) {
+    if let Err(error) = validate_member(group, &member_id, request.group_instance_id.as_ref()) {
         return fail(fx, error);
     }
     let Some(member) = group.members.get(&member_id) else {
@@ -142,7 +146,7 @@ pub(super) fn join_existing_member(
 }
 
 /// The JoinGroup response of the current generation for one member (the leader gets everyone's metadata).
-fn current_join_result(group: &ClassicGroup, member_id: &str) -> JoinResult {
+fn current_join_result(group: &ClassicGroup, member_id: &MemberId) -> JoinResult {
     let protocol = group.protocol_name.clone().unwrap_or_default();
     let members = if group.is_leader(member_id) {
         group
@@ -164,14 +168,14 @@ fn current_join_result(group: &ClassicGroup, member_id: &str) -> JoinResult {
         protocol_name: group.protocol_name.clone(),
         leader: group.leader.clone().unwrap_or_default(),
         skip_assignment: false,
-        member_id: member_id.to_string(),
+        member_id: member_id.clone(),
         members,
     }
 }
 
 fn add_member_and_rebalance(
     group: &mut ClassicGroup,
-    member_id: String,
+    member_id: MemberId,
     request: JoinRequest,
     responder: ResponderId,
     fx: &mut Effects,
@@ -202,7 +206,7 @@ fn add_member_and_rebalance(
 
 fn update_member_and_rebalance(
     group: &mut ClassicGroup,
-    member_id: &str,
+    member_id: &MemberId,
     request: JoinRequest,
     responder: ResponderId,
     fx: &mut Effects,
@@ -228,8 +232,8 @@ fn update_member_and_rebalance(
 /// fenced. In a Stable group whose protocol stays, no rebalance: the member gets its generation and assignment back.
 fn replace_static_member(
     group: &mut ClassicGroup,
-    old_member_id: &str,
-    new_member_id: String,
+    old_member_id: &MemberId,
+    new_member_id: MemberId,
     request: JoinRequest,
     responder: ResponderId,
     fx: &mut Effects,
@@ -297,7 +301,7 @@ fn replace_static_member(
     }
 }
 
-fn set_awaiting_join(group: &mut ClassicGroup, member_id: &str, responder: ResponderId) {
+fn set_awaiting_join(group: &mut ClassicGroup, member_id: &MemberId, responder: ResponderId) {
     if let Some(member) = group.members.get_mut(member_id) {
         member.awaiting_join = Some(responder);
     }
@@ -362,7 +366,7 @@ fn complete_join(group: &mut ClassicGroup, fx: &mut Effects) {
     if !group.is(GroupState::PreparingRebalance) {
         return;
     }
-    let not_rejoined: Vec<String> = group
+    let not_rejoined: Vec<MemberId> = group
         .members
         .values()
         .filter(|m| m.awaiting_join.is_none() && m.group_instance_id.is_none())
@@ -402,7 +406,7 @@ fn complete_join(group: &mut ClassicGroup, fx: &mut Effects) {
     group.subscribed_topics = group.compute_subscribed_topics();
     group.transition(GroupState::CompletingRebalance, fx.now);
     group.pending_sync = group.members.keys().cloned().collect();
-    let ids: Vec<String> = group.members.keys().cloned().collect();
+    let ids: Vec<MemberId> = group.members.keys().cloned().collect();
     for id in ids {
         let result = current_join_result(group, &id);
         let Some(member) = group.members.get_mut(&id) else {
@@ -425,7 +429,7 @@ fn complete_join(group: &mut ClassicGroup, fx: &mut Effects) {
 
 pub(super) fn remove_member_and_update(
     group: &mut ClassicGroup,
-    member_id: &str,
+    member_id: &MemberId,
     fx: &mut Effects,
 ) {
     fx.cancel(&heartbeat_key(&group.group_id, member_id));
@@ -451,7 +455,7 @@ pub(super) fn remove_member_and_update(
     }
 }
 
-pub(super) fn heartbeat_expired(group: &mut ClassicGroup, member_id: &str, fx: &mut Effects) {
+pub(super) fn heartbeat_expired(group: &mut ClassicGroup, member_id: &MemberId, fx: &mut Effects) {
     if group.pending_members.remove(member_id) {
         maybe_complete_join(group, fx);
         return;
@@ -463,7 +467,7 @@ pub(super) fn heartbeat_expired(group: &mut ClassicGroup, member_id: &str, fx: &
     let alive =
         !member.is_new && (member.awaiting_join.is_some() || member.awaiting_sync.is_some());
     if !alive {
-        tracing::info!(group = %group.group_id, member = member_id, "member failed to heartbeat; removing it");
+        tracing::info!(group = %group.group_id, member = member_id.as_str(), "member failed to heartbeat; removing it");
         remove_member_and_update(group, member_id, fx);
     }
 }
@@ -500,7 +504,7 @@ pub(super) fn sync_timer_fired(group: &mut ClassicGroup, fx: &mut Effects) {
     {
         return;
     }
-    let missing: Vec<String> = group.pending_sync.drain().collect();
+    let missing: Vec<MemberId> = group.pending_sync.drain().collect();
     for id in missing {
         tracing::info!(group = %group.group_id, member = %id, "member did not sync in time; removing it");
         fx.cancel(&heartbeat_key(&group.group_id, &id));

@@ -9,6 +9,8 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use super::ids::{GroupId, GroupInstanceId, MemberId};
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum RecordError {
     #[error("record truncated")]
@@ -35,8 +37,8 @@ pub struct OffsetCommitValue {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberMetadata {
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
+    pub member_id: MemberId,
+    pub group_instance_id: Option<GroupInstanceId>,
     pub client_id: String,
     pub client_host: String,
     pub rebalance_timeout_ms: i32,
@@ -50,7 +52,7 @@ pub struct GroupMetadataValue {
     pub protocol_type: String,
     pub generation: i32,
     pub protocol: Option<String>,
-    pub leader: Option<String>,
+    pub leader: Option<MemberId>,
     pub current_state_timestamp_ms: i64,
     pub members: Vec<MemberMetadata>,
 }
@@ -59,13 +61,13 @@ pub struct GroupMetadataValue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CoordinatorRecord {
     OffsetCommit {
-        group: String,
+        group: GroupId,
         topic: String,
         partition: i32,
         value: Option<OffsetCommitValue>,
     },
     GroupMetadata {
-        group: String,
+        group: GroupId,
         value: Option<GroupMetadataValue>,
     },
 }
@@ -81,13 +83,13 @@ impl CoordinatorRecord {
                 ..
             } => {
                 buf.put_i16(1);
-                put_string(&mut buf, group)?;
+                put_string(&mut buf, group.as_str())?;
                 put_string(&mut buf, topic)?;
                 buf.put_i32(*partition);
             }
             CoordinatorRecord::GroupMetadata { group, .. } => {
                 buf.put_i16(2);
-                put_string(&mut buf, group)?;
+                put_string(&mut buf, group.as_str())?;
             }
         }
         Ok(buf.freeze())
@@ -119,12 +121,15 @@ impl CoordinatorRecord {
                 put_string(&mut buf, &v.protocol_type)?;
                 buf.put_i32(v.generation);
                 put_nullable_string(&mut buf, v.protocol.as_deref())?;
-                put_nullable_string(&mut buf, v.leader.as_deref())?;
+                put_nullable_string(&mut buf, v.leader.as_ref().map(MemberId::as_str))?;
                 buf.put_i64(v.current_state_timestamp_ms);
                 buf.put_i32(i32::try_from(v.members.len()).map_err(|_| RecordError::TooLong)?);
                 for m in &v.members {
-                    put_string(&mut buf, &m.member_id)?;
-                    put_nullable_string(&mut buf, m.group_instance_id.as_deref())?;
+                    put_string(&mut buf, m.member_id.as_str())?;
+                    put_nullable_string(
+                        &mut buf,
+                        m.group_instance_id.as_ref().map(GroupInstanceId::as_str),
+                    )?;
                     put_string(&mut buf, &m.client_id)?;
                     put_string(&mut buf, &m.client_host)?;
                     buf.put_i32(m.rebalance_timeout_ms);
@@ -147,7 +152,7 @@ impl CoordinatorRecord {
         let version = get_i16(&mut key)?;
         match version {
             0 | 1 => {
-                let group = get_string(&mut key)?;
+                let group = GroupId::from(get_string(&mut key)?);
                 let topic = get_string(&mut key)?;
                 let partition = get_i32(&mut key)?;
                 let value = value.map(decode_offset_value).transpose()?;
@@ -159,7 +164,7 @@ impl CoordinatorRecord {
                 }))
             }
             2 => {
-                let group = get_string(&mut key)?;
+                let group = GroupId::from(get_string(&mut key)?);
                 let value = value.map(decode_group_value).transpose()?;
                 Ok(Some(CoordinatorRecord::GroupMetadata { group, value }))
             }
@@ -210,14 +215,14 @@ fn decode_group_value(mut buf: &[u8]) -> Result<GroupMetadataValue, RecordError>
     let protocol_type = get_string(&mut buf)?;
     let generation = get_i32(&mut buf)?;
     let protocol = get_nullable_string(&mut buf)?;
-    let leader = get_nullable_string(&mut buf)?;
+    let leader = get_nullable_string(&mut buf)?.map(MemberId::from);
     let current_state_timestamp_ms = if version >= 2 { get_i64(&mut buf)? } else { -1 };
     let count = get_i32(&mut buf)?.max(0);
     let mut members = Vec::new();
     for _ in 0..count {
-        let member_id = get_string(&mut buf)?;
+        let member_id = MemberId::from(get_string(&mut buf)?);
         let group_instance_id = if version >= 3 {
-            get_nullable_string(&mut buf)?
+            get_nullable_string(&mut buf)?.map(GroupInstanceId::from)
         } else {
             None
         };

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use bytes::Bytes;
 
 use super::classic::{ClassicGroup, ClassicGroupMember, GroupState, ResponderId};
+use super::ids::{GroupId, GroupInstanceId, MemberId};
 use super::rebalance::{
     heartbeat_expired, join_existing_member, join_new_member, join_timer_fired,
     maybe_complete_join, member_session_ms, remove_member_and_update, sync_timer_fired,
@@ -27,20 +28,20 @@ pub const NEW_MEMBER_JOIN_TIMEOUT_MS: i64 = 300_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TimerKey {
-    Heartbeat { group: String, member: String },
-    Join { group: String },
-    Sync { group: String },
+    Heartbeat { group: GroupId, member: MemberId },
+    Join { group: GroupId },
+    Sync { group: GroupId },
     OffsetExpiration,
 }
 
 #[derive(Debug, Clone)]
 pub struct JoinRequest {
-    pub group_id: String,
+    pub group_id: GroupId,
     /// Empty for a member without an id yet.
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
+    pub member_id: MemberId,
+    pub group_instance_id: Option<GroupInstanceId>,
     /// The id a new member gets (client id + "-" + a UUID), drawn by the caller so that the shard stays pure.
-    pub fresh_member_id: String,
+    pub fresh_member_id: MemberId,
     pub client_id: String,
     pub client_host: String,
     pub session_timeout_ms: i32,
@@ -53,8 +54,8 @@ pub struct JoinRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinedMember {
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
+    pub member_id: MemberId,
+    pub group_instance_id: Option<GroupInstanceId>,
     pub metadata: Bytes,
 }
 
@@ -64,18 +65,18 @@ pub struct JoinResult {
     pub generation: i32,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
-    pub leader: String,
+    pub leader: MemberId,
     pub skip_assignment: bool,
-    pub member_id: String,
+    pub member_id: MemberId,
     pub members: Vec<JoinedMember>,
 }
 
 impl JoinResult {
-    pub fn failed(error: GroupError, member_id: &str) -> JoinResult {
+    pub fn failed(error: GroupError, member_id: &MemberId) -> JoinResult {
         JoinResult {
             error: Some(error),
             generation: -1,
-            member_id: member_id.to_string(),
+            member_id: member_id.clone(),
             ..JoinResult::default()
         }
     }
@@ -83,13 +84,13 @@ impl JoinResult {
 
 #[derive(Debug, Clone)]
 pub struct SyncRequest {
-    pub group_id: String,
-    pub member_id: String,
-    pub group_instance_id: Option<String>,
+    pub group_id: GroupId,
+    pub member_id: MemberId,
+    pub group_instance_id: Option<GroupInstanceId>,
     pub generation: i32,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
-    pub assignments: Vec<(String, Bytes)>,
+    pub assignments: Vec<(MemberId, Bytes)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -174,18 +175,18 @@ impl Effects<'_> {
     }
 }
 
-pub(super) fn heartbeat_key(group: &str, member: &str) -> TimerKey {
+pub(super) fn heartbeat_key(group: &GroupId, member: &MemberId) -> TimerKey {
     TimerKey::Heartbeat {
-        group: group.to_string(),
-        member: member.to_string(),
+        group: group.clone(),
+        member: member.clone(),
     }
 }
 
 pub struct GroupCoordinatorShard {
     pub(super) config: GroupCoordinatorConfig,
-    pub(super) groups: HashMap<String, ClassicGroup>,
+    pub(super) groups: HashMap<GroupId, ClassicGroup>,
     /// group → (topic, partition) → committed offset.
-    pub(super) offsets: HashMap<String, BTreeMap<(String, i32), OffsetCommitValue>>,
+    pub(super) offsets: HashMap<GroupId, BTreeMap<(String, i32), OffsetCommitValue>>,
     pub(super) timers: HashMap<TimerKey, i64>,
 }
 
@@ -199,7 +200,7 @@ impl GroupCoordinatorShard {
         }
     }
 
-    pub fn group(&self, group_id: &str) -> Option<&ClassicGroup> {
+    pub fn group(&self, group_id: &GroupId) -> Option<&ClassicGroup> {
         self.groups.get(group_id)
     }
 
@@ -210,7 +211,7 @@ impl GroupCoordinatorShard {
     pub(super) fn effects(
         &mut self,
         now: i64,
-    ) -> (Effects<'_>, &mut HashMap<String, ClassicGroup>) {
+    ) -> (Effects<'_>, &mut HashMap<GroupId, ClassicGroup>) {
         (
             Effects {
                 now,
@@ -297,11 +298,11 @@ impl GroupCoordinatorShard {
                 if value.current_state_timestamp_ms >= 0 {
                     group.state_timestamp_ms = Some(value.current_state_timestamp_ms);
                 }
-                let keep: Vec<&str> = value.members.iter().map(|m| m.member_id.as_str()).collect();
-                let gone: Vec<String> = group
+                let keep: Vec<&MemberId> = value.members.iter().map(|m| &m.member_id).collect();
+                let gone: Vec<MemberId> = group
                     .members
                     .keys()
-                    .filter(|id| !keep.contains(&id.as_str()))
+                    .filter(|id| !keep.contains(id))
                     .cloned()
                     .collect();
                 for id in gone {
@@ -489,9 +490,9 @@ impl GroupCoordinatorShard {
     pub fn heartbeat(
         &mut self,
         now: i64,
-        group_id: &str,
-        member_id: &str,
-        group_instance_id: Option<&str>,
+        group_id: &GroupId,
+        member_id: &MemberId,
+        group_instance_id: Option<&GroupInstanceId>,
         generation: i32,
     ) -> Output<Result<(), GroupError>> {
         let (mut fx, groups) = self.effects(now);
@@ -529,8 +530,8 @@ impl GroupCoordinatorShard {
     pub fn leave(
         &mut self,
         now: i64,
-        group_id: &str,
-        members: &[(String, Option<String>)],
+        group_id: &GroupId,
+        members: &[(MemberId, Option<GroupInstanceId>)],
     ) -> Output<Result<Vec<Option<GroupError>>, GroupError>> {
         let (mut fx, groups) = self.effects(now);
         let Some(group) = groups.get_mut(group_id) else {
@@ -561,7 +562,7 @@ impl GroupCoordinatorShard {
                 fx.cancel(&heartbeat_key(group_id, member_id));
                 maybe_complete_join(group, &mut fx);
                 None
-            } else if let Err(error) = validate_member(group, member_id, instance_id.as_deref()) {
+            } else if let Err(error) = validate_member(group, member_id, instance_id.as_ref()) {
                 Some(error)
             } else {
                 remove_member_and_update(group, member_id, &mut fx);
@@ -609,7 +610,7 @@ impl GroupCoordinatorShard {
     fn on_group(
         &mut self,
         now: i64,
-        group_id: &str,
+        group_id: &GroupId,
         f: impl FnOnce(&mut ClassicGroup, &mut Effects),
     ) -> Output<()> {
         let (mut fx, groups) = self.effects(now);
@@ -623,8 +624,8 @@ impl GroupCoordinatorShard {
 /// Kafka's ClassicGroup.validateMember: a static member's instance id must map to this member id.
 pub(super) fn validate_member(
     group: &ClassicGroup,
-    member_id: &str,
-    group_instance_id: Option<&str>,
+    member_id: &MemberId,
+    group_instance_id: Option<&GroupInstanceId>,
 ) -> Result<(), GroupError> {
     match group_instance_id {
         Some(instance) => match group.static_members.get(instance) {

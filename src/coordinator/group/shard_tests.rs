@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::classic::{GroupState, ResponderId};
+use super::ids::{GroupId, GroupInstanceId, MemberId};
 use super::offsets::{CommitPartition, CommitRequest};
 use super::records::CoordinatorRecord;
 use super::shard::{
@@ -69,13 +70,18 @@ impl Harness {
         self.apply(output, true);
     }
 
-    fn join(&mut self, member_id: &str, instance: Option<&str>, v4: bool) -> ResponderId {
+    fn join(
+        &mut self,
+        member_id: impl AsRef<str>,
+        instance: Option<&str>,
+        v4: bool,
+    ) -> ResponderId {
         let responder = self.responder();
         let request = JoinRequest {
-            group_id: "g".into(),
-            member_id: member_id.into(),
-            group_instance_id: instance.map(String::from),
-            fresh_member_id: format!("client-{}", self.next),
+            group_id: g(),
+            member_id: member_id.as_ref().into(),
+            group_instance_id: instance.map(GroupInstanceId::from),
+            fresh_member_id: format!("client-{}", self.next).into(),
             client_id: "client".into(),
             client_host: "/127.0.0.1".into(),
             session_timeout_ms: SESSION_MS,
@@ -98,21 +104,21 @@ impl Harness {
 
     fn sync(
         &mut self,
-        member_id: &str,
+        member_id: impl AsRef<str>,
         generation: i32,
-        assignments: &[(&str, &str)],
+        assignments: &[(&MemberId, &str)],
     ) -> ResponderId {
         let responder = self.responder();
         let request = SyncRequest {
-            group_id: "g".into(),
-            member_id: member_id.into(),
+            group_id: g(),
+            member_id: member_id.as_ref().into(),
             group_instance_id: None,
             generation,
             protocol_type: Some("consumer".into()),
             protocol_name: Some("range".into()),
             assignments: assignments
                 .iter()
-                .map(|(m, a)| (m.to_string(), Bytes::copy_from_slice(a.as_bytes())))
+                .map(|(m, a)| ((*m).clone(), Bytes::copy_from_slice(a.as_bytes())))
                 .collect(),
         };
         let output = self.shard.sync(self.now, request, responder);
@@ -127,22 +133,23 @@ impl Harness {
         }
     }
 
-    fn heartbeat(&mut self, member_id: &str, generation: i32) -> Result<(), GroupError> {
+    fn heartbeat(&mut self, member_id: impl AsRef<str>, generation: i32) -> Result<(), GroupError> {
+        let member_id = MemberId::from(member_id.as_ref());
         let output = self
             .shard
-            .heartbeat(self.now, "g", member_id, None, generation);
+            .heartbeat(self.now, &g(), &member_id, None, generation);
         self.apply(output, false)
     }
 
     fn state(&self) -> GroupState {
         self.shard
-            .group("g")
+            .group(&g())
             .map(|g| g.state)
             .unwrap_or(GroupState::Dead)
     }
 
     /// One member joins (KIP-394 two-step) and syncs; returns its id and generation.
-    fn stable_single_member(&mut self) -> (String, i32) {
+    fn stable_single_member(&mut self) -> (MemberId, i32) {
         let first = self.join("", None, true);
         let required = self.join_result(first).expect("member id required at once");
         assert_eq!(required.error, Some(GroupError::MemberIdRequired));
@@ -166,15 +173,15 @@ impl Harness {
 
     fn commit(
         &mut self,
-        member_id: &str,
+        member_id: impl AsRef<str>,
         generation: i32,
         topic: &str,
         partition: i32,
         offset: i64,
     ) -> Option<GroupError> {
         let request = CommitRequest {
-            group_id: "g".into(),
-            member_id: member_id.into(),
+            group_id: g(),
+            member_id: member_id.as_ref().into(),
             group_instance_id: None,
             generation,
             retention_ms: None,
@@ -189,6 +196,11 @@ impl Harness {
         let output = self.shard.commit_offsets(self.now, &request);
         self.apply(output, false).pop().flatten()
     }
+}
+
+/// The group every test drives.
+fn g() -> GroupId {
+    "g".into()
 }
 
 /// A ConsumerProtocolSubscription v0 for these topics.
@@ -210,7 +222,7 @@ fn first_join_requires_a_member_id_then_completes_after_the_initial_delay() {
     let first = h.join("", None, true);
     let required = h.join_result(first).expect("answered at once");
     assert_eq!(required.error, Some(GroupError::MemberIdRequired));
-    assert!(required.member_id.starts_with("client-"));
+    assert!(required.member_id.as_str().starts_with("client-"));
     let joined = h.join(&required.member_id, None, true);
     assert_eq!(h.state(), GroupState::PreparingRebalance);
     h.advance(2_999);
@@ -346,7 +358,7 @@ fn a_member_that_stops_heartbeating_is_removed_after_its_session_timeout() {
     );
     assert!(!h
         .shard
-        .group("g")
+        .group(&g())
         .expect("group")
         .members
         .contains_key(&b_id));
@@ -377,7 +389,7 @@ fn members_that_do_not_rejoin_are_dropped_at_the_rebalance_timeout() {
         .expect("completed by the rebalance timeout");
     assert_eq!(result.error, None);
     assert_eq!(result.leader, result.member_id, "the joined member leads");
-    assert!(!h.shard.group("g").expect("group").members.contains_key(&a));
+    assert!(!h.shard.group(&g()).expect("group").members.contains_key(&a));
 }
 
 #[test]
@@ -397,7 +409,7 @@ fn a_follower_that_never_syncs_is_removed_when_the_sync_phase_times_out() {
     }
     assert!(!h
         .shard
-        .group("g")
+        .group(&g())
         .expect("group")
         .members
         .contains_key(&b_id));
@@ -410,7 +422,7 @@ fn leave_group_rebalances_and_the_last_leave_empties_the_group() {
     let (a, generation) = h.stable_single_member();
     let output = h
         .shard
-        .leave(h.now, "g", &[(a.clone(), None), ("ghost".into(), None)]);
+        .leave(h.now, &g(), &[(a.clone(), None), ("ghost".into(), None)]);
     let errors = h.apply(output, false).expect("group exists");
     assert_eq!(errors, vec![None, Some(GroupError::UnknownMemberId)]);
     assert_eq!(h.state(), GroupState::Empty);
@@ -466,14 +478,20 @@ fn a_restarted_static_member_gets_its_assignment_back_without_a_rebalance() {
     let sync = h.sync(&result.member_id, generation, &[]);
     assert_eq!(h.sync_result(sync).expect("stable").assignment, "pa");
     // The old incarnation is fenced.
-    let output = h
-        .shard
-        .heartbeat(h.now, "g", &ra.member_id, Some("instance-a"), generation);
+    let output = h.shard.heartbeat(
+        h.now,
+        &g(),
+        &ra.member_id,
+        Some(&"instance-a".into()),
+        generation,
+    );
     assert_eq!(h.apply(output, false), Err(GroupError::FencedInstanceId));
     // LeaveGroup by instance id alone (KIP-345) removes it.
-    let output = h
-        .shard
-        .leave(h.now, "g", &[(String::new(), Some("instance-a".into()))]);
+    let output = h.shard.leave(
+        h.now,
+        &g(),
+        &[(MemberId::UNKNOWN, Some("instance-a".into()))],
+    );
     assert_eq!(h.apply(output, false), Ok(vec![None]));
     assert_eq!(h.state(), GroupState::PreparingRebalance);
 }
@@ -492,7 +510,7 @@ fn offsets_commit_fetch_and_survive_a_reload_from_the_records() {
         Some(GroupError::UnknownMemberId)
     );
     let wanted = [("t".to_string(), vec![0, 1])];
-    let fetched = h.shard.fetch_offsets("g", Some(&wanted));
+    let fetched = h.shard.fetch_offsets(&g(), Some(&wanted));
     assert_eq!(fetched[0].1[0].offset, 42);
     assert_eq!(fetched[0].1[0].metadata, "meta");
     assert_eq!(fetched[0].1[1].offset, -1, "never committed");
@@ -502,8 +520,8 @@ fn offsets_commit_fetch_and_survive_a_reload_from_the_records() {
     for record in &h.log {
         loaded.replay(record);
     }
-    assert_eq!(loaded.fetch_offsets("g", Some(&wanted)), fetched);
-    let group = loaded.group("g").expect("group loaded");
+    assert_eq!(loaded.fetch_offsets(&g(), Some(&wanted)), fetched);
+    let group = loaded.group(&g()).expect("group loaded");
     assert_eq!(group.state, GroupState::Stable);
     assert_eq!(group.generation, generation);
     assert_eq!(group.members[&a].assignment, "a1");
@@ -537,13 +555,16 @@ fn delete_groups_refuses_non_empty_groups_and_tombstones_empty_ones() {
             Some(GroupError::GroupIdNotFound)
         ]
     );
-    let output = h.shard.leave(h.now, "g", &[(a, None)]);
+    let output = h.shard.leave(h.now, &g(), &[(a, None)]);
     h.apply(output, false).expect("left");
     let output = h.shard.delete_groups(&["g".into()]);
     assert_eq!(h.apply(output, false), vec![None]);
-    assert!(h.shard.group("g").is_none());
+    assert!(h.shard.group(&g()).is_none());
     let wanted = [("t".to_string(), vec![0])];
-    assert_eq!(h.shard.fetch_offsets("g", Some(&wanted))[0].1[0].offset, -1);
+    assert_eq!(
+        h.shard.fetch_offsets(&g(), Some(&wanted))[0].1[0].offset,
+        -1
+    );
     assert!(h.log.iter().rev().take(2).all(|r| matches!(
         r,
         CoordinatorRecord::GroupMetadata { value: None, .. }
@@ -559,15 +580,15 @@ fn offset_delete_refuses_subscribed_topics() {
     h.commit(&a, generation, "old", 0, 9);
     let output = h
         .shard
-        .delete_offsets("g", &[("t".into(), 0), ("old".into(), 0)]);
+        .delete_offsets(&g(), &[("t".into(), 0), ("old".into(), 0)]);
     assert_eq!(
         h.apply(output, false),
         Ok(vec![Some(GroupError::GroupSubscribedToTopic), None])
     );
-    let all = h.shard.fetch_offsets("g", None);
+    let all = h.shard.fetch_offsets(&g(), None);
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].0, "t");
-    let output = h.shard.delete_offsets("nope", &[]);
+    let output = h.shard.delete_offsets(&"nope".into(), &[]);
     assert_eq!(h.apply(output, false), Err(GroupError::GroupIdNotFound));
 }
 
@@ -576,15 +597,15 @@ fn offsets_of_an_empty_group_expire_after_the_retention_and_the_group_goes() {
     let mut h = Harness::new();
     let (a, generation) = h.stable_single_member();
     h.commit(&a, generation, "t", 0, 5);
-    let output = h.shard.leave(h.now, "g", &[(a, None)]);
+    let output = h.shard.leave(h.now, &g(), &[(a, None)]);
     h.apply(output, false).expect("left");
     let retention = h.shard.config.offsets_retention_ms;
     let check = h.shard.config.offsets_retention_check_interval_ms;
     h.advance(retention - check);
-    assert!(h.shard.group("g").is_some(), "not expired yet");
+    assert!(h.shard.group(&g()).is_some(), "not expired yet");
     h.advance(2 * check);
-    assert!(h.shard.group("g").is_none(), "expired and deleted");
-    assert!(h.shard.fetch_offsets("g", None).is_empty());
+    assert!(h.shard.group(&g()).is_none(), "expired and deleted");
+    assert!(h.shard.fetch_offsets(&g(), None).is_empty());
     assert!(
         h.shard.timers.contains_key(&TimerKey::OffsetExpiration),
         "the check repeats"
@@ -597,8 +618,8 @@ fn inconsistent_protocols_and_bad_session_timeouts_are_refused() {
     h.stable_single_member();
     let responder = h.responder();
     let mut request = JoinRequest {
-        group_id: "g".into(),
-        member_id: String::new(),
+        group_id: g(),
+        member_id: MemberId::UNKNOWN,
         group_instance_id: None,
         fresh_member_id: "x".into(),
         client_id: "c".into(),
