@@ -10,7 +10,7 @@ use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsResponse, DeleteRecordsTopicResult,
 };
 
-use super::ToErrorCode;
+use super::{local_partition, ToErrorCode};
 use crate::replica::now_ms;
 use crate::server::Broker;
 use crate::storage::Offset;
@@ -39,12 +39,9 @@ pub fn handle(
                         return result
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    let Some(partition) = broker.replicas.partition(topic.topic_id, index) else {
-                        let error = match topic.partitions.contains_key(&index) {
-                            true => ResponseError::NotLeaderOrFollower,
-                            false => ResponseError::UnknownTopicOrPartition,
-                        };
-                        return result.with_error_code(error.code());
+                    let partition = match local_partition(broker, topic, index) {
+                        Ok(partition) => partition,
+                        Err(error) => return result.with_error_code(error.code()),
                     };
                     match partition.delete_records(Offset(p.offset), now_ms()) {
                         Ok(low) => result.with_low_watermark(low.0),

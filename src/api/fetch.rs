@@ -22,7 +22,7 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{BrokerId, TopicName};
 use tokio::sync::watch;
 
-use super::ToErrorCode;
+use super::{local_partition, ToErrorCode};
 use crate::replica::Partition;
 use crate::server::Broker;
 use crate::storage::Offset;
@@ -66,16 +66,7 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: FetchRequest) -
                     let partition = match found {
                         None if by_id => Err(ResponseError::UnknownTopicId),
                         None => Err(ResponseError::UnknownTopicOrPartition),
-                        Some(t) => match broker
-                            .replicas
-                            .partition(t.topic_id, PartitionIndex(p.partition))
-                        {
-                            Some(partition) => Ok(partition),
-                            None if t.partitions.contains_key(&PartitionIndex(p.partition)) => {
-                                Err(ResponseError::NotLeaderOrFollower)
-                            }
-                            None => Err(ResponseError::UnknownTopicOrPartition),
-                        },
+                        Some(t) => local_partition(broker, t, PartitionIndex(p.partition)),
                     };
                     Wanted {
                         index: p.partition,

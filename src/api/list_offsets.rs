@@ -11,7 +11,7 @@ use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
 };
 
-use super::ToErrorCode;
+use super::{local_partition, ToErrorCode};
 use crate::replica::{Partition, ReplicaError};
 use crate::server::Broker;
 use ferrite_raft::PartitionIndex;
@@ -47,12 +47,9 @@ pub fn handle(
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     let index = PartitionIndex(p.partition_index);
-                    let Some(partition) = broker.replicas.partition(topic.topic_id, index) else {
-                        let error = match topic.partitions.contains_key(&index) {
-                            true => ResponseError::NotLeaderOrFollower,
-                            false => ResponseError::UnknownTopicOrPartition,
-                        };
-                        return response.with_error_code(error.code());
+                    let partition = match local_partition(broker, topic, index) {
+                        Ok(partition) => partition,
+                        Err(error) => return response.with_error_code(error.code()),
                     };
                     match lookup(&partition, p.timestamp) {
                         // The leader epoch is in the response from v4 on; earlier versions must omit it.

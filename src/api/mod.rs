@@ -223,6 +223,20 @@ pub fn handle(
     }
 }
 
+/// This broker's replica of a partition that a request names: NOT_LEADER_OR_FOLLOWER when the topic has the
+/// partition but this broker does not host it, UNKNOWN_TOPIC_OR_PARTITION when the topic has no such partition.
+fn local_partition(
+    broker: &Broker,
+    topic: &crate::metadata::TopicImage,
+    index: ferrite_raft::PartitionIndex,
+) -> Result<Arc<crate::replica::Partition>, ResponseError> {
+    match broker.replicas.partition(topic.topic_id, index) {
+        Some(partition) => Ok(partition),
+        None if topic.partitions.contains_key(&index) => Err(ResponseError::NotLeaderOrFollower),
+        None => Err(ResponseError::UnknownTopicOrPartition),
+    }
+}
+
 /// The one place where Ferrite's errors become Kafka's error codes.
 pub trait ToErrorCode {
     fn error(&self) -> ResponseError;

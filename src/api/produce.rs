@@ -16,7 +16,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::ResponseKind;
 use kafka_protocol::protocol::StrBytes;
 
-use super::ToErrorCode;
+use super::{local_partition, ToErrorCode};
 use crate::replica::{now_ms, Partition};
 use crate::server::{Broker, HandlerFuture};
 use crate::storage::{LogAppendInfo, Offset};
@@ -53,14 +53,7 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Ha
                     Some(t) if t.is_internal() => {
                         Outcome::Failed(ResponseError::InvalidTopicException, None)
                     }
-                    Some(t) => append(
-                        broker,
-                        t.topic_id,
-                        PartitionIndex(data.index),
-                        data.records,
-                        now,
-                        t,
-                    ),
+                    Some(t) => append(broker, PartitionIndex(data.index), data.records, now, t),
                 };
                 (data.index, outcome)
             })
@@ -106,17 +99,14 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Ha
 
 fn append(
     broker: &Broker,
-    topic_id: TopicId,
     index: PartitionIndex,
     records: Option<Bytes>,
     now: i64,
     topic: &crate::metadata::TopicImage,
 ) -> Outcome {
-    let Some(partition) = broker.replicas.partition(topic_id, index) else {
-        return match topic.partitions.contains_key(&index) {
-            true => Outcome::Failed(ResponseError::NotLeaderOrFollower, None),
-            false => Outcome::Failed(ResponseError::UnknownTopicOrPartition, None),
-        };
+    let partition = match local_partition(broker, topic, index) {
+        Ok(partition) => partition,
+        Err(error) => return Outcome::Failed(error, None),
     };
     let Some(records) = records.filter(|r| !r.is_empty()) else {
         return Outcome::Failed(ResponseError::InvalidRecord, Some("no record batch".into()));
