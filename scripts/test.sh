@@ -13,6 +13,7 @@ step() { printf '\n==> %s\n' "$*"; }
 #           compiler. zlib and zstd need no -dev packages: libz-sys and zstd-sys build their
 #           bundled sources when the system's are missing, and ssl, sasl and curl are off.
 #   python3-venv  compat-tests/python keeps its pinned clients in a virtualenv under target/.
+# compat-tests/librdkafka/run.sh installs the -dev packages its librdkafka build needs itself.
 missing=()
 installed() { [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]; }
 installed kcat || missing+=(kcat)
@@ -68,3 +69,6 @@ cargo test --workspace
 
 step "compat-tests/python (confluent-kafka, kafka-python, aiokafka, kcat)"
 compat-tests/python/run.sh -q -p no:logging
+
+step "compat-tests/librdkafka (librdkafka's own suite, tests.allow)"
+compat-tests/librdkafka/run.sh
