@@ -94,3 +94,49 @@ async fn kill_9_during_acks_all_produce_loses_nothing_acknowledged() {
         acknowledged.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_cache_flush_policy_serves_and_survives_a_clean_restart() {
+    // Kafka's behaviour: acknowledge on write, fsync every log.flush.interval.ms / .messages.
+    let mut broker = TestBroker::start_with(&[
+        "--log.flush.interval.ms=200",
+        "--log.flush.interval.messages=50",
+    ]);
+    broker.create_topic("paged", 1).await;
+    let producer = broker.producer(&[("acks", "all")]);
+    for i in 0..120 {
+        let key = format!("k{i}");
+        produce_one(&producer, "paged", &key, key.as_bytes()).await;
+    }
+    assert_eq!(
+        broker.consume_all("paged", 1).len(),
+        120,
+        "written is visible at once"
+    );
+    drop(producer);
+    broker.restart();
+    assert_eq!(broker.consume_all("paged", 1).len(), 120);
+}
+
+#[test]
+fn invalid_configuration_names_the_key_and_exits_non_zero() {
+    for (flag, key) in [
+        ("--num.partitions=zero", "num.partitions"),
+        ("--no.such.setting=1", "no.such.setting"),
+        (
+            "--log.message.timestamp.type=Sometimes",
+            "log.message.timestamp.type",
+        ),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ferrite"))
+            .arg(flag)
+            .output()
+            .expect("run ferrite");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{flag}: should not start");
+        assert!(
+            stderr.contains(key),
+            "{flag}: the message should name {key}: {stderr}"
+        );
+    }
+}
