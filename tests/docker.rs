@@ -37,7 +37,8 @@ fn image_serves_clients_and_keeps_data_in_its_volume() {
             return;
         }
     };
-    // testcontainers reads DOCKER_HOST when it first connects; nothing else runs in this test binary yet.
+    // testcontainers reads DOCKER_HOST when it first connects. The only other test in this binary reads no
+    // environment, so setting it here races with nothing.
     std::env::set_var("DOCKER_HOST", &docker_host);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -48,8 +49,11 @@ fn image_serves_clients_and_keeps_data_in_its_volume() {
 }
 
 async fn scenario(docker_host: &str) {
-    let docker =
-        Docker::connect_with_http(docker_host, 120, API_DEFAULT_VERSION).expect("docker client");
+    let docker = match docker_host.strip_prefix("unix://") {
+        Some(socket) => Docker::connect_with_unix(socket, 120, API_DEFAULT_VERSION),
+        None => Docker::connect_with_http(docker_host, 120, API_DEFAULT_VERSION),
+    }
+    .expect("docker client");
     if let Err(e) = docker.inspect_image(&format!("{IMAGE}:{TAG}")).await {
         panic!("image {IMAGE}:{TAG} is missing ({e}); build it with docker/build.sh");
     }
