@@ -14,7 +14,9 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{
+    mpsc, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, OwnedSemaphorePermit, RwLock, Semaphore,
+};
 use tokio::task::JoinHandle;
 
 use super::dispatch::{self, Reply};
@@ -63,6 +65,9 @@ async fn read_requests(
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let max_frame = broker.config.socket_request_max_bytes;
     let budget = Arc::new(Semaphore::new(max_frame as usize));
+    // Handlers of requests that may overlap hold this shared; any other request holds it exclusively, so it starts
+    // after everything before it has finished and everything after it waits for it (see `dispatch::may_overlap`).
+    let order = Arc::new(RwLock::new(()));
     loop {
         let size = tokio::select! {
             read = tokio::time::timeout(idle, reader.read_i32()) => match read {
@@ -82,9 +87,19 @@ async fn read_requests(
         tokio::time::timeout(idle, reader.read_exact(&mut frame))
             .await
             .map_err(|_| ConnectionError::Idle)??;
-        let reply = dispatch::start(broker, client_host, frame.freeze());
+        let frame = frame.freeze();
+        let turn = if dispatch::may_overlap(&frame) {
+            Turn::Shared(order.clone().read_owned().await)
+        } else {
+            Turn::Exclusive(order.clone().write_owned().await)
+        };
+        let reply = dispatch::start(broker, client_host, frame);
         let in_flight = InFlight {
-            reply: tokio::spawn(reply),
+            reply: tokio::spawn(async move {
+                let reply = reply.await;
+                drop(turn);
+                reply
+            }),
             _budget: permit,
         };
         if pending.send(in_flight).await.is_err() {
@@ -95,6 +110,12 @@ async fn read_requests(
     // what is already in flight. The writer ends the connection when its queue runs dry.
     drop(pending);
     std::future::pending().await
+}
+
+/// A handler's place in the connection's order; released when the handler finishes.
+enum Turn {
+    Shared(#[allow(dead_code)] OwnedRwLockReadGuard<()>),
+    Exclusive(#[allow(dead_code)] OwnedRwLockWriteGuard<()>),
 }
 
 /// A request being handled; its share of the connection's byte budget returns once its response is written.

@@ -31,6 +31,27 @@ pub type ReplyFuture = Pin<Box<dyn Future<Output = Reply> + Send + 'static>>;
 /// A handler's result: the response, or nothing for a request Kafka does not answer.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Option<ResponseKind>> + Send + 'static>>;
 
+/// Whether a request may run alongside the requests before and after it on its connection.
+///
+/// Kafka handles a connection's requests one at a time. Ferrite overlaps the ones whose order cannot be observed,
+/// or is kept by other means: Produce appends in arrival order before it waits for durability, and reads and
+/// ApiVersions change nothing. Every other request (commits, group membership, topic administration) runs alone,
+/// after the ones before it have finished, so a client that pipelines them sees Kafka's order.
+pub fn may_overlap(frame: &[u8]) -> bool {
+    let Some(key) = frame.get(..2).map(|k| i16::from_be_bytes([k[0], k[1]])) else {
+        return true;
+    };
+    matches!(
+        ApiKey::try_from(key),
+        Ok(ApiKey::Produce
+            | ApiKey::Fetch
+            | ApiKey::ListOffsets
+            | ApiKey::Metadata
+            | ApiKey::ApiVersions)
+            | Err(_)
+    )
+}
+
 /// Parses a request frame and starts its handler. The handler's synchronous part (for Produce: the appends) runs
 /// now, in arrival order; the returned future finishes it.
 pub fn start(broker: &Arc<Broker>, client_host: &Arc<str>, mut frame: Bytes) -> ReplyFuture {
