@@ -53,16 +53,6 @@ class Broker:
             size = struct.unpack(">i", recv_exact(s, 4))[0]
             return recv_exact(s, size)[4:]
 
-    def answers_list_offsets_v3(self, topic: str) -> bool:
-        """Whether ListOffsets v3 (what aiokafka sends) for partition 0 of `topic` gets an answer."""
-        name = topic.encode()
-        body = struct.pack(">ibih", -1, 0, 1, len(name)) + name + struct.pack(">iiq", 1, 0, -2)
-        try:
-            self.request(2, 3, body)
-            return True
-        except (ConnectionError, OSError):
-            return False
-
     def api_versions(self) -> dict:
         """ApiVersions v0: {api_key: (min, max)} as this broker advertises them."""
         data = b"\0\0\0\0" + self.request(18, 0, b"")

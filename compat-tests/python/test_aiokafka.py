@@ -12,16 +12,6 @@ from aiokafka.errors import InvalidTopicError, TopicAlreadyExistsError
 from conftest import CODECS
 
 
-
-def require_list_offsets_v3(broker, topic):
-    """aiokafka asks ListOffsets v3 (seek_to_beginning, beginning/end_offsets, offsets_for_times), and every test
-    that reads goes through it. Ferrite cannot encode that answer yet: api/list_offsets.rs sets leader_epoch, a v4+
-    field, whatever the version, logs "cannot encode response api_key=ListOffsets version=3" and closes the
-    connection. A broker bug: these tests xfail while it lasts and run for real once it is fixed."""
-    if not broker.answers_list_offsets_v3(topic):
-        pytest.xfail("Ferrite bug: the ListOffsets v3 response sets leader_epoch (v4+) and cannot be encoded")
-
-
 async def create_topic(broker, name, partitions=1):
     admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
     await admin.start()
@@ -112,10 +102,8 @@ def raise_topic_errors(response):
 
 @pytest.mark.parametrize("codec", CODECS)
 def test_produce_and_consume(broker, topic, codec):
-    asyncio.run(create_topic(broker, topic))
-    require_list_offsets_v3(broker, topic)
-
     async def scenario():
+        await create_topic(broker, topic)
         producer = AIOKafkaProducer(
             bootstrap_servers=broker.bootstrap,
             compression_type=None if codec == "none" else codec,
@@ -138,10 +126,8 @@ def test_produce_and_consume(broker, topic, codec):
 
 
 def test_list_offsets_earliest_latest_and_by_time(broker, topic):
-    asyncio.run(create_topic(broker, topic))
-    require_list_offsets_v3(broker, topic)
-
     async def scenario():
+        await create_topic(broker, topic)
         base_ms = int(time.time() * 1000) - 100_000
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
         await producer.start()
@@ -167,10 +153,9 @@ def test_list_offsets_earliest_latest_and_by_time(broker, topic):
 
 def test_consumer_group_subscribe_and_commit(broker, topic):
     broker.require_groups()
-    asyncio.run(create_topic(broker, topic, partitions=2))
-    require_list_offsets_v3(broker, topic)  # auto_offset_reset asks ListOffsets
 
     async def scenario():
+        await create_topic(broker, topic, partitions=2)
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
         await producer.start()
         try:
