@@ -210,6 +210,9 @@ run_test() {
     local dir="$RUN_DIR/$scenario"
     (
         cd "$TREE/tests"
+        # With CI set, test-runner skips some tests (0055_producer_latency: "not reliable on CI") and stretches
+        # timeouts; the allow-list was made without it, and a skipped test is no pass. test.conf sets the timeouts.
+        unset CI
         export LD_LIBRARY_PATH="$TREE/src:$TREE/src-cpp" RDKAFKA_TEST_CONF="$dir/test.conf" \
             TESTS="${name%%_*}" TESTS_EXACT="$name" TEST_SCENARIO="$scenario"
         exec timeout -k 10 "$TEST_TIMEOUT_S" stdbuf -oL -eL ./test-runner $mode_flag -E -L
