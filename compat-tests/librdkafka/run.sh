@@ -215,6 +215,8 @@ run_test() {
         unset CI
         export LD_LIBRARY_PATH="$TREE/src:$TREE/src-cpp" RDKAFKA_TEST_CONF="$dir/test.conf" \
             TESTS="${name%%_*}" TESTS_EXACT="$name" TEST_SCENARIO="$scenario"
+        # Tests that run Kafka's shell tools find bin/kafka-topics.sh and friends (ferrite admin) here.
+        export KAFKA_PATH="$root" BROKERS="${BROKER_ADDR[$scenario]}"
         exec timeout -k 10 "$TEST_TIMEOUT_S" stdbuf -oL -eL ./test-runner $mode_flag -E -L
     ) >"$log" 2>&1 &
     # In the background, so that a signal to this script is handled at once, not after the test.
