@@ -10,7 +10,7 @@ use kafka_protocol::messages::describe_cluster_response::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::AUTHORIZED_OPERATIONS_OMITTED;
+use super::{authorized_operations, AclResourceType};
 use crate::server::Broker;
 
 const ENDPOINT_BROKERS: i8 = 1;
@@ -23,7 +23,10 @@ pub fn handle(
     let response = DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
-        .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
+        .with_cluster_authorized_operations(authorized_operations(
+            AclResourceType::Cluster,
+            request.include_cluster_authorized_operations,
+        ));
     if request.endpoint_type != ENDPOINT_BROKERS {
         return response
             .with_error_code(ResponseError::UnsupportedEndpointType.code())

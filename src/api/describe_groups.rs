@@ -9,23 +9,19 @@ use kafka_protocol::messages::describe_groups_response::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::{ToErrorCode, AUTHORIZED_OPERATIONS_OMITTED};
+use super::{authorized_operations, AclResourceType, ToErrorCode};
 use crate::coordinator::group::GroupError;
 use crate::server::Broker;
-
-/// READ, DELETE and DESCRIBE (AclOperation codes 3, 6, 8): everything a group allows without an authorizer.
-const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
 pub fn handle(
     broker: &Arc<Broker>,
     version: i16,
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
-    let operations = if request.include_authorized_operations {
-        GROUP_OPERATIONS
-    } else {
-        AUTHORIZED_OPERATIONS_OMITTED
-    };
+    let operations = authorized_operations(
+        AclResourceType::Group,
+        request.include_authorized_operations,
+    );
     let groups = request
         .groups
         .into_iter()

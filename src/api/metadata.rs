@@ -12,7 +12,7 @@ use kafka_protocol::messages::{BrokerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::{ToErrorCode, AUTHORIZED_OPERATIONS_OMITTED};
+use super::{authorized_operations, AclResourceType, ToErrorCode, AUTHORIZED_OPERATIONS_OMITTED};
 use crate::metadata::{MetadataImage, TopicImage};
 use crate::server::Broker;
 use ferrite_raft::{CreateTopicSpec, TopicId};
@@ -62,24 +62,39 @@ pub async fn handle(
         }
     }
 
+    // Both fields exist from v8; the cluster's moved to DescribeCluster in v11. As in Kafka, a topic id that
+    // matches nothing has no name to authorize against, so its operations stay omitted.
+    let topic_operations = authorized_operations(
+        AclResourceType::Topic,
+        version >= 8 && request.include_topic_authorized_operations,
+    );
+    let cluster_operations = authorized_operations(
+        AclResourceType::Cluster,
+        (8..=10).contains(&version) && request.include_cluster_authorized_operations,
+    );
     let topics = match wanted {
         None => image
             .topics()
-            .map(|topic| describe(&image, topic, version))
+            .map(|topic| describe(&image, topic, topic_operations))
             .collect(),
         Some(wanted) => wanted
             .into_iter()
             .map(|w| match w {
                 Wanted::Name(name) => match image.topic(&name) {
-                    Some(topic) => describe(&image, topic, version),
+                    Some(topic) => describe(&image, topic, topic_operations),
                     None => {
                         let error = unknown_name_error(&name);
-                        unknown(Some(name), Uuid::nil(), error)
+                        unknown(Some(name), Uuid::nil(), error, topic_operations)
                     }
                 },
                 Wanted::Id(id) => match image.topic_by_id(TopicId(id)) {
-                    Some(topic) => describe(&image, topic, version),
-                    None => unknown(None, id, ResponseError::UnknownTopicId),
+                    Some(topic) => describe(&image, topic, topic_operations),
+                    None => unknown(
+                        None,
+                        id,
+                        ResponseError::UnknownTopicId,
+                        AUTHORIZED_OPERATIONS_OMITTED,
+                    ),
                 },
             })
             .collect(),
@@ -104,7 +119,7 @@ pub async fn handle(
             broker.quorum.leader_id().map(|id| id.0).unwrap_or(-1),
         ))
         .with_topics(topics)
-        .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+        .with_cluster_authorized_operations(cluster_operations)
 }
 
 fn unknown_name_error(name: &str) -> ResponseError {
@@ -135,15 +150,20 @@ async fn auto_create(broker: &Arc<Broker>, names: Vec<String>) {
     }
 }
 
-fn unknown(name: Option<String>, id: Uuid, error: ResponseError) -> MetadataResponseTopic {
+fn unknown(
+    name: Option<String>,
+    id: Uuid,
+    error: ResponseError,
+    operations: i32,
+) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_error_code(error.code())
         .with_name(name.map(|n| TopicName(StrBytes::from_string(n))))
         .with_topic_id(id)
-        .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+        .with_topic_authorized_operations(operations)
 }
 
-fn describe(image: &MetadataImage, topic: &TopicImage, _version: i16) -> MetadataResponseTopic {
+fn describe(image: &MetadataImage, topic: &TopicImage, operations: i32) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .iter()
@@ -169,5 +189,5 @@ fn describe(image: &MetadataImage, topic: &TopicImage, _version: i16) -> Metadat
         .with_topic_id(topic.topic_id.0)
         .with_is_internal(topic.is_internal())
         .with_partitions(partitions)
-        .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+        .with_topic_authorized_operations(operations)
 }

@@ -330,3 +330,55 @@ impl ToErrorCode for TopicConfigError {
 
 /// Kafka's sentinel for "authorized operations not requested".
 pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
+/// The resource types whose descriptions carry authorized operations (Kafka's `ResourceType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AclResourceType {
+    Topic,
+    Group,
+    Cluster,
+}
+
+impl AclResourceType {
+    /// Every AclOperation code the resource type supports, as in Kafka's `AclEntry.supportedOperations` (4.1).
+    fn supported_operations(self) -> &'static [u8] {
+        // AclOperation codes: READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9,
+        // DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12.
+        match self {
+            AclResourceType::Topic => &[3, 4, 5, 6, 7, 8, 10, 11],
+            // DESCRIBE_CONFIGS and ALTER_CONFIGS since groups have configs of their own (KIP-848).
+            AclResourceType::Group => &[3, 6, 8, 10, 11],
+            AclResourceType::Cluster => &[5, 7, 8, 9, 10, 11, 12],
+        }
+    }
+}
+
+/// The authorized-operations field of a described resource: the operations the client may perform as a bitfield
+/// (bit n is AclOperation code n) when it asked for them, Kafka's "omitted" sentinel when it did not. Ferrite has
+/// no authorizer, and Kafka without one authorizes every operation a resource type supports.
+pub fn authorized_operations(resource: AclResourceType, requested: bool) -> i32 {
+    if !requested {
+        return AUTHORIZED_OPERATIONS_OMITTED;
+    }
+    resource
+        .supported_operations()
+        .iter()
+        .fold(0, |bits, code| bits | (1 << code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorized_operations_are_kafkas_bitfields() {
+        assert_eq!(
+            authorized_operations(AclResourceType::Topic, false),
+            i32::MIN
+        );
+        // Kafka's supported operations per resource type, as bits.
+        assert_eq!(authorized_operations(AclResourceType::Topic, true), 3576);
+        assert_eq!(authorized_operations(AclResourceType::Group, true), 3400);
+        assert_eq!(authorized_operations(AclResourceType::Cluster, true), 8096);
+    }
+}

@@ -227,6 +227,48 @@ fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::Ex
     None
 }
 
+/// Sends one request on a fresh connection with kafka-protocol's encoding and decodes the response, for the wire
+/// details librdkafka does not expose.
+pub fn call<Req, Resp>(
+    broker: &TestBroker,
+    key: kafka_protocol::messages::ApiKey,
+    version: i16,
+    body: &Req,
+) -> Resp
+where
+    Req: kafka_protocol::protocol::Encodable,
+    Resp: kafka_protocol::protocol::Decodable,
+{
+    use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+    use std::io::{Read, Write};
+
+    let mut stream = std::net::TcpStream::connect(&broker.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut buf = bytes::BytesMut::new();
+    RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(7)
+        .with_client_id(Some(StrBytes::from_static_str("raw-test")))
+        .encode(&mut buf, key.request_header_version(version))
+        .expect("header");
+    body.encode(&mut buf, version).expect("body");
+    let mut frame = (buf.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&buf);
+    stream.write_all(&frame).expect("send");
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size).expect("response size");
+    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+    stream.read_exact(&mut body).expect("response");
+    let mut body = bytes::Bytes::from(body);
+    ResponseHeader::decode(&mut body, key.response_header_version(version))
+        .expect("response header");
+    Resp::decode(&mut body, version).expect("response body")
+}
+
 /// Produces one record and waits for its acknowledgement; returns (partition, offset).
 pub async fn produce_one(
     producer: &FutureProducer,
