@@ -13,7 +13,13 @@ use ferrite_raft::BrokerId;
 // Retention and cleaner keys, and the dynamic-config support DescribeConfigs and AlterConfigs need.
 #[path = "config_log.rs"]
 mod log;
-pub use log::{BrokerConfigEntry, BrokerConfigSource, LogCleanupConfig, DYNAMIC_BROKER_KEYS};
+pub use log::{BrokerConfigEntry, BrokerConfigSource, ConfigLevel, LogCleanupConfig};
+// Every key a Kafka broker defines, for the ones Ferrite does not act on itself.
+#[path = "config_catalog.rs"]
+pub mod catalog;
+// The GROUP config resource's keys.
+#[path = "config_group.rs"]
+pub mod group;
 
 /// How produced data reaches the disk before a produce is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +124,8 @@ pub enum ConfigError {
     },
     #[error("unknown configuration {0}")]
     Unknown(String),
+    #[error("{reason}: {key}")]
+    Refused { key: String, reason: &'static str },
     #[error("cannot read properties file {path}")]
     File {
         path: PathBuf,
@@ -128,7 +136,9 @@ pub enum ConfigError {
     Usage(String),
 }
 
-/// Every key Ferrite understands, with Kafka's default. Keys absent here are rejected, so typos surface at start-up.
+/// Every key Ferrite acts on, with its default (Kafka's, except where Ferrite differs, e.g. `listeners`,
+/// `log.dirs`). Other keys of Kafka's [`catalog`] are accepted and reported but change nothing; keys Kafka does not
+/// know are ignored with a warning, as Kafka does.
 const DEFAULTS: &[(&str, &str)] = &[
     ("node.id", "1"),
     ("process.roles", "broker,controller"),
@@ -224,7 +234,7 @@ impl BrokerConfig {
         for (name, value) in env {
             if let Some(key) = name.strip_prefix("FERRITE_") {
                 let key = key.to_ascii_lowercase().replace('_', ".");
-                if DEFAULTS.iter().any(|(k, _)| *k == key) {
+                if DEFAULTS.iter().any(|(k, _)| *k == key) || catalog::lookup(&key).is_some() {
                     values.insert(key, value);
                 }
             }
@@ -234,12 +244,23 @@ impl BrokerConfig {
     }
 
     pub fn from_map(values: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        if let Some(key) = values
-            .keys()
-            .find(|k| !DEFAULTS.iter().any(|(d, _)| d == k))
-        {
-            return Err(ConfigError::Unknown(key.clone()));
+        let mut values = values.clone();
+        values.retain(|key, _| {
+            if DEFAULTS.iter().any(|(d, _)| d == key) || key.starts_with("listener.name.") {
+                return true;
+            }
+            if catalog::lookup(key).is_none() {
+                tracing::warn!(%key, "ignoring a configuration Kafka does not know");
+                return false;
+            }
+            true
+        });
+        for (key, value) in &values {
+            if let Some(entry) = catalog::lookup(key) {
+                log::check_type(entry, value)?;
+            }
         }
+        let values = &values;
         let get = |key: &str| -> &str {
             values.get(key).map(String::as_str).unwrap_or_else(|| {
                 DEFAULTS
@@ -647,7 +668,22 @@ mod tests {
         let err =
             BrokerConfig::from_args_and_env(args(&["--num.partitions=zero"]), []).unwrap_err();
         assert!(err.to_string().contains("num.partitions"), "{err}");
-        let err = BrokerConfig::from_args_and_env(args(&["--no.such.key=1"]), []).unwrap_err();
-        assert!(err.to_string().contains("no.such.key"), "{err}");
+        let err =
+            BrokerConfig::from_args_and_env(args(&["--background.threads=many"]), []).unwrap_err();
+        assert!(err.to_string().contains("background.threads"), "{err}");
+    }
+
+    #[test]
+    fn kafka_keys_are_kept_and_unknown_ones_ignored() {
+        let config = BrokerConfig::from_args_and_env(
+            args(&["--num.io.threads=4", "--no.such.key=1"]),
+            [("FERRITE_BACKGROUND_THREADS".to_string(), "6".to_string())],
+        )
+        .unwrap();
+        assert_eq!(config.value_of("num.io.threads").as_deref(), Some("4"));
+        assert_eq!(config.value_of("background.threads").as_deref(), Some("6"));
+        assert_eq!(config.value_of("no.such.key"), None);
+        assert_eq!(config.value_of("log.dirs").as_deref(), Some("./data"));
+        assert_eq!(config.value_of("ssl.keystore.location"), None);
     }
 }

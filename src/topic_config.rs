@@ -162,6 +162,7 @@ pub fn validate(key: &str, value: Option<&str>) -> Result<(), TopicConfigError> 
 pub enum ConfigSource {
     DynamicTopic = 1,
     DynamicBroker = 2,
+    DynamicDefaultBroker = 3,
     StaticBroker = 4,
     Default = 5,
 }
@@ -254,15 +255,17 @@ pub struct DescribedConfig {
 /// Every topic config with its effective value: the topic's override, else the broker's setting, else Kafka's
 /// default.
 pub fn effective(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
-    describe(broker, &BTreeMap::new(), overrides)
+    describe(broker, &BTreeMap::new(), &BTreeMap::new(), overrides)
         .into_iter()
         .map(|d| d.entry)
         .collect()
 }
 
-/// Every topic config, as DescribeConfigs reports it. `broker_dynamic` holds the broker's dynamic overrides.
+/// Every topic config, as DescribeConfigs reports it. `cluster_default` and `broker_dynamic` hold the dynamic
+/// broker configs set for every broker and for this one.
 pub fn describe(
     broker: &BrokerConfig,
+    cluster_default: &BTreeMap<String, String>,
     broker_dynamic: &BTreeMap<String, String>,
     overrides: &BTreeMap<String, String>,
 ) -> Vec<DescribedConfig> {
@@ -276,6 +279,9 @@ pub fn describe(
             if let Some(key) = broker_synonym(name) {
                 if let Some(value) = broker_dynamic.get(key) {
                     synonyms.push((key, value.clone(), ConfigSource::DynamicBroker));
+                }
+                if let Some(value) = cluster_default.get(key) {
+                    synonyms.push((key, value.clone(), ConfigSource::DynamicDefaultBroker));
                 }
                 if let Some(value) = broker.explicit.get(key) {
                     synonyms.push((key, value.clone(), ConfigSource::StaticBroker));

@@ -335,3 +335,74 @@ async fn delete_records_moves_the_low_watermark() {
         .expect("watermarks");
     assert_eq!(low, 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_configs_shows_kafkas_broker_and_group_keys() {
+    let broker = TestBroker::start();
+    let admin = broker.admin();
+    let described = admin
+        .describe_configs(&[ResourceSpecifier::Broker(1)], &options())
+        .await
+        .expect("describe_configs");
+    let resource = described[0].as_ref().expect("broker described");
+    for (key, value, read_only) in [
+        ("background.threads", Some("10"), false),
+        ("num.io.threads", Some("8"), false),
+        (
+            "sasl.kerberos.min.time.before.relogin",
+            Some("60000"),
+            false,
+        ),
+        ("broker.rack", None, true),
+        (
+            "log.dirs",
+            Some(broker.data_dir().to_str().expect("utf-8 path")),
+            true,
+        ),
+    ] {
+        let entry = resource
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} described"));
+        assert_eq!(entry.value.as_deref(), value, "{key}");
+        assert_eq!(entry.is_read_only, read_only, "{key}");
+    }
+    let password = resource
+        .get("ssl.keystore.password")
+        .expect("ssl.keystore.password");
+    assert!(password.is_sensitive);
+    assert_eq!(password.value, None);
+
+    // A Kafka key Ferrite does not act on is stored and reported like any dynamic config.
+    let altered = admin
+        .alter_configs(
+            &[AlterConfig::new(ResourceSpecifier::Broker(1))
+                .set("sasl.kerberos.min.time.before.relogin", "58000")],
+            &options(),
+        )
+        .await
+        .expect("alter_configs");
+    assert!(altered[0].is_ok(), "{:?}", altered[0]);
+    let described = admin
+        .describe_configs(&[ResourceSpecifier::Broker(1)], &options())
+        .await
+        .expect("describe_configs");
+    let resource = described[0].as_ref().expect("broker described");
+    let relogin = resource
+        .get("sasl.kerberos.min.time.before.relogin")
+        .expect("described");
+    assert_eq!(relogin.value.as_deref(), Some("58000"));
+    assert_eq!(relogin.source, ConfigSource::DynamicBroker);
+
+    // A group that does not exist has Kafka's group configs, at the broker's defaults.
+    let described = admin
+        .describe_configs(&[ResourceSpecifier::Group("no-such-group")], &options())
+        .await
+        .expect("describe_configs");
+    let group = described[0].as_ref().expect("group described");
+    let session = group
+        .get("consumer.session.timeout.ms")
+        .expect("consumer.session.timeout.ms");
+    assert_eq!(session.value.as_deref(), Some("45000"));
+    assert_eq!(session.source, ConfigSource::Default);
+    assert!(group.get("streams.num.standby.replicas").is_some());
+}

@@ -26,7 +26,13 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, Str
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
+const GROUP: i8 = 32;
 const INVALID_CONFIG: i16 = 40;
+const INVALID_REQUEST: i16 = 42;
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
 /// Sends one request at the API's newest version and decodes the response.
@@ -65,12 +71,16 @@ where
 }
 
 fn describe_topic(broker: &TestBroker, topic: &str, synonyms: bool) -> DescribeConfigsResponse {
+    describe(broker, TOPIC, topic, synonyms)
+}
+
+fn describe(broker: &TestBroker, kind: i8, name: &str, synonyms: bool) -> DescribeConfigsResponse {
     call(
         broker,
         &DescribeConfigsRequest::default()
             .with_resources(vec![DescribeConfigsResource::default()
-                .with_resource_type(TOPIC)
-                .with_resource_name(StrBytes::from_string(topic.to_string()))
+                .with_resource_type(kind)
+                .with_resource_name(StrBytes::from_string(name.to_string()))
                 .with_configuration_keys(None)])
             .with_include_synonyms(synonyms)
             .with_include_documentation(synonyms),
@@ -125,10 +135,6 @@ fn incremental_alter(
 async fn incremental_alter_configs_set_delete_append_subtract() {
     let broker = TestBroker::start();
     broker.create_topic("inc", 1).await;
-    const SET: i8 = 0;
-    const DELETE: i8 = 1;
-    const APPEND: i8 = 2;
-    const SUBTRACT: i8 = 3;
 
     let ok = incremental_alter(
         &broker,
@@ -366,4 +372,231 @@ async fn describe_cluster_log_dirs_and_quorum() {
     assert_eq!(partition.current_voters[0].replica_id.0, 1);
     assert!(partition.current_voters[0].log_end_offset >= partition.high_watermark);
     assert_eq!(quorum.nodes.len(), 1);
+}
+
+/// (value, source) of one config in a DescribeConfigs response, and its synonyms' (name, value, source).
+type Described = (Option<String>, i8, Vec<(String, Option<String>, i8)>);
+
+fn config_of(response: &DescribeConfigsResponse, key: &str) -> Option<Described> {
+    let config = response.results[0]
+        .configs
+        .iter()
+        .find(|c| &*c.name == key)?;
+    let synonyms = config
+        .synonyms
+        .iter()
+        .map(|s| {
+            (
+                s.name.to_string(),
+                s.value.as_ref().map(|v| v.to_string()),
+                s.source,
+            )
+        })
+        .collect();
+    Some((
+        config.value.as_ref().map(|v| v.to_string()),
+        config.config_source,
+        synonyms,
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_broker_keys_cluster_defaults_and_group_configs() {
+    let mut broker = TestBroker::start();
+    broker.create_topic("defaults", 1).await;
+    let ok = |result: (i16, String)| assert_eq!(result.0, 0, "{result:?}");
+
+    // What librdkafka's admin test does to a broker: Kafka keys Ferrite does not act on are stored all the same.
+    ok(incremental_alter(
+        &broker,
+        BROKER,
+        "1",
+        &[
+            ("background.threads", SET, Some("9")),
+            ("log.cleanup.policy", APPEND, Some("compact")),
+        ],
+        false,
+    ));
+    let described = describe(&broker, BROKER, "1", true);
+    let (value, source, _) = config_of(&described, "background.threads").expect("described");
+    assert_eq!((value.as_deref(), source), (Some("9"), 2));
+    assert_eq!(
+        value_of(&described, "log.cleanup.policy").as_deref(),
+        Some("delete,compact")
+    );
+    ok(incremental_alter(
+        &broker,
+        BROKER,
+        "1",
+        &[
+            ("background.threads", DELETE, Some("")),
+            ("log.cleanup.policy", SUBTRACT, Some("compact")),
+        ],
+        false,
+    ));
+    let described = describe(&broker, BROKER, "1", true);
+    assert_eq!(
+        config_of(&described, "background.threads").map(|c| (c.0, c.1)),
+        Some((Some("10".into()), 5))
+    );
+    ok(incremental_alter(
+        &broker,
+        BROKER,
+        "1",
+        &[("sasl.kerberos.min.time.before.relogin", SET, Some("58000"))],
+        false,
+    ));
+    // Kafka's refusals: keystores only per listener, thread pools within half and double, read-only keys.
+    for (key, value) in [
+        ("ssl.keystore.password", "secret"),
+        ("background.threads", "50"),
+        ("num.partitions", "3"),
+    ] {
+        let (code, message) =
+            incremental_alter(&broker, BROKER, "1", &[(key, SET, Some(value))], false);
+        assert_eq!(code, INVALID_REQUEST, "{key}: {message}");
+        assert!(message.contains(key), "{message}");
+    }
+
+    // The cluster-wide default: set on the empty name, below the broker's own dynamic values.
+    ok(incremental_alter(
+        &broker,
+        BROKER,
+        "",
+        &[("log.retention.bytes", SET, Some("5555"))],
+        false,
+    ));
+    let (code, message) = incremental_alter(
+        &broker,
+        BROKER,
+        "",
+        &[("sasl.kerberos.min.time.before.relogin", SET, Some("1000"))],
+        false,
+    );
+    assert_eq!(code, INVALID_REQUEST, "{message}");
+    assert!(message.contains("broker id must be specified"), "{message}");
+    let defaults = describe(&broker, BROKER, "", true);
+    assert_eq!(defaults.results[0].error_code, 0);
+    assert_eq!(defaults.results[0].configs.len(), 1);
+    assert_eq!(
+        config_of(&defaults, "log.retention.bytes"),
+        Some((
+            Some("5555".into()),
+            3,
+            vec![("log.retention.bytes".into(), Some("5555".into()), 3)]
+        ))
+    );
+    let described = describe(&broker, BROKER, "1", true);
+    let (value, source, synonyms) =
+        config_of(&described, "log.retention.bytes").expect("described");
+    assert_eq!((value.as_deref(), source), (Some("5555"), 3));
+    assert_eq!(synonyms.iter().map(|s| s.2).collect::<Vec<_>>(), vec![3, 5]);
+    let (value, source, _) =
+        config_of(&described, "sasl.kerberos.min.time.before.relogin").expect("described");
+    assert_eq!((value.as_deref(), source), (Some("58000"), 2));
+    let password = described.results[0]
+        .configs
+        .iter()
+        .find(|c| &*c.name == "ssl.keystore.password")
+        .expect("described");
+    assert!(password.is_sensitive && password.value.is_none());
+    assert_eq!(password.config_type, 9);
+    let topic = describe_topic(&broker, "defaults", true);
+    let (value, source, synonyms) = config_of(&topic, "retention.bytes").expect("described");
+    assert_eq!((value.as_deref(), source), (Some("5555"), 3));
+    assert_eq!(
+        synonyms[0],
+        ("log.retention.bytes".into(), Some("5555".into()), 3)
+    );
+
+    // Group configs, for a group that does not exist, as Kafka allows.
+    ok(incremental_alter(
+        &broker,
+        GROUP,
+        "my-group",
+        &[("consumer.session.timeout.ms", SET, Some("50000"))],
+        false,
+    ));
+    let group = describe(&broker, GROUP, "my-group", true);
+    assert_eq!(group.results[0].error_code, 0);
+    assert_eq!(
+        config_of(&group, "consumer.session.timeout.ms").map(|c| (c.0, c.1)),
+        Some((Some("50000".into()), 8))
+    );
+    assert_eq!(
+        config_of(&group, "consumer.heartbeat.interval.ms").map(|c| (c.0, c.1)),
+        Some((Some("5000".into()), 5))
+    );
+    assert_eq!(
+        config_of(&group, "share.auto.offset.reset").map(|c| c.0),
+        Some(Some("latest".into()))
+    );
+    let (code, message) = incremental_alter(
+        &broker,
+        GROUP,
+        "my-group",
+        &[("no.such.key", SET, Some("1"))],
+        false,
+    );
+    assert_eq!(code, INVALID_CONFIG);
+    assert!(message.contains("no.such.key"), "{message}");
+    let (code, message) = incremental_alter(
+        &broker,
+        GROUP,
+        "my-group",
+        &[("consumer.session.timeout.ms", SET, Some("1000"))],
+        false,
+    );
+    assert_eq!(code, INVALID_CONFIG);
+    assert!(
+        message.contains("group.consumer.min.session.timeout.ms"),
+        "{message}"
+    );
+    assert_eq!(
+        incremental_alter(
+            &broker,
+            GROUP,
+            "",
+            &[("consumer.session.timeout.ms", SET, Some("50000"))],
+            false
+        )
+        .0,
+        INVALID_REQUEST
+    );
+    assert_eq!(
+        describe(&broker, GROUP, "", false).results[0].error_code,
+        INVALID_REQUEST
+    );
+    ok(incremental_alter(
+        &broker,
+        GROUP,
+        "other-group",
+        &[("share.record.lock.duration.ms", SET, Some("20000"))],
+        false,
+    ));
+    ok(incremental_alter(
+        &broker,
+        GROUP,
+        "other-group",
+        &[("share.record.lock.duration.ms", DELETE, None)],
+        false,
+    ));
+    let other = describe(&broker, GROUP, "other-group", false);
+    assert_eq!(
+        config_of(&other, "share.record.lock.duration.ms").map(|c| (c.0, c.1)),
+        Some((Some("30000".into()), 5))
+    );
+
+    // Cluster defaults and group configs are metadata records: they survive a restart.
+    broker.restart();
+    let defaults = describe(&broker, BROKER, "", false);
+    assert_eq!(
+        value_of(&defaults, "log.retention.bytes").as_deref(),
+        Some("5555")
+    );
+    let group = describe(&broker, GROUP, "my-group", false);
+    assert_eq!(
+        config_of(&group, "consumer.session.timeout.ms").map(|c| (c.0, c.1)),
+        Some((Some("50000".into()), 8))
+    );
 }

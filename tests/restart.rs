@@ -122,7 +122,7 @@ async fn page_cache_flush_policy_serves_and_survives_a_clean_restart() {
 fn invalid_configuration_names_the_key_and_exits_non_zero() {
     for (flag, key) in [
         ("--num.partitions=zero", "num.partitions"),
-        ("--no.such.setting=1", "no.such.setting"),
+        ("--background.threads=many", "background.threads"),
         (
             "--log.message.timestamp.type=Sometimes",
             "log.message.timestamp.type",

@@ -42,6 +42,10 @@ pub enum ConfigResource {
     /// A topic, by name (as in Kafka's ConfigRecord).
     Topic(String),
     Broker(BrokerId),
+    /// The cluster-wide default of every broker's dynamic configs (Kafka's broker resource with the empty name).
+    BrokerDefault,
+    /// A consumer, share or streams group, by id (KIP-848's group configs); the group need not exist.
+    Group(String),
 }
 
 /// The broker's side of the metadata log: receives committed records in log order, and a full

@@ -15,13 +15,15 @@ use kafka_protocol::messages::alter_configs_response::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::ToErrorCode;
-use crate::config::BrokerConfig;
+use crate::config::catalog::{self, ConfigType};
+use crate::config::{group as group_config, BrokerConfig, ConfigError, ConfigLevel};
 use crate::server::Broker;
 use crate::topic_config;
 use ferrite_raft::{BrokerId, ConfigAlteration, ConfigOp, ConfigResource, ConfigSchema};
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
+pub const RESOURCE_GROUP: i8 = 32;
 
 pub type Rejection = (ResponseError, String);
 
@@ -56,6 +58,7 @@ pub async fn handle(
                 ));
             };
             check_key(broker, target, &key, false)?;
+            check_broker_value(broker, target, &key, &value)?;
             Ok(ConfigOp::Set(key, value.to_string()))
         },
     )
@@ -156,11 +159,17 @@ async fn commit<K>(
         .collect()
 }
 
-/// The resource a request names: a topic, or this broker by its id.
+/// The resource a request names: a topic, this broker by its id, every broker (the empty name), or a group.
 fn target(broker: &Broker, kind: i8, name: &str) -> Result<ConfigResource, Rejection> {
     match kind {
         RESOURCE_TOPIC => Ok(ConfigResource::Topic(name.to_string())),
+        RESOURCE_BROKER if name.is_empty() => Ok(ConfigResource::BrokerDefault),
         RESOURCE_BROKER => broker_resource(broker, name).map(ConfigResource::Broker),
+        RESOURCE_GROUP if name.is_empty() => Err((
+            ResponseError::InvalidRequest,
+            "Default group resources are not allowed.".into(),
+        )),
+        RESOURCE_GROUP => Ok(ConfigResource::Group(name.to_string())),
         other => Err((
             ResponseError::InvalidRequest,
             format!("Unsupported resource type {other}"),
@@ -168,8 +177,7 @@ fn target(broker: &Broker, kind: i8, name: &str) -> Result<ConfigResource, Rejec
     }
 }
 
-/// A broker resource name must be this broker's id. (Kafka's cluster-wide default, the empty name, is not
-/// supported yet.)
+/// A broker resource name (other than the cluster-wide default's empty one) must be this broker's id.
 pub fn broker_resource(broker: &Broker, name: &str) -> Result<BrokerId, Rejection> {
     let id: i32 = name.trim().parse().map_err(|_| {
         (
@@ -212,29 +220,70 @@ pub fn check_key(
                 ));
             }
             if list_op && !topic_config::is_list(key) {
-                return Err((
-                    ResponseError::InvalidConfig,
-                    format!("Config value append is not allowed for config key: {key}"),
-                ));
+                return Err(not_a_list(key));
             }
         }
-        ConfigResource::Broker(_) => {
-            if let Err(error) = broker.config.validate_dynamic(key, None) {
+        ConfigResource::Broker(_) | ConfigResource::BrokerDefault => {
+            let level = broker_level(target);
+            if let Err(error) = broker.config.validate_dynamic(key, None, level) {
                 let code = match error {
-                    crate::config::ConfigError::Unknown(_) => ResponseError::InvalidConfig,
+                    ConfigError::Unknown(_) => ResponseError::InvalidConfig,
                     _ => ResponseError::InvalidRequest,
                 };
                 return Err((code, error.to_string()));
             }
-            if list_op && key != "log.cleanup.policy" {
+            let is_list = catalog::lookup(key).is_some_and(|e| e.config_type == ConfigType::List);
+            if list_op && !is_list {
+                return Err(not_a_list(key));
+            }
+        }
+        ConfigResource::Group(_) => {
+            if !group_config::is_known(key) {
                 return Err((
                     ResponseError::InvalidConfig,
-                    format!("Config value append is not allowed for config key: {key}"),
+                    format!("Unknown group config name: {key}"),
                 ));
+            }
+            if list_op {
+                return Err(not_a_list(key));
             }
         }
     }
     Ok(())
+}
+
+/// A broker config's value is checked before it goes to the controller, so that a bad one is INVALID_REQUEST, as
+/// Kafka's brokers answer; other resources' values are checked by the controller (INVALID_CONFIG).
+pub fn check_broker_value(
+    broker: &Broker,
+    target: &ConfigResource,
+    key: &str,
+    value: &str,
+) -> Result<(), Rejection> {
+    if !matches!(
+        target,
+        ConfigResource::Broker(_) | ConfigResource::BrokerDefault
+    ) {
+        return Ok(());
+    }
+    broker
+        .config
+        .validate_dynamic(key, Some(value), broker_level(target))
+        .map_err(|error| (ResponseError::InvalidRequest, error.to_string()))
+}
+
+fn not_a_list(key: &str) -> Rejection {
+    (
+        ResponseError::InvalidConfig,
+        format!("Config value append is not allowed for config key: {key}"),
+    )
+}
+
+fn broker_level(resource: &ConfigResource) -> ConfigLevel {
+    match resource {
+        ConfigResource::BrokerDefault => ConfigLevel::ClusterDefault,
+        _ => ConfigLevel::Broker,
+    }
 }
 
 /// The broker's knowledge of config values, lent to the controller.
@@ -248,10 +297,13 @@ impl ConfigSchema for Schema {
             ConfigResource::Topic(_) => {
                 topic_config::validate(name, Some(value)).map_err(|e| e.to_string())
             }
-            ConfigResource::Broker(_) => self
+            ConfigResource::Broker(_) | ConfigResource::BrokerDefault => self
                 .config
-                .validate_dynamic(name, Some(value))
+                .validate_dynamic(name, Some(value), broker_level(resource))
                 .map_err(|e| e.to_string()),
+            ConfigResource::Group(_) => {
+                group_config::validate(name, value, &self.config).map_err(|e| e.to_string())
+            }
         }
     }
 
@@ -261,12 +313,8 @@ impl ConfigSchema for Schema {
                 .into_iter()
                 .find(|entry| entry.name == name)
                 .map(|entry| entry.value),
-            ConfigResource::Broker(_) => self
-                .config
-                .describe(&BTreeMap::new())
-                .into_iter()
-                .find(|entry| entry.name == name)
-                .map(|entry| entry.value),
+            ConfigResource::Broker(_) | ConfigResource::BrokerDefault => self.config.value_of(name),
+            ConfigResource::Group(_) => None,
         }
     }
 }

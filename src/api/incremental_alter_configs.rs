@@ -1,5 +1,5 @@
-//! IncrementalAlterConfigs (key 44): SET, DELETE, APPEND and SUBTRACT on individual configs of topics and of this
-//! broker (its dynamic keys). Unknown keys and bad values are INVALID_CONFIG naming them; `validate_only` checks
+//! IncrementalAlterConfigs (key 44): SET, DELETE, APPEND and SUBTRACT on individual configs of topics, of this
+//! broker and of the cluster-wide broker default (their dynamic keys), and of groups. Unknown keys and bad values are INVALID_CONFIG naming them; `validate_only` checks
 //! and changes nothing.
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use kafka_protocol::messages::incremental_alter_configs_response::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::alter_configs::{alter, check_key, ResourceConfigs};
+use super::alter_configs::{alter, check_broker_value, check_key, ResourceConfigs};
 use crate::server::Broker;
 use ferrite_raft::ConfigOp;
 
@@ -56,7 +56,11 @@ pub async fn handle(
                 })
             };
             Ok(match op {
-                SET => ConfigOp::Set(key.clone(), needs_value()?),
+                SET => {
+                    let value = needs_value()?;
+                    check_broker_value(broker, target, &key, &value)?;
+                    ConfigOp::Set(key.clone(), value)
+                }
                 DELETE => ConfigOp::Delete(key.clone()),
                 APPEND => ConfigOp::Append(key.clone(), needs_value()?),
                 SUBTRACT => ConfigOp::Subtract(key.clone(), needs_value()?),

@@ -50,6 +50,10 @@ pub struct MetadataImage {
     /// Configs of topics arrive before or after their TopicRecord; held by name.
     pending_topic_configs: HashMap<String, BTreeMap<String, String>>,
     pub broker_configs: BTreeMap<BrokerId, BTreeMap<String, String>>,
+    /// The cluster-wide dynamic defaults of every broker.
+    pub broker_default_configs: BTreeMap<String, String>,
+    /// Group configs by group id, whether or not the group exists.
+    pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl MetadataImage {
@@ -134,6 +138,10 @@ impl MetadataImage {
                         None => self.pending_topic_configs.entry(topic.clone()).or_default(),
                     },
                     ConfigResource::Broker(id) => self.broker_configs.entry(*id).or_default(),
+                    ConfigResource::BrokerDefault => &mut self.broker_default_configs,
+                    ConfigResource::Group(group) => {
+                        self.group_configs.entry(group.clone()).or_default()
+                    }
                 };
                 match value {
                     Some(value) => configs.insert(name.clone(), value.clone()),

@@ -5,7 +5,7 @@ mod partition;
 
 pub use partition::{Partition, PartitionRead};
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -175,11 +175,13 @@ impl ReplicaManager {
 impl ImageFollower for ReplicaManager {
     fn follow(&self, image: &MetadataImage) {
         let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());
-        // Dynamic broker configs (AlterConfigs on this broker) change the defaults of every topic.
-        let config = match image.broker_configs.get(&self.broker_id) {
-            Some(dynamic) => self.config.with_dynamic(dynamic),
-            None => self.config.clone(),
-        };
+        // Dynamic broker configs (AlterConfigs on this broker or on the cluster default) change the defaults of
+        // every topic.
+        let empty = BTreeMap::new();
+        let dynamic = image.broker_configs.get(&self.broker_id).unwrap_or(&empty);
+        let config = self
+            .config
+            .with_dynamic(&image.broker_default_configs, dynamic);
         let mut wanted = HashMap::new();
         for topic in image.topics() {
             for (index, partition) in &topic.partitions {

@@ -230,6 +230,8 @@ fn alter_resource(
                 )));
             }
         }
+        // As in Kafka, a group's configs may be set before (or without) the group.
+        ConfigResource::BrokerDefault | ConfigResource::Group(_) => {}
     }
     let old = state.configs(resource).cloned().unwrap_or_default();
     let mut new = if alteration.replace {
