@@ -38,7 +38,7 @@ use kafka_protocol::protocol::VersionRange;
 use crate::coordinator::group::GroupError;
 use crate::replica::ReplicaError;
 use crate::server::{Broker, HandlerFuture};
-use crate::storage::LogError;
+use crate::storage::{LogError, RecordRule};
 use crate::topic_config::TopicConfigError;
 use ferrite_raft::ControllerError;
 
@@ -252,6 +252,14 @@ impl ToErrorCode for LogError {
             LogError::InvalidRecord(..) => ResponseError::InvalidRecord,
             LogError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
             LogError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
+            LogError::InvalidRecords(errors)
+                if errors
+                    .iter()
+                    .any(|e| e.rule == RecordRule::TimestampInWindow) =>
+            {
+                ResponseError::InvalidTimestamp
+            }
+            LogError::InvalidRecords(_) => ResponseError::InvalidRecord,
             LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             LogError::RecordListTooLarge { .. } => ResponseError::RecordListTooLarge,
             LogError::Io(_) => ResponseError::KafkaStorageError,
@@ -264,6 +272,10 @@ impl ToErrorCode for ReplicaError {
         match self {
             ReplicaError::Log(error) => error.error(),
             ReplicaError::Flush(_) | ReplicaError::FlushAborted => ResponseError::KafkaStorageError,
+            ReplicaError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
+            ReplicaError::NotEnoughReplicasAfterAppend { .. } => {
+                ResponseError::NotEnoughReplicasAfterAppend
+            }
         }
     }
 }

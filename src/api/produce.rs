@@ -11,21 +11,68 @@ use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::ProduceRequest;
 use kafka_protocol::messages::produce_response::{
-    PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
 };
 use kafka_protocol::messages::ResponseKind;
 use kafka_protocol::protocol::StrBytes;
 
 use super::{local_partition, ToErrorCode};
-use crate::replica::{now_ms, Partition};
+use crate::replica::{now_ms, Partition, ReplicaError};
 use crate::server::{Broker, HandlerFuture};
-use crate::storage::{LogAppendInfo, Offset};
+use crate::storage::{LogAppendInfo, LogError, Offset};
 use ferrite_raft::{PartitionIndex, TopicId};
+
+/// `acks=-1`: wait for the in-sync replicas.
+const ACKS_ALL: i16 = -1;
 
 /// One partition's outcome, before or after waiting for durability.
 enum Outcome {
     Appended(Arc<Partition>, LogAppendInfo),
-    Failed(ResponseError, Option<String>),
+    Failed(Failure),
+}
+
+/// Why a partition's append failed: the error code, a message, and (KIP-467) the records that caused it.
+struct Failure {
+    error: ResponseError,
+    message: Option<String>,
+    record_errors: Vec<BatchIndexAndErrorMessage>,
+}
+
+impl Failure {
+    fn new(error: ResponseError) -> Self {
+        Failure {
+            error,
+            message: None,
+            record_errors: Vec::new(),
+        }
+    }
+
+    fn with_message(error: ResponseError, message: String) -> Self {
+        Failure {
+            message: Some(message),
+            ..Failure::new(error)
+        }
+    }
+
+    fn from_replica(error: &ReplicaError) -> Self {
+        let record_errors = match error {
+            ReplicaError::Log(LogError::InvalidRecords(errors)) => errors
+                .iter()
+                .map(|e| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(e.batch_index)
+                        .with_batch_index_error_message(Some(StrBytes::from_string(
+                            e.message.clone(),
+                        )))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Failure {
+            record_errors,
+            ..Failure::with_message(error.error(), error.to_string())
+        }
+    }
 }
 
 pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> HandlerFuture {
@@ -44,16 +91,20 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Ha
             .partition_data
             .into_iter()
             .map(|data| {
+                let failed = |error| Outcome::Failed(Failure::new(error));
                 let outcome = match found {
-                    _ if !matches!(acks, -1..=1) => {
-                        Outcome::Failed(ResponseError::InvalidRequiredAcks, None)
-                    }
-                    None if by_id => Outcome::Failed(ResponseError::UnknownTopicId, None),
-                    None => Outcome::Failed(ResponseError::UnknownTopicOrPartition, None),
-                    Some(t) if t.is_internal() => {
-                        Outcome::Failed(ResponseError::InvalidTopicException, None)
-                    }
-                    Some(t) => append(broker, PartitionIndex(data.index), data.records, now, t),
+                    _ if !matches!(acks, -1..=1) => failed(ResponseError::InvalidRequiredAcks),
+                    None if by_id => failed(ResponseError::UnknownTopicId),
+                    None => failed(ResponseError::UnknownTopicOrPartition),
+                    Some(t) if t.is_internal() => failed(ResponseError::InvalidTopicException),
+                    Some(t) => append(
+                        broker,
+                        PartitionIndex(data.index),
+                        data.records,
+                        now,
+                        acks == ACKS_ALL,
+                        t,
+                    ),
                 };
                 (data.index, outcome)
             })
@@ -73,7 +124,9 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Ha
         });
         return Box::pin(std::future::ready(None));
     }
+    let broker = broker.clone();
     Box::pin(async move {
+        let broker = &broker;
         let responses = join_all(
             topics
                 .into_iter()
@@ -81,7 +134,7 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Ha
                     let partition_responses = join_all(
                         outcomes
                             .into_iter()
-                            .map(|(index, outcome)| respond(index, outcome)),
+                            .map(|(index, outcome)| respond(broker, acks, index, outcome)),
                     )
                     .await;
                     TopicProduceResponse::default()
@@ -102,50 +155,85 @@ fn append(
     index: PartitionIndex,
     records: Option<Bytes>,
     now: i64,
+    acks_all: bool,
     topic: &crate::metadata::TopicImage,
 ) -> Outcome {
     let partition = match local_partition(broker, topic, index) {
         Ok(partition) => partition,
-        Err(error) => return Outcome::Failed(error, None),
+        Err(error) => return Outcome::Failed(Failure::new(error)),
+    };
+    let Some(state) = topic.partitions.get(&index) else {
+        return Outcome::Failed(Failure::new(ResponseError::NotLeaderOrFollower));
     };
     let Some(records) = records.filter(|r| !r.is_empty()) else {
-        return Outcome::Failed(ResponseError::InvalidRecord, Some("no record batch".into()));
+        return Outcome::Failed(Failure::with_message(
+            ResponseError::InvalidRecord,
+            "no record batch".into(),
+        ));
     };
-    match partition.append(records, now) {
+    match partition.append_as_leader(records, now, acks_all, state) {
         Ok(info) => Outcome::Appended(partition, info),
         Err(error) => {
             tracing::debug!(topic = %partition.topic, partition = index.0, %error, "produce rejected");
-            Outcome::Failed(error.error(), Some(error.to_string()))
+            Outcome::Failed(Failure::from_replica(&error))
         }
     }
 }
 
-async fn respond(index: i32, outcome: Outcome) -> PartitionProduceResponse {
+async fn respond(
+    broker: &Broker,
+    acks: i16,
+    index: i32,
+    outcome: Outcome,
+) -> PartitionProduceResponse {
     let response = PartitionProduceResponse::default().with_index(index);
     match outcome {
-        Outcome::Appended(partition, info) => match partition.complete(&info).await {
+        Outcome::Appended(partition, info) => match complete(broker, acks, &partition, &info).await
+        {
             Ok(()) => response
                 .with_base_offset(info.first_offset.0)
                 .with_log_append_time_ms(info.log_append_time_ms.unwrap_or(-1))
                 .with_log_start_offset(partition.log_start_offset().0),
-            Err(error) => {
-                tracing::error!(topic = %partition.topic, partition = index, %error, "append not made durable");
-                failed(response, error.error(), Some(error.to_string()))
-            }
+            Err(failure) => failed(response, failure),
         },
-        Outcome::Failed(error, message) => failed(response, error, message),
+        Outcome::Failed(failure) => failed(response, failure),
     }
 }
 
-fn failed(
-    response: PartitionProduceResponse,
-    error: ResponseError,
-    message: Option<String>,
-) -> PartitionProduceResponse {
+/// Waits until the append is as durable as the flush policy promises; for acks=all, also checks that the ISR the
+/// image gives now still meets min.insync.replicas.
+async fn complete(
+    broker: &Broker,
+    acks: i16,
+    partition: &Partition,
+    info: &LogAppendInfo,
+) -> Result<(), Failure> {
+    partition
+        .complete(info)
+        .await
+        .map_err(|error| {
+            tracing::error!(topic = %partition.topic, partition = partition.index.0, %error, "append not made durable");
+            Failure::from_replica(&error)
+        })?;
+    if acks != ACKS_ALL {
+        return Ok(());
+    }
+    let image = broker.image();
+    let state = image
+        .topic_by_id(partition.topic_id)
+        .and_then(|topic| topic.partitions.get(&partition.index))
+        .ok_or_else(|| Failure::new(ResponseError::NotLeaderOrFollower))?;
+    partition
+        .check_isr_after_append(state)
+        .map_err(|error| Failure::from_replica(&error))
+}
+
+fn failed(response: PartitionProduceResponse, failure: Failure) -> PartitionProduceResponse {
     response
-        .with_error_code(error.code())
+        .with_error_code(failure.error.code())
         .with_base_offset(-1)
         .with_log_append_time_ms(-1)
         .with_log_start_offset(Offset(-1).0)
-        .with_error_message(message.map(StrBytes::from_string))
+        .with_error_message(failure.message.map(StrBytes::from_string))
+        .with_record_errors(failure.record_errors)
 }

@@ -25,6 +25,14 @@ pub enum ReplicaError {
     Flush(#[from] std::io::Error),
     #[error("the flush task was cancelled")]
     FlushAborted,
+    /// acks=all refused before the append: the ISR is smaller than the effective min.insync.replicas.
+    /// Kafka: NOT_ENOUGH_REPLICAS (19).
+    #[error("the ISR has {isr} replica(s), fewer than the {min_isr} min.insync.replicas requires")]
+    NotEnoughReplicas { isr: usize, min_isr: usize },
+    /// acks=all appended, but the ISR shrank below the effective min.insync.replicas while it waited.
+    /// Kafka: NOT_ENOUGH_REPLICAS_AFTER_APPEND (20).
+    #[error("appended, but the ISR shrank to {isr} replica(s), fewer than the {min_isr} min.insync.replicas requires")]
+    NotEnoughReplicasAfterAppend { isr: usize, min_isr: usize },
 }
 
 /// The name Kafka gives a partition's directory.

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use super::ReplicaError;
 use crate::config::FlushPolicy;
+use crate::metadata::PartitionImage;
 use crate::storage::{Log, LogAppendInfo, LogConfig, Offset};
 
 pub struct Partition {
@@ -165,6 +166,48 @@ impl Partition {
         Ok(info)
     }
 
+    /// A producer's append as leader. With acks=all it is refused before anything is written when the ISR that
+    /// the MetadataImage gives (`state`) is smaller than the effective min.insync.replicas, as Kafka refuses it.
+    pub fn append_as_leader(
+        &self,
+        records: Bytes,
+        now_ms: i64,
+        acks_all: bool,
+        state: &PartitionImage,
+    ) -> Result<LogAppendInfo, ReplicaError> {
+        if acks_all {
+            let min_isr = self.effective_min_isr(state);
+            if state.isr.len() < min_isr {
+                return Err(ReplicaError::NotEnoughReplicas {
+                    isr: state.isr.len(),
+                    min_isr,
+                });
+            }
+        }
+        self.append(records, now_ms)
+    }
+
+    /// For an acks=all append once [`Partition::complete`] returned: whether the ISR (`state`, as the image gives it
+    /// now) still satisfies min.insync.replicas. If it shrank meanwhile, the records stay in the log but the
+    /// producer hears NOT_ENOUGH_REPLICAS_AFTER_APPEND, as from Kafka, and may retry.
+    pub fn check_isr_after_append(&self, state: &PartitionImage) -> Result<(), ReplicaError> {
+        let min_isr = self.effective_min_isr(state);
+        if state.isr.len() < min_isr {
+            return Err(ReplicaError::NotEnoughReplicasAfterAppend {
+                isr: state.isr.len(),
+                min_isr,
+            });
+        }
+        Ok(())
+    }
+
+    /// The topic's min.insync.replicas, capped at the replication factor: Kafka (since 3.7, KAFKA-15583) accepts
+    /// any value but never requires more in-sync replicas than the partition has.
+    fn effective_min_isr(&self, state: &PartitionImage) -> usize {
+        let configured = usize::try_from(self.log().config().min_insync_replicas).unwrap_or(1);
+        configured.min(state.replicas.len())
+    }
+
     /// Returns once the append is as durable as the flush policy promises, and visible below the HighWatermark.
     pub async fn complete(&self, appended: &LogAppendInfo) -> Result<(), ReplicaError> {
         let end = Offset(appended.last_offset.0 + 1);
@@ -261,5 +304,81 @@ impl Partition {
         self.messages_since_flush.store(0, Ordering::Relaxed);
         self.advance_high_watermark(end);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::test_batches::batch;
+    use ferrite_raft::BrokerId;
+
+    fn partition(dir: &std::path::Path, min_insync_replicas: i32) -> Partition {
+        let config = LogConfig {
+            min_insync_replicas,
+            ..LogConfig::default()
+        };
+        let log = Log::open(dir.to_path_buf(), config, 0).expect("open");
+        Partition::new(
+            "t".into(),
+            TopicId(uuid::Uuid::new_v4()),
+            PartitionIndex(0),
+            log,
+            LeaderEpoch(0),
+            FlushPolicy::Durable,
+        )
+    }
+
+    fn state(replicas: &[i32], isr: &[i32]) -> PartitionImage {
+        PartitionImage {
+            replicas: replicas.iter().map(|id| BrokerId(*id)).collect(),
+            isr: isr.iter().map(|id| BrokerId(*id)).collect(),
+            leader: BrokerId(replicas[0]),
+            leader_epoch: LeaderEpoch(0),
+        }
+    }
+
+    #[test]
+    fn acks_all_needs_min_insync_replicas_in_the_isr() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = partition(dir.path(), 2);
+        let shrunk = state(&[1, 2, 3], &[1]);
+        assert!(matches!(
+            p.append_as_leader(batch(1, 0), 0, true, &shrunk),
+            Err(ReplicaError::NotEnoughReplicas { isr: 1, min_isr: 2 })
+        ));
+        assert_eq!(
+            p.log().log_end_offset(),
+            Offset(0),
+            "refused before the append"
+        );
+        // acks=1 does not wait for followers, so the ISR does not matter to it.
+        p.append_as_leader(batch(1, 0), 0, false, &shrunk)
+            .expect("acks=1");
+        let healthy = state(&[1, 2, 3], &[1, 2]);
+        p.append_as_leader(batch(1, 0), 0, true, &healthy)
+            .expect("acks=all with 2 in sync");
+        assert!(p.check_isr_after_append(&healthy).is_ok());
+        assert!(matches!(
+            p.check_isr_after_append(&shrunk),
+            Err(ReplicaError::NotEnoughReplicasAfterAppend { isr: 1, min_isr: 2 })
+        ));
+    }
+
+    #[test]
+    fn min_insync_replicas_never_exceeds_the_replication_factor() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = partition(dir.path(), 2);
+        let single = state(&[1], &[1]);
+        p.append_as_leader(batch(1, 0), 0, true, &single)
+            .expect("min.insync.replicas=2 on one replica requires one, as in Kafka");
+        assert!(p.check_isr_after_append(&single).is_ok());
+        // A lowered min.insync.replicas (AlterConfigs) applies to the next append.
+        p.update_config(LogConfig {
+            min_insync_replicas: 1,
+            ..LogConfig::default()
+        });
+        p.append_as_leader(batch(1, 0), 0, true, &state(&[1, 2], &[1]))
+            .expect("one in sync is enough now");
     }
 }

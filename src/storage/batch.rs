@@ -24,7 +24,7 @@
 //! offsets never costs a checksum; only a rewrite of the max timestamp or attributes (LogAppendTime) does.
 
 use super::records;
-use super::{LogConfig, LogError, TimestampType};
+use super::{LogConfig, LogError, RecordError, RecordRule, TimestampType};
 
 pub const BASE_OFFSET_POS: usize = 0;
 pub const LENGTH_POS: usize = 8;
@@ -220,10 +220,13 @@ pub struct ValidatedBatch {
     pub max_timestamp: i64,
 }
 
-/// Everything Kafka's LogValidator checks for a leader append of a client's batch, short of decompressing:
-/// framing and CRC, size limit, record count against the offset delta, and for uncompressed batches the records
-/// themselves (count, consecutive offset deltas, every timestamp). Compressed batches are checked by their header
-/// timestamps only, because inflating every batch on the produce path would cost more than the lookups it protects.
+/// Everything Kafka's LogValidator checks for a leader append of a client's batch: framing and CRC, size limit,
+/// record count against the offset delta, and the per-record rules (a key on a compacted topic, CreateTime
+/// timestamps in the window), each broken rule reported against its record (KIP-467). Uncompressed batches are
+/// walked record by record, also checking counts and offset deltas. Compressed batches are inflated only when a
+/// rule needs their records: always on a compacted topic, else only when the header's timestamps fall outside the
+/// window (to name the culprits), because inflating every batch on the produce path would cost more than the
+/// lookups it protects.
 pub fn validate_for_append(
     batch: &[u8],
     config: &LogConfig,
@@ -255,37 +258,39 @@ pub fn validate_for_append(
         ));
     }
     let check_timestamps = config.message_timestamp_type == TimestampType::CreateTime;
-    let max_timestamp = if header.compression() == Some(Compression::None) {
-        let mut max = NO_TIMESTAMP;
-        let mut expected_delta = 0i32;
+    let (errors, max_timestamp) = if header.compression() == Some(Compression::None) {
         let records = &batch[HEADER_SIZE..];
-        let count = records::for_each_record(records, &header, |offset_delta, timestamp| {
-            if offset_delta != expected_delta {
-                return Err(LogError::InvalidRecord(format!(
-                    "record offset delta {offset_delta} where {expected_delta} was expected"
-                )));
-            }
-            expected_delta = expected_delta.saturating_add(1);
-            if check_timestamps {
-                check_timestamp(timestamp, config, now_ms)?;
-            }
-            max = max.max(timestamp);
-            Ok(records::Flow::Continue)
-        })?;
-        if count.consumed != records.len() {
+        let walk = walk_records(records, &header, config, now_ms, true)?;
+        if walk.consumed != records.len() {
             return Err(LogError::CorruptMessage(format!(
                 "{} bytes follow the last record",
-                records.len() - count.consumed
+                records.len() - walk.consumed
             )));
         }
-        max
+        (walk.errors, walk.max_timestamp)
     } else {
-        if check_timestamps {
-            check_timestamp(header.base_timestamp, config, now_ms)?;
-            check_timestamp(header.max_timestamp, config, now_ms)?;
+        let header_in_window = !check_timestamps
+            || (in_window(header.base_timestamp, config, now_ms)
+                && in_window(header.max_timestamp, config, now_ms));
+        let errors = if config.cleanup_compact || !header_in_window {
+            records::with_records(batch, &header, |records| {
+                Ok(walk_records(records, &header, config, now_ms, false)?.errors)
+            })?
+        } else {
+            Vec::new()
+        };
+        if !header_in_window && errors.is_empty() {
+            // The header claims a timestamp that no record has: refuse the batch as a whole.
+            return Err(LogError::InvalidTimestamp {
+                timestamp_ms: header.max_timestamp,
+                now_ms,
+            });
         }
-        header.max_timestamp
+        (errors, header.max_timestamp)
     };
+    if !errors.is_empty() {
+        return Err(LogError::InvalidRecords(errors));
+    }
     Ok(ValidatedBatch {
         header,
         size,
@@ -293,29 +298,78 @@ pub fn validate_for_append(
     })
 }
 
-/// Kafka's rule for compacted topics: every record needs a key, or the batch is refused with INVALID_RECORD.
-pub fn check_keys_for_compaction(batch: &[u8], header: &BatchHeader) -> Result<(), LogError> {
-    if records::has_keyless_record(batch, header)? {
-        return Err(LogError::InvalidRecord(
-            "Compacted topic cannot accept message without key".into(),
-        ));
-    }
-    Ok(())
+/// What one walk over a batch's records found.
+struct Walk {
+    errors: Vec<RecordError>,
+    max_timestamp: i64,
+    consumed: usize,
 }
 
-fn check_timestamp(timestamp_ms: i64, config: &LogConfig, now_ms: i64) -> Result<(), LogError> {
+/// Applies the per-record rules to every record, one error per record at most (the key's first, as Kafka reports
+/// them). With `strict_offsets`, offset deltas that do not count 0, 1, 2... refuse the batch outright.
+fn walk_records(
+    records: &[u8],
+    header: &BatchHeader,
+    config: &LogConfig,
+    now_ms: i64,
+    strict_offsets: bool,
+) -> Result<Walk, LogError> {
+    let check_timestamps = config.message_timestamp_type == TimestampType::CreateTime;
+    let mut errors = Vec::new();
+    let mut max_timestamp = NO_TIMESTAMP;
+    let mut index = 0i32;
+    let walked = records::for_each_record(records, header, |record| {
+        if strict_offsets && record.offset_delta != index {
+            return Err(LogError::InvalidRecord(format!(
+                "record offset delta {} where {index} was expected",
+                record.offset_delta
+            )));
+        }
+        let broken = if config.cleanup_compact && !record.has_key {
+            Some((
+                RecordRule::KeyRequired,
+                "Compacted topic cannot accept message without key".to_string(),
+            ))
+        } else if check_timestamps && !in_window(record.timestamp, config, now_ms) {
+            Some((
+                RecordRule::TimestampInWindow,
+                format!(
+                    "timestamp {} is outside the accepted window [{}, {}]",
+                    record.timestamp,
+                    now_ms.saturating_sub(config.message_timestamp_before_max_ms),
+                    now_ms.saturating_add(config.message_timestamp_after_max_ms)
+                ),
+            ))
+        } else {
+            None
+        };
+        if let Some((rule, message)) = broken {
+            errors.push(RecordError {
+                batch_index: index,
+                rule,
+                message,
+            });
+        }
+        index = index.saturating_add(1);
+        max_timestamp = max_timestamp.max(record.timestamp);
+        Ok(records::Flow::Continue)
+    })?;
+    Ok(Walk {
+        errors,
+        max_timestamp,
+        consumed: walked.consumed,
+    })
+}
+
+/// Whether a CreateTime timestamp is within `message.timestamp.{before,after}.max.ms` of the broker's clock. A
+/// record without a timestamp has nothing to check.
+fn in_window(timestamp_ms: i64, config: &LogConfig, now_ms: i64) -> bool {
     if timestamp_ms == NO_TIMESTAMP {
-        return Ok(());
+        return true;
     }
     let too_old = now_ms.saturating_sub(timestamp_ms) > config.message_timestamp_before_max_ms;
     let too_new = timestamp_ms.saturating_sub(now_ms) > config.message_timestamp_after_max_ms;
-    if too_old || too_new {
-        return Err(LogError::InvalidTimestamp {
-            timestamp_ms,
-            now_ms,
-        });
-    }
-    Ok(())
+    !(too_old || too_new)
 }
 
 /// Stamps the fields the leader owns. The base offset and leader epoch sit before the CRC'd range, so they cost
@@ -351,7 +405,7 @@ pub fn assign_in_place(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::test_batches::{batch, batch_with, TestRecord};
+    use crate::storage::test_batches::{batch, batch_with, keyed_batch, TestRecord};
     use kafka_protocol::records::Compression as Codec;
 
     fn config() -> LogConfig {
@@ -454,23 +508,87 @@ mod tests {
             ..config()
         };
         let now = 1_000_000;
+        let refused = |result: Result<ValidatedBatch, LogError>| -> Vec<(i32, RecordRule)> {
+            match result {
+                Err(LogError::InvalidRecords(errors)) => {
+                    errors.iter().map(|e| (e.batch_index, e.rule)).collect()
+                }
+                other => panic!("expected record errors, got {other:?}"),
+            }
+        };
+        let late = RecordRule::TimestampInWindow;
         assert!(validate_for_append(&batch(2, now - 500), &cfg, now).is_ok());
-        assert!(matches!(
-            validate_for_append(&batch(2, now - 5_000), &cfg, now),
-            Err(LogError::InvalidTimestamp { .. })
-        ));
-        assert!(matches!(
-            validate_for_append(&batch(2, now + 5_000), &cfg, now),
-            Err(LogError::InvalidTimestamp { .. })
-        ));
-        let gz = batch_with(
-            &[TestRecord::at(now + 5_000), TestRecord::at(now + 6_000)],
-            Codec::Gzip,
+        assert_eq!(
+            refused(validate_for_append(&batch(2, now - 5_000), &cfg, now)),
+            vec![(0, late), (1, late)]
         );
-        assert!(matches!(
-            validate_for_append(&gz, &cfg, now),
-            Err(LogError::InvalidTimestamp { .. })
-        ));
+        assert_eq!(
+            refused(validate_for_append(&batch(2, now + 5_000), &cfg, now)),
+            vec![(0, late), (1, late)]
+        );
+        // Only the records out of the window are named, compressed or not.
+        for codec in [Codec::None, Codec::Gzip] {
+            let mixed = batch_with(
+                &[
+                    TestRecord::at(now),
+                    TestRecord::at(now + 5_000),
+                    TestRecord::at(now - 200),
+                    TestRecord::at(now - 6_000),
+                ],
+                codec,
+            );
+            assert_eq!(
+                refused(validate_for_append(&mixed, &cfg, now)),
+                vec![(1, late), (3, late)],
+                "{codec:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn keyless_records_on_a_compacted_topic_are_named() {
+        let cfg = LogConfig {
+            cleanup_compact: true,
+            message_timestamp_before_max_ms: 1_000,
+            ..config()
+        };
+        let now = 1_000_000;
+        for codec in [Codec::None, Codec::Lz4] {
+            let b = keyed_batch(
+                &[(Some("a"), Some("1")), (None, Some("2")), (Some(""), None)],
+                now,
+                codec,
+            );
+            match validate_for_append(&b, &cfg, now) {
+                Err(LogError::InvalidRecords(errors)) => {
+                    let named: Vec<_> = errors.iter().map(|e| (e.batch_index, e.rule)).collect();
+                    assert_eq!(named, vec![(1, RecordRule::KeyRequired)], "{codec:?}");
+                }
+                other => panic!("{codec:?}: expected record errors, got {other:?}"),
+            }
+            // A keyless record with a timestamp out of the window is reported once, for its key.
+            let old = keyed_batch(
+                &[(None, Some("1")), (Some("k"), Some("2"))],
+                now - 5_000,
+                codec,
+            );
+            match validate_for_append(&old, &cfg, now) {
+                Err(LogError::InvalidRecords(errors)) => {
+                    let named: Vec<_> = errors.iter().map(|e| (e.batch_index, e.rule)).collect();
+                    assert_eq!(
+                        named,
+                        vec![
+                            (0, RecordRule::KeyRequired),
+                            (1, RecordRule::TimestampInWindow)
+                        ],
+                        "{codec:?}"
+                    );
+                }
+                other => panic!("{codec:?}: expected record errors, got {other:?}"),
+            }
+        }
+        let keyed = keyed_batch(&[(Some("a"), Some("1"))], now, Codec::None);
+        assert!(validate_for_append(&keyed, &cfg, now).is_ok());
     }
 
     #[test]

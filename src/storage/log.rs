@@ -130,9 +130,6 @@ impl Log {
         now_ms: i64,
     ) -> Result<LogAppendInfo, LogError> {
         let validated = batch::validate_for_append(&records, &self.config, now_ms)?;
-        if self.config.cleanup_compact {
-            batch::check_keys_for_compaction(&records, &validated.header)?;
-        }
         if validated.size > self.config.segment_bytes as usize {
             return Err(LogError::RecordListTooLarge {
                 size: validated.size,

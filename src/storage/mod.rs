@@ -36,7 +36,7 @@ mod retention;
 #[cfg(test)]
 mod log_tests;
 #[cfg(test)]
-mod test_batches;
+pub(crate) mod test_batches;
 
 pub use batch::BatchHeader;
 pub use cleaner::{build as build_cleaned, CleanPlan, CleanStats, Cleaned};
@@ -143,6 +143,23 @@ pub struct LogAppendInfo {
     pub max_timestamp: i64,
 }
 
+/// A per-record rule of Kafka's leader validation that a record can break (KIP-467 record errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordRule {
+    /// A compacted topic's records need a key.
+    KeyRequired,
+    /// A CreateTime timestamp outside `message.timestamp.{before,after}.max.ms` of the broker's clock.
+    TimestampInWindow,
+}
+
+/// One record of a refused batch: where it is in the batch (0-based) and the rule it broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    pub batch_index: i32,
+    pub rule: RecordRule,
+    pub message: String,
+}
+
 /// Everything that can go wrong in the storage layer. The API boundary maps each variant to a Kafka error code
 /// (noted per variant); the storage layer itself never deals in codes.
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +179,11 @@ pub enum LogError {
     /// A CreateTime timestamp outside the topic's accepted window. Kafka: INVALID_TIMESTAMP (32).
     #[error("timestamp {timestamp_ms} is outside the accepted window around {now_ms}")]
     InvalidTimestamp { timestamp_ms: i64, now_ms: i64 },
+    /// Records broke per-record rules, so the whole batch is refused; the errors (in batch order, at least one)
+    /// name each such record. Kafka: INVALID_TIMESTAMP (32) if any broke the timestamp window, else
+    /// INVALID_RECORD (87), with the errors as the response's record_errors.
+    #[error("{}", describe_record_errors(.0))]
+    InvalidRecords(Vec<RecordError>),
     /// Kafka: OFFSET_OUT_OF_RANGE (1).
     #[error("offset {offset} is outside [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {
@@ -172,4 +194,25 @@ pub enum LogError {
     /// Kafka: KAFKA_STORAGE_ERROR (56). The log may be unusable afterwards; the caller should take it offline.
     #[error("log I/O error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// The partition-level message for a batch refused record by record: how many, and the first few reasons.
+fn describe_record_errors(errors: &[RecordError]) -> String {
+    const SHOWN: usize = 3;
+    let first: Vec<String> = errors
+        .iter()
+        .take(SHOWN)
+        .map(|e| format!("record {}: {}", e.batch_index, e.message))
+        .collect();
+    let more = errors.len().saturating_sub(SHOWN);
+    let tail = if more > 0 {
+        format!(" (and {more} more)")
+    } else {
+        String::new()
+    };
+    format!(
+        "batch refused, {} invalid record(s): {}{tail}",
+        errors.len(),
+        first.join("; ")
+    )
 }

@@ -1,7 +1,7 @@
-//! Walking the records inside one batch, for the few places that must look past the header: counting records on
+//! Walking the records inside one batch, for the few places that must look past the header: validating records on
 //! a produce and finding a record by timestamp.
 //!
-//! Only the first three fields of each record are read (length, attributes, timestamp delta, offset delta). We do
+//! Only the first fields of each record are read (length, attributes, timestamp delta, offset delta, key length). We do
 //! not use `RecordBatchDecoder` here: it materialises every key, value and header, and it reserves room for
 //! `recordCount` records up front, a count that a hostile batch sets to two billion. kafka-protocol keeps its varint
 //! decoder crate-private, so the two varint readers below are ours. Decompression is kafka-protocol's.
@@ -16,6 +16,15 @@ use super::{LogError, TimestampType};
 pub(crate) enum Flow {
     Continue,
     Stop,
+}
+
+/// What a walk sees of one record.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordView {
+    pub offset_delta: i32,
+    pub timestamp: i64,
+    /// A null key (length -1) is no key; an empty key is one.
+    pub has_key: bool,
 }
 
 /// How far a walk got.
@@ -54,16 +63,16 @@ fn read_varlong(buf: &[u8], pos: &mut usize) -> Result<i64, LogError> {
     Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
 }
 
-/// Calls `f(offset_delta, timestamp_ms)` for each record of an uncompressed records section, in order, until `f`
-/// says stop or `header.record_count` records have been seen. Under LogAppendTime every record's timestamp is the
-/// batch's max timestamp, as Kafka defines it.
+/// Calls `f` for each record of an uncompressed records section, in order, until `f` says stop or
+/// `header.record_count` records have been seen. Under LogAppendTime every record's timestamp is the batch's max
+/// timestamp, as Kafka defines it.
 pub(crate) fn for_each_record<F>(
     records: &[u8],
     header: &BatchHeader,
     mut f: F,
 ) -> Result<Walked, LogError>
 where
-    F: FnMut(i32, i64) -> Result<Flow, LogError>,
+    F: FnMut(RecordView) -> Result<Flow, LogError>,
 {
     let append_time = header.timestamp_type() == TimestampType::LogAppendTime;
     let mut pos = 0usize;
@@ -85,13 +94,19 @@ where
         let mut at = 1; // attributes: unused
         let timestamp_delta = read_varlong(record, &mut at)?;
         let offset_delta = read_varint(record, &mut at)?;
+        let has_key = read_varint(record, &mut at)? >= 0;
         pos = end;
         let timestamp = if append_time {
             header.max_timestamp
         } else {
             header.base_timestamp.saturating_add(timestamp_delta)
         };
-        if let Flow::Stop = f(offset_delta, timestamp)? {
+        let view = RecordView {
+            offset_delta,
+            timestamp,
+            has_key,
+        };
+        if let Flow::Stop = f(view)? {
             break;
         }
     }
@@ -99,7 +114,7 @@ where
 }
 
 /// Runs `f` over the batch's records section, inflated if the batch is compressed.
-fn with_records<R>(
+pub(crate) fn with_records<R>(
     batch: &[u8],
     header: &BatchHeader,
     f: impl FnOnce(&[u8]) -> Result<R, LogError>,
@@ -118,31 +133,6 @@ fn with_records<R>(
     f(&inflated)
 }
 
-/// Whether any record of the batch has a null key (which a compacted topic refuses). Compressed batches are
-/// inflated: Kafka's LogValidator does the same for compacted topics.
-pub(crate) fn has_keyless_record(batch: &[u8], header: &BatchHeader) -> Result<bool, LogError> {
-    with_records(batch, header, |records| {
-        let mut pos = 0usize;
-        for _ in 0..header.record_count.max(0) {
-            let len = read_varint(records, &mut pos)?;
-            let len = usize::try_from(len).map_err(|_| corrupt("negative length"))?;
-            let end = pos
-                .checked_add(len)
-                .filter(|end| *end <= records.len())
-                .ok_or_else(|| corrupt("length runs past the batch"))?;
-            let record = &records[pos..end];
-            let mut at = 1; // attributes: unused
-            read_varlong(record, &mut at)?;
-            read_varint(record, &mut at)?;
-            if read_varint(record, &mut at)? < 0 {
-                return Ok(true);
-            }
-            pos = end;
-        }
-        Ok(false)
-    })
-}
-
 /// The first record of `batch` whose timestamp is at least `target_ms`, as (timestamp, offset).
 pub(crate) fn first_at_or_after(
     batch: &[u8],
@@ -155,11 +145,13 @@ pub(crate) fn first_at_or_after(
     }
     with_records(batch, header, |records| {
         let mut found = None;
-        for_each_record(records, header, |offset_delta, timestamp| {
-            if timestamp >= target_ms {
+        for_each_record(records, header, |record| {
+            if record.timestamp >= target_ms {
                 found = Some((
-                    timestamp,
-                    header.base_offset.saturating_add(i64::from(offset_delta)),
+                    record.timestamp,
+                    header
+                        .base_offset
+                        .saturating_add(i64::from(record.offset_delta)),
                 ));
                 return Ok(Flow::Stop);
             }

@@ -293,29 +293,43 @@ pub fn payload(message: &OwnedMessage) -> Option<Vec<u8>> {
 
 /// One uncompressed record batch, as a producer would send it, for raw-protocol tests.
 pub fn record_batch(key: &'static [u8], value: &'static [u8]) -> bytes::Bytes {
+    keyed_record_batch(&[Some(key)], value, 1_700_000_000_000)
+}
+
+/// One uncompressed batch of records with these keys (`None`: no key), each with `value` and `timestamp_ms`.
+pub fn keyed_record_batch(
+    keys: &[Option<&'static [u8]>],
+    value: &'static [u8],
+    timestamp_ms: i64,
+) -> bytes::Bytes {
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
     };
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 1_700_000_000_000,
-        key: Some(bytes::Bytes::from_static(key)),
-        value: Some(bytes::Bytes::from_static(value)),
-        headers: Default::default(),
-    };
+    let records: Vec<Record> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The encoder starts a new batch where offset - sequence changes; this keeps one batch.
+            sequence: i as i32 - 1,
+            timestamp: timestamp_ms,
+            key: key.map(bytes::Bytes::from_static),
+            value: Some(bytes::Bytes::from_static(value)),
+            headers: Default::default(),
+        })
+        .collect();
     let mut buf = bytes::BytesMut::new();
     let options = RecordEncodeOptions {
         version: 2,
         compression: Compression::None,
     };
-    RecordBatchEncoder::encode(&mut buf, [&record], &options).expect("encode batch");
+    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode batch");
     buf.freeze()
 }
