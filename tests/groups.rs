@@ -393,3 +393,66 @@ async fn commit_metadata_round_trips_and_never_committed_partitions_fetch_nothin
         "never committed: the broker answers -1"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_too_large_for_the_log_is_refused_and_leaves_no_trace() {
+    // 50 partitions x 4000 bytes of metadata make a __consumer_offsets batch larger than message.max.bytes.
+    let mut flags = GROUP_FLAGS.to_vec();
+    flags.push("--message.max.bytes=100000");
+    let broker = TestBroker::start_with(&flags);
+    broker.create_topic("huge-commit", 50).await;
+    let consumer: BaseConsumer = broker
+        .client_config()
+        .set("group.id", "g-huge")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let metadata = "m".repeat(4000);
+    let mut tpl = TopicPartitionList::new();
+    for partition in 0..50 {
+        tpl.add_partition_offset("huge-commit", partition, Offset::Offset(5))
+            .expect("tpl");
+        tpl.find_partition("huge-commit", partition)
+            .expect("partition")
+            .set_metadata(metadata.as_str());
+    }
+    let error = consumer
+        .commit(&tpl, CommitMode::Sync)
+        .expect_err("the log refuses the batch");
+    assert!(
+        error.to_string().contains("size") || error.to_string().contains("Size"),
+        "INVALID_COMMIT_OFFSET_SIZE, as Kafka answers: {error}"
+    );
+
+    let mut wanted = TopicPartitionList::new();
+    wanted.add_partition("huge-commit", 0);
+    let committed = consumer
+        .committed_offsets(wanted.clone(), Duration::from_secs(10))
+        .expect("committed");
+    assert_eq!(
+        committed
+            .find_partition("huge-commit", 0)
+            .expect("p0")
+            .offset(),
+        Offset::Invalid,
+        "a refused commit must not be visible in the coordinator's state"
+    );
+
+    let mut small = TopicPartitionList::new();
+    small
+        .add_partition_offset("huge-commit", 0, Offset::Offset(9))
+        .expect("tpl");
+    consumer
+        .commit(&small, CommitMode::Sync)
+        .expect("a small commit");
+    let committed = consumer
+        .committed_offsets(wanted, Duration::from_secs(10))
+        .expect("committed");
+    assert_eq!(
+        committed
+            .find_partition("huge-commit", 0)
+            .expect("p0")
+            .offset(),
+        Offset::Offset(9)
+    );
+}

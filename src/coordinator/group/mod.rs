@@ -193,8 +193,11 @@ impl ShardHandle {
         self.slot.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs a handler on the loaded shard: its records are replayed and appended to the partition under the lock
-    /// (so the log holds them in replay order); replies are handed out with the returned [`Pending`].
+    /// Runs a handler on the loaded shard: its records are appended to the partition and then replayed, under the
+    /// lock (so the log holds them in replay order); replies are handed out with the returned [`Pending`].
+    ///
+    /// Records the log refused (too large for it, leadership lost) are not replayed: the shard's state must be
+    /// what a reload from the log would build, and the handler's response then carries the error.
     fn execute<R>(
         &self,
         reply_to: Option<oneshot::Sender<Reply>>,
@@ -211,13 +214,14 @@ impl ShardHandle {
         let output = handler(shard, responder, now);
         let mut write = None;
         if !output.records.is_empty() {
-            let batch = encode_batch(&output.records, now);
-            if batch.is_ok() && !already_replayed {
+            let appended =
+                encode_batch(&output.records, now).and_then(|batch| self.append(batch, now));
+            if appended.is_ok() && !already_replayed {
                 for record in &output.records {
                     shard.replay(record);
                 }
             }
-            write = Some(batch.and_then(|batch| self.append(batch, now)));
+            write = Some(appended);
         }
         if let Some(sender) = reply_to {
             slot.responders.insert(responder, sender);
