@@ -23,6 +23,11 @@
 //! The CRC starts after the fields the broker rewrites on every append (base offset, leader epoch), so assigning
 //! offsets never costs a checksum; only a rewrite of the max timestamp or attributes (LogAppendTime) does.
 
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression as Codec, Record, RecordBatchEncoder, RecordEncodeOptions,
+};
+
 use super::records;
 use super::{LogConfig, LogError, RecordError, RecordRule, TimestampType};
 
@@ -400,6 +405,50 @@ pub fn assign_in_place(
         let crc = compute_crc(batch);
         batch[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
     }
+}
+
+/// A record the broker writes itself (the group coordinator's records; tests'), as [`encode_batch`] takes it.
+pub struct BrokerRecord {
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub timestamp_ms: i64,
+}
+
+/// Encodes `records` as one magic v2 batch with offsets 0.. (the leader assigns real ones on append), CreateTime,
+/// no producer id, compressed with `codec`.
+pub fn encode_batch(
+    records: impl IntoIterator<Item = BrokerRecord>,
+    codec: Codec,
+) -> Result<Bytes, LogError> {
+    let records: Vec<Record> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, record)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: kafka_protocol::records::TimestampType::Creation,
+            offset: i as i64,
+            // kafka-protocol's encoder starts a new batch wherever offset - sequence changes; keeping it constant
+            // keeps one batch, whose base sequence stays -1 (no idempotent producer).
+            sequence: i as i32 - 1,
+            timestamp: record.timestamp_ms,
+            key: record.key,
+            value: record.value,
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: codec,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options)
+        .map_err(|e| LogError::InvalidRecord(format!("cannot encode a batch: {e:#}")))?;
+    Ok(buf.freeze())
 }
 
 #[cfg(test)]

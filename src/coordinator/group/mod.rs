@@ -21,11 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use ferrite_raft::{BrokerId, CreateTopicSpec, PartitionIndex, QuorumController, TopicId};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, RecordBatchDecoder};
 use tokio::sync::{oneshot, Notify};
 
 pub use classic::{GroupState, ResponderId};
@@ -39,7 +37,8 @@ pub use shard::{
 use crate::config::GroupCoordinatorConfig;
 use crate::metadata::{ImageFollower, MetadataImage};
 use crate::replica::{now_ms, ReplicaError, ReplicaManager};
-use crate::storage::Offset;
+use crate::storage::batch::BrokerRecord;
+use crate::storage::{self, Offset};
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
@@ -391,38 +390,16 @@ fn replay_batches(
 fn encode_batch(records: &[CoordinatorRecord], now: i64) -> Result<Bytes, GroupError> {
     let encoded = records
         .iter()
-        .enumerate()
-        .map(|(i, record)| {
-            Ok(Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                // The encoder keeps records in one batch while offset - sequence is constant; the batch's base
-                // sequence stays -1 (no idempotent producer).
-                sequence: i as i32 - 1,
-                timestamp: now,
+        .map(|record| {
+            Ok(BrokerRecord {
                 key: Some(record.encode_key().map_err(GroupError::InvalidRecord)?),
                 value: record.encode_value().map_err(GroupError::InvalidRecord)?,
-                headers: Default::default(),
+                timestamp_ms: now,
             })
         })
         .collect::<Result<Vec<_>, GroupError>>()?;
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &encoded,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|_| GroupError::InvalidRecord(records::RecordError::TooLong))?;
-    Ok(buf.freeze())
+    storage::batch::encode_batch(encoded, Compression::None)
+        .map_err(|_| GroupError::InvalidRecord(records::RecordError::TooLong))
 }
 
 pub struct GroupCoordinator {
