@@ -13,7 +13,10 @@ use ferrite_raft::BrokerId;
 // Retention and cleaner keys, and the dynamic-config support DescribeConfigs and AlterConfigs need.
 #[path = "config_log.rs"]
 mod log;
-pub use log::{BrokerConfigEntry, BrokerConfigSource, ConfigLevel, LogCleanupConfig};
+pub use log::{
+    coarser_spellings, in_millis, BrokerConfigEntry, BrokerConfigSource, ConfigLevel,
+    LogCleanupConfig,
+};
 // Every key a Kafka broker defines, for the ones Ferrite does not act on itself.
 #[path = "config_catalog.rs"]
 pub mod catalog;
@@ -260,7 +263,8 @@ impl BrokerConfig {
                 log::check_type(entry, value)?;
             }
         }
-        let values = &values;
+        let given = values;
+        let values = &log::with_time_synonyms(&given)?;
         let get = |key: &str| -> &str {
             values.get(key).map(String::as_str).unwrap_or_else(|| {
                 DEFAULTS
@@ -324,7 +328,7 @@ impl BrokerConfig {
         let log_cleanup = LogCleanupConfig::parse(&get)?;
         let config = BrokerConfig {
             log_cleanup,
-            explicit: values.clone(),
+            explicit: given.clone(),
             node_id,
             process_roles: split_list(get("process.roles")),
             listeners,

@@ -161,6 +161,64 @@ fn all_keys() -> Vec<(&'static str, &'static CatalogEntry)> {
     keys
 }
 
+/// Kafka's coarser spellings of two broker durations, finest first after the millisecond key itself.
+const TIME_SYNONYMS: &[(&str, &[(&str, i64)])] = &[
+    (
+        "log.retention.ms",
+        &[
+            ("log.retention.minutes", 60_000),
+            ("log.retention.hours", 3_600_000),
+        ],
+    ),
+    ("log.roll.ms", &[("log.roll.hours", 3_600_000)]),
+];
+
+/// `values` with `log.retention.ms` and `log.roll.ms` filled in from `log.retention.minutes`/`.hours` and
+/// `log.roll.hours` where only those are given: Kafka's stock server.properties sets `log.retention.hours`, and the
+/// finest spelling given wins, as in Kafka. A negative retention means "keep forever" (-1).
+pub(super) fn with_time_synonyms(
+    values: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut resolved = values.clone();
+    for (ms_key, coarser) in TIME_SYNONYMS {
+        if values.contains_key(*ms_key) {
+            continue;
+        }
+        let Some((key, text)) = coarser
+            .iter()
+            .find_map(|(key, _)| values.get(*key).map(|text| (*key, text)))
+        else {
+            continue;
+        };
+        let ms = in_millis(key, text).ok_or_else(|| invalid(key, text, "not a number"))?;
+        resolved.insert(ms_key.to_string(), ms.to_string());
+    }
+    Ok(resolved)
+}
+
+/// The coarser spellings of a broker millisecond key (`log.retention.ms`: minutes, then hours), finest first.
+pub fn coarser_spellings(ms_key: &str) -> impl Iterator<Item = &'static str> + '_ {
+    TIME_SYNONYMS
+        .iter()
+        .filter(move |(key, _)| *key == ms_key)
+        .flat_map(|(_, coarser)| coarser.iter().map(|(key, _)| *key))
+}
+
+/// A value of one of the coarser spellings, in milliseconds (negative: -1, forever).
+pub fn in_millis(key: &str, value: &str) -> Option<i64> {
+    let unit_ms = TIME_SYNONYMS
+        .iter()
+        .flat_map(|(_, coarser)| coarser.iter())
+        .find(|(k, _)| *k == key)?
+        .1;
+    let count: i64 = value.trim().parse().ok()?;
+    Some(if count < 0 {
+        -1
+    } else {
+        count.saturating_mul(unit_ms)
+    })
+}
+
 /// Checks a value against its Kafka type, as Kafka does when it parses a config.
 pub(super) fn check_type(entry: &CatalogEntry, value: &str) -> Result<(), ConfigError> {
     let trimmed = value.trim();
@@ -371,6 +429,40 @@ impl BrokerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coarser_time_spellings_apply_when_the_millisecond_key_is_not_given() {
+        let config = |pairs: &[(&str, &str)]| {
+            let values = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            BrokerConfig::from_map(&values).expect("valid")
+        };
+        let hours = config(&[("log.retention.hours", "24"), ("log.roll.hours", "1")]);
+        assert_eq!(hours.log_cleanup.retention_ms, 86_400_000);
+        assert_eq!(hours.log_roll_ms, 3_600_000);
+        let minutes = config(&[
+            ("log.retention.hours", "24"),
+            ("log.retention.minutes", "5"),
+        ]);
+        assert_eq!(
+            minutes.log_cleanup.retention_ms, 300_000,
+            "minutes beat hours"
+        );
+        let ms = config(&[("log.retention.minutes", "5"), ("log.retention.ms", "1234")]);
+        assert_eq!(ms.log_cleanup.retention_ms, 1234, "milliseconds beat both");
+        let forever = config(&[("log.retention.hours", "-1")]);
+        assert_eq!(forever.log_cleanup.retention_ms, -1);
+        assert_eq!(
+            BrokerConfig::default().log_cleanup.retention_ms,
+            604_800_000
+        );
+        assert!(
+            !hours.explicit.contains_key("log.retention.ms"),
+            "the derived value is not reported as set"
+        );
+    }
 
     #[test]
     fn dynamic_changes_follow_kafkas_update_modes() {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::BrokerConfig;
+use crate::config::{self, BrokerConfig};
 use crate::storage::{LogConfig, TimestampType};
 
 #[derive(Debug, Clone, Copy)]
@@ -286,9 +286,16 @@ pub fn describe(
                 if let Some(value) = broker.explicit.get(key) {
                     synonyms.push((key, value.clone(), ConfigSource::StaticBroker));
                 }
+                for coarser in config::coarser_spellings(key) {
+                    if let Some(value) = broker.explicit.get(coarser) {
+                        synonyms.push((coarser, value.clone(), ConfigSource::StaticBroker));
+                    }
+                }
             }
             synonyms.push((*name, default.to_string(), ConfigSource::Default));
-            let (_, value, source) = synonyms[0].clone();
+            let (key, value, source) = synonyms[0].clone();
+            // log.retention.hours=24 makes the topic's retention.ms 86400000.
+            let value = config::in_millis(key, &value).map_or(value, |ms| ms.to_string());
             DescribedConfig {
                 entry: ConfigEntry {
                     name,

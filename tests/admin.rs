@@ -406,3 +406,21 @@ async fn describe_configs_shows_kafkas_broker_and_group_keys() {
     assert_eq!(session.source, ConfigSource::Default);
     assert!(group.get("streams.num.standby.replicas").is_some());
 }
+
+/// Kafka's stock server.properties sets log.retention.hours; the coarser spellings must reach every topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_retention_and_roll_in_hours_or_minutes_apply_to_topics() {
+    let broker = TestBroker::start_with(&["--log.retention.hours=24", "--log.roll.hours=2"]);
+    broker.create_topic("hours", 1).await;
+    let (retention, source) = topic_config(&broker, "hours", "retention.ms").await;
+    assert_eq!(retention.as_deref(), Some("86400000"));
+    assert_eq!(source, "StaticBroker");
+    let (roll, _) = topic_config(&broker, "hours", "segment.ms").await;
+    assert_eq!(roll.as_deref(), Some("7200000"));
+
+    let broker =
+        TestBroker::start_with(&["--log.retention.hours=24", "--log.retention.minutes=30"]);
+    broker.create_topic("minutes", 1).await;
+    let (retention, _) = topic_config(&broker, "minutes", "retention.ms").await;
+    assert_eq!(retention.as_deref(), Some("1800000"), "minutes beat hours");
+}
