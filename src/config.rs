@@ -94,6 +94,8 @@ pub struct BrokerConfig {
     pub connections_max_idle_ms: u64,
     pub queued_max_requests: usize,
     pub fetch_max_bytes: u32,
+    /// KIP-227 incremental fetch sessions held at once (`max.incremental.fetch.session.cache.slots`).
+    pub fetch_session_cache_slots: usize,
     pub flush_policy: FlushPolicy,
     pub metadata_snapshot_after_entries: u64,
     pub log_cleanup: LogCleanupConfig,
@@ -167,6 +169,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("connections.max.idle.ms", "600000"),
     ("queued.max.requests", "500"),
     ("fetch.max.bytes", "57671680"),
+    ("max.incremental.fetch.session.cache.slots", "1000"),
     ("log.flush.interval.messages", ""),
     ("log.flush.interval.ms", ""),
     ("metadata.log.max.snapshot.interval.entries", "1000"),
@@ -371,6 +374,12 @@ impl BrokerConfig {
             queued_max_requests: parse_num(get, "queued.max.requests", 1, i32::MAX as i64)?
                 as usize,
             fetch_max_bytes: parse_num(get, "fetch.max.bytes", 1024, i32::MAX as i64)? as u32,
+            fetch_session_cache_slots: parse_num(
+                get,
+                "max.incremental.fetch.session.cache.slots",
+                0,
+                i32::MAX as i64,
+            )? as usize,
             flush_policy,
             metadata_snapshot_after_entries: parse_num(
                 get,

@@ -154,3 +154,38 @@ def test_consumer_group_subscribe_and_commit(broker, topic):
     consumer.commit()
     assert consumer.committed(TopicPartition(topic, 0)) + consumer.committed(TopicPartition(topic, 1)) == 20
     consumer.close()
+
+
+def test_consumer_fetches_incrementally_in_a_fetch_session(broker, topic):
+    """kafka-python 3 uses KIP-227 fetch sessions by default: a full fetch opens one, then incremental fetches that
+    list only changed partitions. Records produced while the session is open must arrive through it."""
+    create_topic(broker, topic, partitions=3)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", enable_idempotence=False)
+
+    def produce(first, count):
+        for i in range(first, first + count):
+            producer.send(topic, key=f"k{i}".encode(), value=f"v{i}".encode(), partition=i % 3)
+        producer.flush(30)
+
+    consumer = assigned_consumer(broker, topic, partitions=(0, 1, 2))
+    produce(0, 30)
+    got = []
+    deadline = time.monotonic() + 30
+    while len(got) < 30 and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            got.extend(records)
+    # The first full fetch opened a session.
+    (handler,) = consumer._fetcher._session_handlers.values()
+    assert handler.next_metadata.session_id > 0
+    session_id = handler.next_metadata.session_id
+
+    produce(30, 30)
+    while len(got) < 60 and time.monotonic() < deadline + 30:
+        for records in consumer.poll(timeout_ms=500).values():
+            got.extend(records)
+    assert sorted(r.value for r in got) == sorted(f"v{i}".encode() for i in range(60))
+    # The later records came through incremental fetches of that same session (an error would have reset it).
+    assert handler.next_metadata.session_id == session_id
+    assert handler.next_metadata.epoch > 1
+    consumer.close()
+    producer.close()

@@ -37,6 +37,7 @@ use kafka_protocol::protocol::VersionRange;
 
 use crate::coordinator::group::GroupError;
 use crate::replica::ReplicaError;
+use crate::server::fetch_session::FetchSessionError;
 use crate::server::{Broker, HandlerFuture};
 use crate::storage::{LogError, RecordRule};
 use crate::topic_config::TopicConfigError;
@@ -330,6 +331,16 @@ impl ToErrorCode for GroupError {
                 }
                 _ => ResponseError::NotCoordinator,
             },
+        }
+    }
+}
+
+impl ToErrorCode for FetchSessionError {
+    fn error(&self) -> ResponseError {
+        match self {
+            FetchSessionError::IdNotFound(_) => ResponseError::FetchSessionIdNotFound,
+            FetchSessionError::InvalidEpoch { .. } => ResponseError::InvalidFetchSessionEpoch,
+            FetchSessionError::TopicIdMismatch(..) => ResponseError::FetchSessionTopicIdError,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod connection;
 mod dispatch;
+pub mod fetch_session;
 mod listener;
 mod shutdown;
 
@@ -53,6 +54,7 @@ pub struct Broker {
     pub replicas: Arc<ReplicaManager>,
     pub quorum: MetadataQuorum,
     pub groups: Arc<GroupCoordinator>,
+    pub fetch_sessions: fetch_session::FetchSessionCache,
     publisher: Arc<MetadataPublisher>,
 }
 
@@ -131,12 +133,17 @@ impl Server {
         tracing::info!(%cluster_id, node_id = config.node_id.0, %local_addr, advertised = %format!("{host}:{port}"), "ferrite is listening");
 
         let (stop, stopped) = watch::channel(false);
+        let fetch_sessions = fetch_session::FetchSessionCache::new(
+            config.fetch_session_cache_slots,
+            fetch_session::MIN_EVICTION_MS,
+        );
         let broker = Arc::new(Broker {
             config,
             cluster_id,
             replicas: replicas.clone(),
             quorum,
             groups,
+            fetch_sessions,
             publisher,
         });
         let accept = tokio::spawn(listener::run(
