@@ -4,11 +4,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
-use bytes::{Bytes, BytesMut};
 use common::{produce_one, TestBroker};
 use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
@@ -19,10 +14,9 @@ use kafka_protocol::messages::{
     AlterConfigsRequest, AlterConfigsResponse, ApiKey, DescribeClusterRequest,
     DescribeClusterResponse, DescribeConfigsRequest, DescribeConfigsResponse,
     DescribeLogDirsRequest, DescribeLogDirsResponse, DescribeQuorumRequest, DescribeQuorumResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestHeader, ResponseHeader,
-    TopicName,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -38,36 +32,11 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 /// Sends one request at the API's newest version and decodes the response.
 fn call<Q, P>(broker: &TestBroker, request: &Q) -> P
 where
-    Q: Encodable + HeaderVersion + Request,
+    Q: Encodable + Request,
     P: Decodable,
 {
     let key = ApiKey::try_from(Q::KEY).expect("api key");
-    let version = key.valid_versions().max;
-    let mut buf = BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(Q::KEY)
-        .with_request_api_version(version)
-        .with_correlation_id(7)
-        .with_client_id(Some(StrBytes::from_static_str("admin-protocol-test")))
-        .encode(&mut buf, key.request_header_version(version))
-        .expect("header");
-    request.encode(&mut buf, version).expect("body");
-    let mut stream = TcpStream::connect(&broker.addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    let mut frame = (buf.len() as i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&buf);
-    stream.write_all(&frame).expect("send");
-    let mut size = [0u8; 4];
-    stream.read_exact(&mut size).expect("response size");
-    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
-    stream.read_exact(&mut body).expect("response body");
-    let mut body = Bytes::from(body);
-    let header = ResponseHeader::decode(&mut body, key.response_header_version(version))
-        .expect("response header");
-    assert_eq!(header.correlation_id, 7);
-    P::decode(&mut body, version).expect("response body decodes")
+    common::call(broker, key, key.valid_versions().max, request)
 }
 
 fn describe_topic(broker: &TestBroker, topic: &str, synonyms: bool) -> DescribeConfigsResponse {
