@@ -146,13 +146,9 @@ impl FetchSessionCache {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The number of sessions held.
-    pub fn len(&self) -> usize {
-        self.sessions().by_id.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.sessions().by_id.is_empty()
     }
 
     /// Reads a fetch request's session fields: which partitions to fetch, and in what context. `requested` are the
