@@ -11,4 +11,3 @@ pub mod metadata;
 pub mod replica;
 pub mod server;
 pub mod storage;
-pub mod topic_config;

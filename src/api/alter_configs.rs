@@ -16,9 +16,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::ToErrorCode;
 use crate::config::catalog::{self, ConfigType};
+use crate::config::topic as topic_config;
 use crate::config::{group as group_config, BrokerConfig, ConfigError, ConfigLevel};
 use crate::server::Broker;
-use crate::topic_config;
 use ferrite_raft::{BrokerId, ConfigAlteration, ConfigOp, ConfigResource, ConfigSchema};
 
 pub const RESOURCE_TOPIC: i8 = 2;

@@ -12,8 +12,8 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::ToErrorCode;
+use crate::config::topic as topic_config;
 use crate::server::Broker;
-use crate::topic_config;
 use ferrite_raft::{BrokerId, CreateTopicSpec, PartitionIndex};
 
 pub async fn handle(

@@ -17,10 +17,10 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::alter_configs::{broker_resource, RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC};
+use crate::config::topic::{self as topic_config, ConfigSource};
 use crate::config::{group as group_config, BrokerConfigEntry, BrokerConfigSource};
 use crate::metadata::MetadataImage;
 use crate::server::Broker;
-use crate::topic_config::{self, ConfigSource};
 
 const SOURCE_DYNAMIC_BROKER: i8 = 2;
 const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;

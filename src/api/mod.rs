@@ -35,12 +35,12 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 
+use crate::config::topic::TopicConfigError;
 use crate::coordinator::group::GroupError;
 use crate::replica::ReplicaError;
 use crate::server::fetch_session::FetchSessionError;
 use crate::server::{Broker, HandlerFuture};
 use crate::storage::{LogError, RecordRule};
-use crate::topic_config::TopicConfigError;
 use ferrite_raft::ControllerError;
 
 /// The APIs this broker implements. Each is advertised with every version the codec supports for it.

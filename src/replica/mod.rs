@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use ferrite_raft::{BrokerId, PartitionIndex, TopicId};
 
+use crate::config::topic as topic_config;
 use crate::config::{BrokerConfig, FlushPolicy};
 use crate::metadata::{ImageFollower, MetadataImage, TopicImage};
 use crate::storage::{Log, LogError};
-use crate::topic_config;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicaError {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{self, BrokerConfig};
+use super::{self as config, BrokerConfig};
 use crate::storage::{LogConfig, TimestampType};
 
 #[derive(Debug, Clone, Copy)]

@@ -1,8 +1,5 @@
-//! Broker configuration, with Kafka's own key names and defaults.
-//!
-//! Values come from, in rising precedence: Kafka's defaults, an optional properties file, environment variables
-//! (`FERRITE_` followed by the key in upper case with `.` as `_`, e.g. `FERRITE_NODE_ID`), and command-line flags
-//! (`--node.id=2` or `--override node.id=2`, as `kafka-server-start.sh` takes them).
+//! `BrokerConfig`: the keys Ferrite acts on, with Kafka's names and defaults, read from a properties file, the
+//! environment and the command line.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,19 +7,8 @@ use std::path::{Path, PathBuf};
 
 use ferrite_raft::BrokerId;
 
-// Retention and cleaner keys, and the dynamic-config support DescribeConfigs and AlterConfigs need.
-#[path = "config_log.rs"]
-mod log;
-pub use log::{
-    coarser_spellings, in_millis, BrokerConfigEntry, BrokerConfigSource, ConfigLevel,
-    LogCleanupConfig,
-};
-// Every key a Kafka broker defines, for the ones Ferrite does not act on itself.
-#[path = "config_catalog.rs"]
-pub mod catalog;
-// The GROUP config resource's keys.
-#[path = "config_group.rs"]
-pub mod group;
+use super::dynamic::{check_type, with_time_synonyms, LogCleanupConfig};
+use super::{catalog, invalid, ConfigError};
 
 /// How produced data reaches the disk before a produce is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,32 +105,10 @@ pub struct GroupCoordinatorConfig {
     pub offset_metadata_max_bytes: usize,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("invalid value {value:?} for configuration {key}: {reason}")]
-    Invalid {
-        key: String,
-        value: String,
-        reason: String,
-    },
-    #[error("unknown configuration {0}")]
-    Unknown(String),
-    #[error("{reason}: {key}")]
-    Refused { key: String, reason: &'static str },
-    #[error("cannot read properties file {path}")]
-    File {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("bad command line: {0}")]
-    Usage(String),
-}
-
 /// Every key Ferrite acts on, with its default (Kafka's, except where Ferrite differs, e.g. `listeners`,
 /// `log.dirs`). Other keys of Kafka's [`catalog`] are accepted and reported but change nothing; keys Kafka does not
 /// know are ignored with a warning, as Kafka does.
-const DEFAULTS: &[(&str, &str)] = &[
+pub(super) const DEFAULTS: &[(&str, &str)] = &[
     ("node.id", "1"),
     ("process.roles", "broker,controller"),
     (
@@ -263,11 +227,11 @@ impl BrokerConfig {
         });
         for (key, value) in &values {
             if let Some(entry) = catalog::lookup(key) {
-                log::check_type(entry, value)?;
+                check_type(entry, value)?;
             }
         }
         let given = values;
-        let values = &log::with_time_synonyms(&given)?;
+        let values = &with_time_synonyms(&given)?;
         let get = |key: &str| -> &str {
             values.get(key).map(String::as_str).unwrap_or_else(|| {
                 DEFAULTS
@@ -519,14 +483,6 @@ impl BrokerConfig {
     }
 }
 
-fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.into(),
-        value: value.into(),
-        reason: reason.into(),
-    }
-}
-
 fn split_list(value: &str) -> Vec<String> {
     value
         .split(',')
@@ -536,7 +492,7 @@ fn split_list(value: &str) -> Vec<String> {
         .collect()
 }
 
-fn parse_num<'a>(
+pub(super) fn parse_num<'a>(
     get: impl Fn(&str) -> &'a str,
     key: &str,
     min: i64,
@@ -572,7 +528,10 @@ fn parse_optional<'a>(
     }
 }
 
-fn parse_bool<'a>(get: impl Fn(&str) -> &'a str, key: &str) -> Result<bool, ConfigError> {
+pub(super) fn parse_bool<'a>(
+    get: impl Fn(&str) -> &'a str,
+    key: &str,
+) -> Result<bool, ConfigError> {
     match get(key).trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),

@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use super::broker::{parse_bool, parse_num, DEFAULTS};
 use super::catalog::{self, CatalogEntry, ConfigType, UpdateMode};
-use super::{invalid, parse_bool, parse_num, BrokerConfig, ConfigError, DEFAULTS};
+use super::{invalid, BrokerConfig, ConfigError};
 
 /// Retention, cleanup and the log cleaner (`log.retention.*`, `log.cleaner.*`, ...): the broker-wide defaults of
 /// the topic configs that shape a log's life after the append, and the cleaner's own settings.
