@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use ferrite_raft::BrokerId;
 
-use super::dynamic::{check_type, with_time_synonyms, LogCleanupConfig};
-use super::{catalog, invalid, ConfigError};
+use super::catalog::{self, check_type};
+use super::log::{with_time_synonyms, LogCleanupConfig};
+use super::{invalid, ConfigError};
 
 /// How produced data reaches the disk before a produce is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

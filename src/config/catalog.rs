@@ -5,6 +5,8 @@
 //! properties file starts Ferrite unchanged, DescribeConfigs shows what a Kafka user expects, and dynamic values a
 //! tool sets are stored and reported, even where Ferrite has nothing to apply them to.
 
+use super::{invalid, ConfigError};
+
 /// Kafka's ConfigType, with its DescribeConfigs wire code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigType {
@@ -84,6 +86,32 @@ pub fn is_thread_pool(name: &str) -> bool {
             | "num.recovery.threads.per.data.dir"
             | "background.threads"
     )
+}
+
+/// Checks a value against its Kafka type, as Kafka does when it parses a config.
+pub(super) fn check_type(entry: &CatalogEntry, value: &str) -> Result<(), ConfigError> {
+    let trimmed = value.trim();
+    let fits = match entry.config_type {
+        ConfigType::Boolean => {
+            trimmed.eq_ignore_ascii_case("true") || trimmed.eq_ignore_ascii_case("false")
+        }
+        ConfigType::Int => trimmed.parse::<i32>().is_ok(),
+        ConfigType::Short => trimmed.parse::<i16>().is_ok(),
+        ConfigType::Long => trimmed.parse::<i64>().is_ok(),
+        ConfigType::Double => trimmed.parse::<f64>().is_ok(),
+        ConfigType::String | ConfigType::List | ConfigType::Class | ConfigType::Password => true,
+    };
+    if fits {
+        return Ok(());
+    }
+    let kind = match entry.config_type {
+        ConfigType::Boolean => "Expected value to be either true or false",
+        ConfigType::Int => "Not a number of type INT",
+        ConfigType::Short => "Not a number of type SHORT",
+        ConfigType::Long => "Not a number of type LONG",
+        _ => "Not a number of type DOUBLE",
+    };
+    Err(invalid(entry.name, value, kind))
 }
 
 const fn entry(

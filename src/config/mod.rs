@@ -7,6 +7,7 @@
 //!
 //! - `broker`: [`BrokerConfig`], the keys Ferrite acts on, parsed from the file, the environment and the flags.
 //! - [`catalog`]: every key a Kafka broker defines, for the ones Ferrite does not act on itself.
+//! - `log`: the broker's retention, cleanup and log cleaner keys ([`LogCleanupConfig`]).
 //! - `dynamic`: dynamic broker configs (AlterConfigs on the broker resources) and what DescribeConfigs shows of them.
 //! - [`topic`]: topic configs, and how a topic's overrides and the broker's defaults make its [`LogConfig`].
 //! - [`group`]: the GROUP config resource's keys.
@@ -19,13 +20,12 @@ mod broker;
 pub mod catalog;
 mod dynamic;
 pub mod group;
+mod log;
 pub mod topic;
 
 pub use broker::{BrokerConfig, FlushPolicy, GroupCoordinatorConfig, Listener};
-pub use dynamic::{
-    coarser_spellings, in_millis, BrokerConfigEntry, BrokerConfigSource, ConfigLevel,
-    LogCleanupConfig,
-};
+pub use dynamic::{BrokerConfigEntry, BrokerConfigSource, ConfigLevel};
+pub use log::{coarser_spellings, in_millis, LogCleanupConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
