@@ -18,7 +18,8 @@ use super::args::{switch, value, OptionSpec, Parsed};
 use super::client::AdminClient;
 use super::connection::Connection;
 use super::error::KafkaError;
-use super::{config_source, parse_key_value, Session, RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::{parse_key_value, Session, RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::config::{ConfigEntry, ConfigSource, ConfigSynonym, ConfigType};
 
 pub const OPTIONS: &[OptionSpec] = &[
     value("--bootstrap-server", "REQUIRED: the Kafka server to connect to, host:port[,host:port]"),
@@ -74,11 +75,11 @@ impl Entity {
     }
 
     /// The only config source a plain `--describe` shows: the entity's dynamic overrides.
-    fn dynamic_source(&self) -> i8 {
+    fn dynamic_source(&self) -> ConfigSource {
         match (self.kind, self.name.as_str()) {
-            (EntityType::Topics, _) => config_source::DYNAMIC_TOPIC_CONFIG,
-            (EntityType::Brokers, "") => config_source::DYNAMIC_DEFAULT_BROKER_CONFIG,
-            (EntityType::Brokers, _) => config_source::DYNAMIC_BROKER_CONFIG,
+            (EntityType::Topics, _) => ConfigSource::DynamicTopic,
+            (EntityType::Brokers, "") => ConfigSource::DynamicDefaultBroker,
+            (EntityType::Brokers, _) => ConfigSource::DynamicBroker,
         }
     }
 
@@ -177,7 +178,7 @@ async fn all_entities(client: &AdminClient, kind: EntityType) -> anyhow::Result<
 async fn describe_configs(
     client: &AdminClient,
     entity: &Entity,
-) -> anyhow::Result<Vec<DescribeConfigsResourceResult>> {
+) -> anyhow::Result<Vec<ConfigEntry>> {
     let response = entity
         .connection(client)
         .await?
@@ -195,9 +196,34 @@ async fn describe_configs(
     };
     KafkaError::check(result.error_code, result.error_message.as_deref())
         .with_context(|| format!("cannot describe the configs of {}", entity.describe()))?;
-    let mut configs = result.configs;
+    let mut configs: Vec<ConfigEntry> = result.configs.into_iter().map(decode_entry).collect();
     configs.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(configs)
+}
+
+/// A config of a DescribeConfigs response as the broker's own entry type, so that both read the wire codes alike.
+pub(super) fn decode_entry(config: DescribeConfigsResourceResult) -> ConfigEntry {
+    ConfigEntry {
+        name: config.name.to_string(),
+        value: config.value.map(|value| value.to_string()),
+        source: ConfigSource::from_code(config.config_source),
+        read_only: config.read_only,
+        sensitive: config.is_sensitive,
+        config_type: ConfigType::from_code(config.config_type),
+        documentation: config
+            .documentation
+            .map(|doc| doc.to_string())
+            .unwrap_or_default(),
+        synonyms: config
+            .synonyms
+            .into_iter()
+            .map(|synonym| ConfigSynonym {
+                name: synonym.name.to_string(),
+                value: synonym.value.map(|value| value.to_string()),
+                source: ConfigSource::from_code(synonym.source),
+            })
+            .collect(),
+    }
 }
 
 async fn describe_entity(
@@ -220,7 +246,7 @@ async fn describe_entity(
     writeln!(out, "{heading}")?;
     for config in configs
         .iter()
-        .filter(|c| all || c.config_source == entity.dynamic_source())
+        .filter(|c| all || c.source == entity.dynamic_source())
     {
         let synonyms: Vec<String> = config
             .synonyms
@@ -228,7 +254,7 @@ async fn describe_entity(
             .map(|s| {
                 format!(
                     "{}:{}={}",
-                    config_source::name(s.source),
+                    s.source.name(),
                     s.name,
                     s.value.as_deref().unwrap_or("null")
                 )
@@ -239,7 +265,7 @@ async fn describe_entity(
             "  {}={} sensitive={} synonyms={{{}}}",
             config.name,
             config.value.as_deref().unwrap_or("null"),
-            config.is_sensitive,
+            config.sensitive,
             synonyms.join(", ")
         )?;
     }
@@ -281,9 +307,9 @@ async fn alter(
         let missing: Vec<&str> = deletes
             .iter()
             .filter(|k| {
-                !current.iter().any(|c| {
-                    c.name.as_str() == k.as_str() && c.config_source == entity.dynamic_source()
-                })
+                !current
+                    .iter()
+                    .any(|c| c.name.as_str() == k.as_str() && c.source == entity.dynamic_source())
             })
             .map(String::as_str)
             .collect();

@@ -27,28 +27,6 @@ use connection::ConnectionSettings;
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 
-/// DescribeConfigs' `config_source` values and Kafka's names for them (`ConfigEntry.ConfigSource`).
-pub mod config_source {
-    pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
-    pub const DYNAMIC_BROKER_CONFIG: i8 = 2;
-    pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
-    pub const DEFAULT_CONFIG: i8 = 5;
-
-    pub fn name(source: i8) -> &'static str {
-        match source {
-            1 => "DYNAMIC_TOPIC_CONFIG",
-            2 => "DYNAMIC_BROKER_CONFIG",
-            3 => "DYNAMIC_DEFAULT_BROKER_CONFIG",
-            4 => "STATIC_BROKER_CONFIG",
-            5 => "DEFAULT_CONFIG",
-            6 => "DYNAMIC_BROKER_LOGGER_CONFIG",
-            7 => "CLIENT_METRICS_CONFIG",
-            8 => "GROUP_CONFIG",
-            _ => "UNKNOWN",
-        }
-    }
-}
-
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 

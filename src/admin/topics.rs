@@ -20,8 +20,10 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 
 use super::args::{switch, value, OptionSpec, Parsed};
 use super::client::AdminClient;
+use super::configs::decode_entry;
 use super::error::KafkaError;
-use super::{config_source, parse_key_value, Session, RESOURCE_TOPIC};
+use super::{parse_key_value, Session, RESOURCE_TOPIC};
+use crate::config::ConfigSource;
 
 pub const OPTIONS: &[OptionSpec] = &[
     value(
@@ -281,7 +283,9 @@ async fn describe(client: &AdminClient, opts: &Parsed, out: &mut String) -> anyh
                 .map(|r| {
                     r.configs
                         .iter()
-                        .filter(|c| c.config_source != config_source::DEFAULT_CONFIG)
+                        .cloned()
+                        .map(decode_entry)
+                        .filter(|c| c.source != ConfigSource::Default)
                         .map(|c| format!("{}={}", c.name, c.value.as_deref().unwrap_or("null")))
                         .collect()
                 })

@@ -15,9 +15,10 @@ use kafka_protocol::messages::alter_configs_response::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::ToErrorCode;
-use crate::config::catalog::{self, ConfigType};
 use crate::config::topic as topic_config;
-use crate::config::{group as group_config, BrokerConfig, ConfigError, ConfigLevel};
+use crate::config::{
+    catalog, group as group_config, BrokerConfig, ConfigError, ConfigLevel, ConfigType,
+};
 use crate::server::Broker;
 use ferrite_raft::{BrokerId, ConfigAlteration, ConfigOp, ConfigResource, ConfigSchema};
 
@@ -312,7 +313,7 @@ impl ConfigSchema for Schema {
             ConfigResource::Topic(_) => topic_config::effective(&self.config, &BTreeMap::new())
                 .into_iter()
                 .find(|entry| entry.name == name)
-                .map(|entry| entry.value),
+                .and_then(|entry| entry.value),
             ConfigResource::Broker(_) | ConfigResource::BrokerDefault => self.config.value_of(name),
             ConfigResource::Group(_) => None,
         }

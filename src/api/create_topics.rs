@@ -141,9 +141,9 @@ fn configs(
         .into_iter()
         .map(|entry| {
             CreatableTopicConfigs::default()
-                .with_name(StrBytes::from_static_str(entry.name))
-                .with_value(Some(StrBytes::from_string(entry.value)))
-                .with_config_source(entry.source as i8)
+                .with_name(StrBytes::from_string(entry.name))
+                .with_value(entry.value.map(StrBytes::from_string))
+                .with_config_source(entry.source.code())
         })
         .collect()
 }

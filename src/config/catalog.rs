@@ -1,25 +1,11 @@
 //! Kafka's broker configuration catalogue: every key a Kafka 4.1 broker defines, with the default DescribeConfigs
 //! reports, its type, whether it is sensitive, and whether (and at which level) AlterConfigs may change it.
 //!
-//! Ferrite acts on the keys in `config::DEFAULTS` and parses them itself; the rest are here so that a Kafka
+//! Ferrite acts on the keys in `broker::DEFAULTS` and parses them itself; the rest are here so that a Kafka
 //! properties file starts Ferrite unchanged, DescribeConfigs shows what a Kafka user expects, and dynamic values a
 //! tool sets are stored and reported, even where Ferrite has nothing to apply them to.
 
-use super::{invalid, ConfigError};
-
-/// Kafka's ConfigType, with its DescribeConfigs wire code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigType {
-    Boolean = 1,
-    String = 2,
-    Int = 3,
-    Short = 4,
-    Long = 5,
-    Double = 6,
-    List = 7,
-    Class = 8,
-    Password = 9,
-}
+use super::{invalid, ConfigError, ConfigType};
 
 /// Whether and where a broker config may be changed at run time (Kafka's "Update Mode").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +85,11 @@ pub(super) fn check_type(entry: &CatalogEntry, value: &str) -> Result<(), Config
         ConfigType::Short => trimmed.parse::<i16>().is_ok(),
         ConfigType::Long => trimmed.parse::<i64>().is_ok(),
         ConfigType::Double => trimmed.parse::<f64>().is_ok(),
-        ConfigType::String | ConfigType::List | ConfigType::Class | ConfigType::Password => true,
+        ConfigType::String
+        | ConfigType::List
+        | ConfigType::Class
+        | ConfigType::Password
+        | ConfigType::Unknown => true,
     };
     if fits {
         return Ok(());

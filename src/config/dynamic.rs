@@ -4,40 +4,16 @@
 use std::collections::BTreeMap;
 
 use super::broker::DEFAULTS;
-use super::catalog::{self, check_type, CatalogEntry, ConfigType, UpdateMode};
-use super::{invalid, BrokerConfig, ConfigError};
-
-/// Where a broker config's value comes from (Kafka's ConfigSource), highest precedence first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BrokerConfigSource {
-    /// Set on this broker through AlterConfigs.
-    Dynamic,
-    /// Set as the cluster-wide default (the broker resource with the empty name).
-    DynamicDefault,
-    Static,
-    Default,
-}
+use super::catalog::{self, check_type, CatalogEntry, UpdateMode};
+use super::{
+    invalid, BrokerConfig, ConfigEntry, ConfigError, ConfigSource, ConfigSynonym, ConfigType,
+};
 
 /// Which broker resource a dynamic change is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigLevel {
     Broker,
     ClusterDefault,
-}
-
-/// One broker config as DescribeConfigs reports it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BrokerConfigEntry {
-    pub name: &'static str,
-    /// `None` for sensitive configs and for configs with no value.
-    pub value: Option<String>,
-    pub source: BrokerConfigSource,
-    pub read_only: bool,
-    pub sensitive: bool,
-    pub config_type: ConfigType,
-    pub documentation: &'static str,
-    /// Every level that holds a value, highest precedence first (Kafka's synonyms).
-    pub synonyms: Vec<(Option<String>, BrokerConfigSource)>,
 }
 
 /// A key Ferrite acts on but Kafka does not define: read-only text.
@@ -90,28 +66,28 @@ impl BrokerConfig {
         &self,
         cluster_default: &BTreeMap<String, String>,
         dynamic: &BTreeMap<String, String>,
-    ) -> Vec<BrokerConfigEntry> {
+    ) -> Vec<ConfigEntry> {
         all_keys()
             .into_iter()
             .map(|(name, entry)| {
                 let mut synonyms = Vec::new();
                 if let Some(value) = dynamic.get(name) {
-                    synonyms.push((Some(value.clone()), BrokerConfigSource::Dynamic));
+                    synonyms.push((Some(value.clone()), ConfigSource::DynamicBroker));
                 }
                 if let Some(value) = cluster_default.get(name) {
-                    synonyms.push((Some(value.clone()), BrokerConfigSource::DynamicDefault));
+                    synonyms.push((Some(value.clone()), ConfigSource::DynamicDefaultBroker));
                 }
                 if let Some(value) = self.explicit.get(name) {
-                    synonyms.push((Some(value.clone()), BrokerConfigSource::Static));
+                    synonyms.push((Some(value.clone()), ConfigSource::StaticBroker));
                 }
                 let default = Self::default_of(name, entry);
                 if default.is_some() {
-                    synonyms.push((default.clone(), BrokerConfigSource::Default));
+                    synonyms.push((default.clone(), ConfigSource::Default));
                 }
                 let (value, source) = synonyms
                     .first()
                     .cloned()
-                    .unwrap_or((None, BrokerConfigSource::Default));
+                    .unwrap_or((None, ConfigSource::Default));
                 self.entry(name, entry, value, source, synonyms)
             })
             .collect()
@@ -122,12 +98,12 @@ impl BrokerConfig {
     pub fn describe_cluster_default(
         &self,
         cluster_default: &BTreeMap<String, String>,
-    ) -> Vec<BrokerConfigEntry> {
+    ) -> Vec<ConfigEntry> {
         cluster_default
             .iter()
             .filter_map(|(name, value)| {
                 let (name, entry) = all_keys().into_iter().find(|(key, _)| key == name)?;
-                let source = BrokerConfigSource::DynamicDefault;
+                let source = ConfigSource::DynamicDefaultBroker;
                 let synonyms = vec![(Some(value.clone()), source)];
                 Some(self.entry(name, entry, Some(value.clone()), source, synonyms))
             })
@@ -139,20 +115,27 @@ impl BrokerConfig {
         name: &'static str,
         entry: &CatalogEntry,
         value: Option<String>,
-        source: BrokerConfigSource,
-        synonyms: Vec<(Option<String>, BrokerConfigSource)>,
-    ) -> BrokerConfigEntry {
+        source: ConfigSource,
+        synonyms: Vec<(Option<String>, ConfigSource)>,
+    ) -> ConfigEntry {
         let sensitive = entry.is_sensitive();
         let hide = |value: Option<String>| value.filter(|v| !sensitive && !v.is_empty());
-        BrokerConfigEntry {
-            name,
+        ConfigEntry {
+            name: name.to_string(),
             value: hide(value),
             source,
             read_only: !entry.is_dynamic(),
             sensitive,
             config_type: entry.config_type,
-            documentation: entry.documentation,
-            synonyms: synonyms.into_iter().map(|(v, s)| (hide(v), s)).collect(),
+            documentation: entry.documentation.to_string(),
+            synonyms: synonyms
+                .into_iter()
+                .map(|(value, source)| ConfigSynonym {
+                    name: name.to_string(),
+                    value: hide(value),
+                    source,
+                })
+                .collect(),
         }
     }
 
@@ -288,9 +271,9 @@ mod tests {
             .find(|e| e.name == "log.retention.bytes")
             .expect("described");
         assert_eq!(entry.value.as_deref(), Some("1"));
-        let sources: Vec<_> = entry.synonyms.iter().map(|(_, s)| *s).collect();
-        use BrokerConfigSource::{Default, Dynamic, DynamicDefault};
-        assert_eq!(sources, vec![Dynamic, DynamicDefault, Default]);
+        let sources: Vec<_> = entry.synonyms.iter().map(|s| s.source).collect();
+        use ConfigSource::{Default, DynamicBroker, DynamicDefaultBroker};
+        assert_eq!(sources, vec![DynamicBroker, DynamicDefaultBroker, Default]);
         let applied = config.with_dynamic(&cluster, &BTreeMap::new());
         assert_eq!(applied.log_cleanup.retention_bytes, 2);
         let secret = described

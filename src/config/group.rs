@@ -5,8 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::catalog::ConfigType;
-use super::BrokerConfig;
+use super::{BrokerConfig, ConfigEntry, ConfigSource, ConfigSynonym, ConfigType};
 
 /// One group config: its broker-level default and the broker configs bounding it.
 struct GroupKey {
@@ -145,17 +144,6 @@ pub enum GroupConfigError {
     },
 }
 
-/// One group config as DescribeConfigs reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupConfigEntry {
-    pub name: &'static str,
-    pub value: String,
-    /// Set on the group (GROUP_CONFIG) rather than taken from the broker (DEFAULT_CONFIG).
-    pub is_set: bool,
-    pub config_type: ConfigType,
-    pub documentation: &'static str,
-}
-
 fn find(name: &str) -> Option<&'static GroupKey> {
     GROUP_CONFIGS.iter().find(|key| key.name == name)
 }
@@ -239,21 +227,32 @@ pub fn validate(name: &str, value: &str, broker: &BrokerConfig) -> Result<(), Gr
     Ok(())
 }
 
-/// Every group config with its value: the group's own where set, else the broker's default.
-pub fn describe(
-    broker: &BrokerConfig,
-    overrides: &BTreeMap<String, String>,
-) -> Vec<GroupConfigEntry> {
+/// Every group config with its value: the group's own where set (GROUP_CONFIG), else the broker's default
+/// (DEFAULT_CONFIG). The value's one source is its only synonym.
+pub fn describe(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
     GROUP_CONFIGS
         .iter()
         .map(|key| {
             let set = overrides.get(key.name);
-            GroupConfigEntry {
-                name: key.name,
-                value: set.cloned().unwrap_or_else(|| key.default_value(broker)),
-                is_set: set.is_some(),
+            let value = set.cloned().unwrap_or_else(|| key.default_value(broker));
+            let source = if set.is_some() {
+                ConfigSource::Group
+            } else {
+                ConfigSource::Default
+            };
+            ConfigEntry {
+                name: key.name.to_string(),
+                value: Some(value.clone()),
+                source,
+                read_only: false,
+                sensitive: false,
                 config_type: key.config_type(),
-                documentation: key.documentation,
+                documentation: key.documentation.to_string(),
+                synonyms: vec![ConfigSynonym {
+                    name: key.name.to_string(),
+                    value: Some(value),
+                    source,
+                }],
             }
         })
         .collect()
@@ -271,7 +270,10 @@ mod tests {
             .iter()
             .find(|e| e.name == "consumer.session.timeout.ms")
             .expect("described");
-        assert_eq!((session.value.as_str(), session.is_set), ("45000", false));
+        assert_eq!(
+            (session.value.as_deref(), session.source),
+            (Some("45000"), ConfigSource::Default)
+        );
         assert!(validate("consumer.session.timeout.ms", "50000", &broker).is_ok());
         assert!(matches!(
             validate("consumer.session.timeout.ms", "1000", &broker),

@@ -140,7 +140,7 @@ pub(super) fn with_time_synonyms(
 }
 
 /// The coarser spellings of a broker millisecond key (`log.retention.ms`: minutes, then hours), finest first.
-pub fn coarser_spellings(ms_key: &str) -> impl Iterator<Item = &'static str> + '_ {
+pub(super) fn coarser_spellings(ms_key: &str) -> impl Iterator<Item = &'static str> + '_ {
     TIME_SYNONYMS
         .iter()
         .filter(move |(key, _)| *key == ms_key)
@@ -148,7 +148,7 @@ pub fn coarser_spellings(ms_key: &str) -> impl Iterator<Item = &'static str> + '
 }
 
 /// A value of one of the coarser spellings, in milliseconds (negative: -1, forever).
-pub fn in_millis(key: &str, value: &str) -> Option<i64> {
+pub(super) fn in_millis(key: &str, value: &str) -> Option<i64> {
     let unit_ms = TIME_SYNONYMS
         .iter()
         .flat_map(|(_, coarser)| coarser.iter())

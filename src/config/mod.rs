@@ -11,6 +11,8 @@
 //! - `dynamic`: dynamic broker configs (AlterConfigs on the broker resources) and what DescribeConfigs shows of them.
 //! - [`topic`]: topic configs, and how a topic's overrides and the broker's defaults make its [`LogConfig`].
 //! - [`group`]: the GROUP config resource's keys.
+//! - `describe`: [`ConfigEntry`], one config as DescribeConfigs reports it, whichever resource it belongs to, with
+//!   its [`ConfigSource`] and [`ConfigType`]; `ferrite admin` decodes responses into it too.
 //!
 //! [`LogConfig`]: crate::storage::LogConfig
 
@@ -18,14 +20,16 @@ use std::path::PathBuf;
 
 mod broker;
 pub mod catalog;
+mod describe;
 mod dynamic;
 pub mod group;
 mod log;
 pub mod topic;
 
 pub use broker::{BrokerConfig, FlushPolicy, GroupCoordinatorConfig, Listener};
-pub use dynamic::{BrokerConfigEntry, BrokerConfigSource, ConfigLevel};
-pub use log::{coarser_spellings, in_millis, LogCleanupConfig};
+pub use describe::{ConfigEntry, ConfigSource, ConfigSynonym, ConfigType};
+pub use dynamic::ConfigLevel;
+pub use log::LogCleanupConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{self as config, BrokerConfig};
+use super::log::{coarser_spellings, in_millis};
+use super::{BrokerConfig, ConfigEntry, ConfigSource, ConfigSynonym, ConfigType};
 use crate::storage::{LogConfig, TimestampType};
 
 #[derive(Debug, Clone, Copy)]
@@ -157,24 +158,6 @@ pub fn validate(key: &str, value: Option<&str>) -> Result<(), TopicConfigError> 
     Ok(())
 }
 
-/// Where a config's effective value comes from (Kafka's ConfigSource, as its wire code).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigSource {
-    DynamicTopic = 1,
-    DynamicBroker = 2,
-    DynamicDefaultBroker = 3,
-    StaticBroker = 4,
-    Default = 5,
-}
-
-/// One config of a topic as DescribeConfigs and CreateTopics report it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigEntry {
-    pub name: &'static str,
-    pub value: String,
-    pub source: ConfigSource,
-}
-
 /// The broker key that supplies a topic config's default (Kafka's synonyms), where Ferrite has one.
 pub fn broker_synonym(topic_key: &str) -> Option<&'static str> {
     Some(match topic_key {
@@ -201,15 +184,15 @@ pub fn broker_synonym(topic_key: &str) -> Option<&'static str> {
     })
 }
 
-/// Kafka's ConfigType code of a topic config (DescribeConfigs v3+).
-pub fn config_type(key: &str) -> i8 {
+/// Kafka's ConfigType of a topic config (DescribeConfigs v3+).
+fn config_type(key: &str) -> ConfigType {
     match TOPIC_CONFIGS.iter().find(|(name, _, _)| *name == key) {
-        Some((_, Kind::Bool, _)) => 1,
-        Some((_, Kind::Int { .. }, _)) => 3,
-        Some((_, Kind::Long { .. }, _)) => 5,
-        Some((_, Kind::Ratio, _)) => 6,
-        Some((_, Kind::ListOf(_), _)) => 7,
-        Some((_, Kind::OneOf(_) | Kind::Text, _)) | None => 2,
+        Some((_, Kind::Bool, _)) => ConfigType::Boolean,
+        Some((_, Kind::Int { .. }, _)) => ConfigType::Int,
+        Some((_, Kind::Long { .. }, _)) => ConfigType::Long,
+        Some((_, Kind::Ratio, _)) => ConfigType::Double,
+        Some((_, Kind::ListOf(_), _)) => ConfigType::List,
+        Some((_, Kind::OneOf(_) | Kind::Text, _)) | None => ConfigType::String,
     }
 }
 
@@ -221,7 +204,7 @@ pub fn is_list(key: &str) -> bool {
 }
 
 /// A one-line description, as DescribeConfigs' documentation.
-pub fn documentation(key: &str) -> &'static str {
+fn documentation(key: &str) -> &'static str {
     match key {
         "cleanup.policy" => "The retention policy for old log segments: delete, compact, or both.",
         "retention.ms" => "How long a segment is kept (by its largest record timestamp) before it is deleted; -1 keeps it forever.",
@@ -244,21 +227,10 @@ pub fn documentation(key: &str) -> &'static str {
     }
 }
 
-/// One config of a topic with its effective value and where that comes from, plus the chain of synonyms.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DescribedConfig {
-    pub entry: ConfigEntry,
-    /// (name, value, source), highest precedence first.
-    pub synonyms: Vec<(&'static str, String, ConfigSource)>,
-}
-
 /// Every topic config with its effective value: the topic's override, else the broker's setting, else Kafka's
 /// default.
 pub fn effective(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
     describe(broker, &BTreeMap::new(), &BTreeMap::new(), overrides)
-        .into_iter()
-        .map(|d| d.entry)
-        .collect()
 }
 
 /// Every topic config, as DescribeConfigs reports it. `cluster_default` and `broker_dynamic` hold the dynamic
@@ -268,7 +240,7 @@ pub fn describe(
     cluster_default: &BTreeMap<String, String>,
     broker_dynamic: &BTreeMap<String, String>,
     overrides: &BTreeMap<String, String>,
-) -> Vec<DescribedConfig> {
+) -> Vec<ConfigEntry> {
     TOPIC_CONFIGS
         .iter()
         .map(|(name, _, default)| {
@@ -286,7 +258,7 @@ pub fn describe(
                 if let Some(value) = broker.explicit.get(key) {
                     synonyms.push((key, value.clone(), ConfigSource::StaticBroker));
                 }
-                for coarser in config::coarser_spellings(key) {
+                for coarser in coarser_spellings(key) {
                     if let Some(value) = broker.explicit.get(coarser) {
                         synonyms.push((coarser, value.clone(), ConfigSource::StaticBroker));
                     }
@@ -295,14 +267,23 @@ pub fn describe(
             synonyms.push((*name, default.to_string(), ConfigSource::Default));
             let (key, value, source) = synonyms[0].clone();
             // log.retention.hours=24 makes the topic's retention.ms 86400000.
-            let value = config::in_millis(key, &value).map_or(value, |ms| ms.to_string());
-            DescribedConfig {
-                entry: ConfigEntry {
-                    name,
-                    value,
-                    source,
-                },
-                synonyms,
+            let value = in_millis(key, &value).map_or(value, |ms| ms.to_string());
+            ConfigEntry {
+                name: name.to_string(),
+                value: Some(value),
+                source,
+                read_only: false,
+                sensitive: false,
+                config_type: config_type(name),
+                documentation: documentation(name).to_string(),
+                synonyms: synonyms
+                    .into_iter()
+                    .map(|(name, value, source)| ConfigSynonym {
+                        name: name.to_string(),
+                        value: Some(value),
+                        source,
+                    })
+                    .collect(),
             }
         })
         .collect()
