@@ -31,6 +31,9 @@ pub use describe::{ConfigEntry, ConfigSource, ConfigSynonym, ConfigType};
 pub use dynamic::ConfigLevel;
 pub use log::LogCleanupConfig;
 
+/// A broker config that cannot be read, parsed or changed. Start-up (`broker`, `log`) and dynamic changes
+/// (`dynamic`) share it because a dynamic value is checked by parsing the whole configuration with it, so
+/// AlterConfigs refuses a value with the same words start-up would.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid value {value:?} for configuration {key}: {reason}")]
@@ -53,6 +56,7 @@ pub enum ConfigError {
     Usage(String),
 }
 
+/// The `Invalid` error every parser of a key returns.
 fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
