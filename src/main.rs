@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use ferrite::config::BrokerConfig;
-use ferrite::server::Server;
+use ferrite::node::Node;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -27,9 +27,7 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    let server = Server::start(config)
-        .await
-        .context("cannot start ferrite")?;
+    let server = Node::start(config).await.context("cannot start ferrite")?;
     wait_for_signal().await?;
     tracing::info!("shutting down");
     server.shutdown().await;

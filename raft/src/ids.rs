@@ -1,4 +1,5 @@
-//! Newtypes for the ids the metadata log talks about.
+//! Newtypes for every id, offset and epoch in Ferrite: the metadata log's and the partition logs'. Raw integers
+//! appear only at the codec edge; the broker reaches these as `ferrite::ids`.
 
 use std::fmt;
 
@@ -67,6 +68,49 @@ impl fmt::Display for PartitionIndex {
 pub struct LeaderEpoch(pub i32);
 
 impl fmt::Display for LeaderEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// An offset in a partition log. Raw `i64` only at the codec edge.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Offset(pub i64);
+
+impl fmt::Display for Offset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A producer id (KIP-98), handed out by InitProducerId; `NONE` (-1) is a producer without one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProducerId(pub i64);
+
+impl ProducerId {
+    pub const NONE: ProducerId = ProducerId(-1);
+}
+
+impl fmt::Display for ProducerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A producer's epoch: bumped when a new instance with the same transactional id fences the old one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProducerEpoch(pub i16);
+
+impl ProducerEpoch {
+    pub const NONE: ProducerEpoch = ProducerEpoch(-1);
+}
+
+impl fmt::Display for ProducerEpoch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
     }

@@ -14,13 +14,14 @@ use kafka_protocol::messages::alter_configs_response::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::KafkaApis;
 use super::ToErrorCode;
 use crate::config::topic as topic_config;
 use crate::config::{
     catalog, group as group_config, BrokerConfig, ConfigError, ConfigLevel, ConfigType,
 };
-use crate::server::Broker;
-use ferrite_raft::{BrokerId, ConfigAlteration, ConfigOp, ConfigResource, ConfigSchema};
+use crate::ids::BrokerId;
+use ferrite_raft::{ConfigAlteration, ConfigOp, ConfigResource, ConfigSchema};
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
@@ -29,7 +30,7 @@ pub const RESOURCE_GROUP: i8 = 32;
 pub type Rejection = (ResponseError, String);
 
 pub async fn handle(
-    broker: &Arc<Broker>,
+    apis: &Arc<KafkaApis>,
     _version: i16,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
@@ -47,7 +48,7 @@ pub async fn handle(
         })
         .collect();
     let outcomes = alter(
-        broker,
+        apis,
         resources,
         true,
         request.validate_only,
@@ -58,8 +59,8 @@ pub async fn handle(
                     format!("Null value not supported for config {key}"),
                 ));
             };
-            check_key(broker, target, &key, false)?;
-            check_broker_value(broker, target, &key, &value)?;
+            check_key(apis, target, &key, false)?;
+            check_broker_value(apis, target, &key, &value)?;
             Ok(ConfigOp::Set(key, value.to_string()))
         },
     )
@@ -93,7 +94,7 @@ pub struct ResourceConfigs<C> {
 /// write, and pair every (resource type, resource name) with its outcome. `replace` drops the dynamic configs the
 /// ops do not name.
 pub async fn alter<C>(
-    broker: &Broker,
+    apis: &KafkaApis,
     resources: Vec<ResourceConfigs<C>>,
     replace: bool,
     validate_only: bool,
@@ -102,7 +103,7 @@ pub async fn alter<C>(
     let mut prepared = Vec::new();
     for resource in resources {
         let (kind, name) = (resource.resource_type, resource.resource_name);
-        let alteration = target(broker, kind, &name).and_then(|target| {
+        let alteration = target(apis, kind, &name).and_then(|target| {
             let mut seen = HashSet::new();
             let mut ops = Vec::new();
             for (key, config) in resource.configs {
@@ -119,12 +120,12 @@ pub async fn alter<C>(
         });
         prepared.push(((kind, name), alteration));
     }
-    commit(broker, prepared, validate_only).await
+    commit(apis, prepared, validate_only).await
 }
 
 /// Sends the valid alterations to the controller in one write and pairs every resource with its outcome.
 async fn commit<K>(
-    broker: &Broker,
+    apis: &KafkaApis,
     prepared: Vec<(K, Result<ConfigAlteration, Rejection>)>,
     validate_only: bool,
 ) -> Vec<(K, Result<(), Rejection>)> {
@@ -133,9 +134,9 @@ async fn commit<K>(
         .filter_map(|(_, a)| a.as_ref().ok().cloned())
         .collect();
     let schema = Schema {
-        config: broker.config.clone(),
+        config: apis.config.clone(),
     };
-    let mut answers = broker
+    let mut answers = apis
         .quorum
         .controller()
         .alter_configs(alterations, &schema, validate_only)
@@ -161,11 +162,11 @@ async fn commit<K>(
 }
 
 /// The resource a request names: a topic, this broker by its id, every broker (the empty name), or a group.
-fn target(broker: &Broker, kind: i8, name: &str) -> Result<ConfigResource, Rejection> {
+fn target(apis: &KafkaApis, kind: i8, name: &str) -> Result<ConfigResource, Rejection> {
     match kind {
         RESOURCE_TOPIC => Ok(ConfigResource::Topic(name.to_string())),
         RESOURCE_BROKER if name.is_empty() => Ok(ConfigResource::BrokerDefault),
-        RESOURCE_BROKER => broker_resource(broker, name).map(ConfigResource::Broker),
+        RESOURCE_BROKER => broker_resource(apis, name).map(ConfigResource::Broker),
         RESOURCE_GROUP if name.is_empty() => Err((
             ResponseError::InvalidRequest,
             "Default group resources are not allowed.".into(),
@@ -179,19 +180,19 @@ fn target(broker: &Broker, kind: i8, name: &str) -> Result<ConfigResource, Rejec
 }
 
 /// A broker resource name (other than the cluster-wide default's empty one) must be this broker's id.
-pub fn broker_resource(broker: &Broker, name: &str) -> Result<BrokerId, Rejection> {
+pub fn broker_resource(apis: &KafkaApis, name: &str) -> Result<BrokerId, Rejection> {
     let id: i32 = name.trim().parse().map_err(|_| {
         (
             ResponseError::InvalidRequest,
             format!("Broker id must be an integer, but it is: {name}"),
         )
     })?;
-    if BrokerId(id) != broker.config.node_id {
+    if BrokerId(id) != apis.config.node_id {
         return Err((
             ResponseError::InvalidRequest,
             format!(
                 "Unexpected broker id, expected {}, but received {id}",
-                broker.config.node_id
+                apis.config.node_id
             ),
         ));
     }
@@ -207,7 +208,7 @@ fn duplicate(key: &str) -> Rejection {
 
 /// Whether `key` may be changed on `target` (and, with `list_op`, whether APPEND/SUBTRACT apply to it).
 pub fn check_key(
-    broker: &Broker,
+    apis: &KafkaApis,
     target: &ConfigResource,
     key: &str,
     list_op: bool,
@@ -226,7 +227,7 @@ pub fn check_key(
         }
         ConfigResource::Broker(_) | ConfigResource::BrokerDefault => {
             let level = broker_level(target);
-            if let Err(error) = broker.config.validate_dynamic(key, None, level) {
+            if let Err(error) = apis.config.validate_dynamic(key, None, level) {
                 let code = match error {
                     ConfigError::Unknown(_) => ResponseError::InvalidConfig,
                     _ => ResponseError::InvalidRequest,
@@ -256,7 +257,7 @@ pub fn check_key(
 /// A broker config's value is checked before it goes to the controller, so that a bad one is INVALID_REQUEST, as
 /// Kafka's brokers answer; other resources' values are checked by the controller (INVALID_CONFIG).
 pub fn check_broker_value(
-    broker: &Broker,
+    apis: &KafkaApis,
     target: &ConfigResource,
     key: &str,
     value: &str,
@@ -267,8 +268,7 @@ pub fn check_broker_value(
     ) {
         return Ok(());
     }
-    broker
-        .config
+    apis.config
         .validate_dynamic(key, Some(value), broker_level(target))
         .map_err(|error| (ResponseError::InvalidRequest, error.to_string()))
 }

@@ -11,12 +11,13 @@ use kafka_protocol::messages::create_partitions_response::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::KafkaApis;
 use super::ToErrorCode;
-use crate::server::Broker;
-use ferrite_raft::{BrokerId, ControllerError, CreatePartitionsSpec};
+use crate::ids::BrokerId;
+use ferrite_raft::{ControllerError, CreatePartitionsSpec};
 
 pub async fn handle(
-    broker: &Arc<Broker>,
+    apis: &Arc<KafkaApis>,
     _version: i16,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
@@ -49,7 +50,7 @@ pub async fn handle(
         });
         results.push((name, None));
     }
-    let mut answers = broker
+    let mut answers = apis
         .quorum
         .controller()
         .create_partitions(specs, request.validate_only)

@@ -11,13 +11,14 @@ use kafka_protocol::messages::create_topics_response::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::KafkaApis;
 use super::ToErrorCode;
 use crate::config::topic as topic_config;
-use crate::server::Broker;
-use ferrite_raft::{BrokerId, CreateTopicSpec, PartitionIndex};
+use crate::ids::{BrokerId, PartitionIndex};
+use ferrite_raft::CreateTopicSpec;
 
 pub async fn handle(
-    broker: &Arc<Broker>,
+    apis: &Arc<KafkaApis>,
     version: i16,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
@@ -37,14 +38,14 @@ pub async fn handle(
                 format!("Duplicate topic name {name} in request"),
             ))
         } else {
-            spec(broker, topic).map_err(|(error, message)| error_result(&name, error, message))
+            spec(apis, topic).map_err(|(error, message)| error_result(&name, error, message))
         });
     }
     let specs: Vec<CreateTopicSpec> = results
         .iter()
         .filter_map(|r| r.as_ref().ok().cloned())
         .collect();
-    let mut created = broker
+    let mut created = apis
         .quorum
         .controller()
         .create_topics(specs, request.validate_only)
@@ -65,7 +66,7 @@ pub async fn handle(
                         .with_num_partitions(topic.num_partitions)
                         .with_replication_factor(topic.replication_factor);
                     if version >= 5 {
-                        result = result.with_configs(Some(configs(broker, &overrides)));
+                        result = result.with_configs(Some(configs(apis, &overrides)));
                     }
                     result
                 }
@@ -83,7 +84,7 @@ pub async fn handle(
 
 /// The controller's view of one requested topic, with the broker's defaults filled in.
 fn spec(
-    broker: &Broker,
+    apis: &KafkaApis,
     topic: CreatableTopic,
 ) -> Result<CreateTopicSpec, (ResponseError, String)> {
     let mut configs = Vec::with_capacity(topic.configs.len());
@@ -103,7 +104,7 @@ fn spec(
     }
     let num_partitions = match topic.num_partitions {
         -1 if manual => topic.assignments.len() as i32,
-        -1 => broker.config.num_partitions,
+        -1 => apis.config.num_partitions,
         n => n,
     };
     let replication_factor = match topic.replication_factor {
@@ -112,7 +113,7 @@ fn spec(
             .first()
             .map(|a| a.broker_ids.len() as i16)
             .unwrap_or(0),
-        -1 => broker.config.default_replication_factor,
+        -1 => apis.config.default_replication_factor,
         n => n,
     };
     Ok(CreateTopicSpec {
@@ -134,10 +135,10 @@ fn spec(
 }
 
 fn configs(
-    broker: &Broker,
+    apis: &KafkaApis,
     overrides: &std::collections::BTreeMap<String, String>,
 ) -> Vec<CreatableTopicConfigs> {
-    topic_config::effective(&broker.config, overrides)
+    topic_config::effective(&apis.config, overrides)
         .into_iter()
         .map(|entry| {
             CreatableTopicConfigs::default()

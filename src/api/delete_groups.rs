@@ -1,22 +1,20 @@
 //! DeleteGroups (key 42): deletes Empty groups with their offsets; NON_EMPTY_GROUP while members remain.
 
-use std::sync::Arc;
-
 use kafka_protocol::messages::delete_groups_request::DeleteGroupsRequest;
 use kafka_protocol::messages::delete_groups_response::{
     DeletableGroupResult, DeleteGroupsResponse,
 };
 
 use super::ToErrorCode;
-use crate::server::Broker;
+use crate::coordinator::group::GroupCoordinator;
 
-pub async fn handle(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+pub async fn handle(
+    groups: &GroupCoordinator,
+    request: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(request.groups_names.len());
     for group_id in request.groups_names {
-        let error = broker
-            .groups
-            .delete_group(&group_id.to_string().into())
-            .await;
+        let error = groups.delete_group(&group_id.to_string().into()).await;
         results.push(
             DeletableGroupResult::default()
                 .with_group_id(group_id)

@@ -10,18 +10,17 @@ use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsResponse, DeleteRecordsTopicResult,
 };
 
-use super::{local_partition, ToErrorCode};
+use super::KafkaApis;
+use super::{leader_partition, ToErrorCode};
+use crate::ids::{Offset, PartitionIndex};
 use crate::replica::now_ms;
-use crate::server::Broker;
-use crate::storage::Offset;
-use ferrite_raft::PartitionIndex;
 
 pub fn handle(
-    broker: &Arc<Broker>,
+    apis: &Arc<KafkaApis>,
     _version: i16,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
-    let image = broker.image();
+    let image = apis.image();
     let topics = request
         .topics
         .into_iter()
@@ -39,7 +38,7 @@ pub fn handle(
                         return result
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    let partition = match local_partition(broker, topic, index) {
+                    let partition = match leader_partition(apis, topic, index) {
                         Ok(partition) => partition,
                         Err(error) => return result.with_error_code(error.code()),
                     };

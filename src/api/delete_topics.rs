@@ -1,8 +1,6 @@
 //! DeleteTopics (key 20): by name (v0-5) or by name or topic id (v6+). The controller commits the removal; each
 //! broker deletes its partition logs when it applies the record.
 
-use std::sync::Arc;
-
 use kafka_protocol::messages::delete_topics_request::DeleteTopicsRequest;
 use kafka_protocol::messages::delete_topics_response::{
     DeletableTopicResult, DeleteTopicsResponse,
@@ -12,11 +10,12 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::ToErrorCode;
-use crate::server::Broker;
-use ferrite_raft::{TopicId, TopicRef};
+use crate::ids::TopicId;
+use ferrite_raft::MetadataQuorum;
+use ferrite_raft::TopicRef;
 
 pub async fn handle(
-    broker: &Arc<Broker>,
+    quorum: &MetadataQuorum,
     version: i16,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
@@ -37,7 +36,7 @@ pub async fn handle(
             .collect()
     };
     let asked = refs.clone();
-    let results = broker.quorum.controller().delete_topics(refs).await;
+    let results = quorum.controller().delete_topics(refs).await;
     let responses = asked
         .into_iter()
         .zip(results)

@@ -10,19 +10,19 @@ use kafka_protocol::messages::describe_cluster_response::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::KafkaApis;
 use super::{authorized_operations, AclResourceType};
-use crate::server::Broker;
 
 const ENDPOINT_BROKERS: i8 = 1;
 
 pub fn handle(
-    broker: &Arc<Broker>,
+    apis: &Arc<KafkaApis>,
     _version: i16,
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let response = DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
-        .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
+        .with_cluster_id(StrBytes::from_string(apis.cluster_id.clone()))
         .with_cluster_authorized_operations(authorized_operations(
             AclResourceType::Cluster,
             request.include_cluster_authorized_operations,
@@ -35,12 +35,12 @@ pub fn handle(
             )))
             .with_controller_id(kafka_protocol::messages::BrokerId(-1));
     }
-    let image = broker.image();
-    let controller = broker
+    let image = apis.image();
+    let controller = apis
         .quorum
         .leader_id()
         .filter(|id| image.brokers.contains_key(id))
-        .unwrap_or(broker.config.node_id);
+        .unwrap_or(apis.config.node_id);
     let brokers = image
         .brokers
         .values()

@@ -17,17 +17,17 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::alter_configs::{broker_resource, RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC};
+use super::KafkaApis;
 use crate::config::topic as topic_config;
 use crate::config::{group as group_config, ConfigEntry};
 use crate::metadata::MetadataImage;
-use crate::server::Broker;
 
 pub fn handle(
-    broker: &Arc<Broker>,
+    apis: &Arc<KafkaApis>,
     _version: i16,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
-    let image = broker.image();
+    let image = apis.image();
     let options = Options {
         synonyms: request.include_synonyms,
         documentation: request.include_documentation,
@@ -39,7 +39,7 @@ pub fn handle(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            match describe(broker, &image, &resource) {
+            match describe(apis, &image, &resource) {
                 Ok(entries) => result.with_configs(
                     filter(entries, &resource)
                         .into_iter()
@@ -62,21 +62,21 @@ struct Options {
 }
 
 fn describe(
-    broker: &Broker,
+    apis: &KafkaApis,
     image: &MetadataImage,
     resource: &DescribeConfigsResource,
 ) -> Result<Vec<ConfigEntry>, (ResponseError, String)> {
     let empty = BTreeMap::new();
     let broker_dynamic = image
         .broker_configs
-        .get(&broker.config.node_id)
+        .get(&apis.config.node_id)
         .unwrap_or(&empty);
     let cluster_default = &image.broker_default_configs;
     let name = &*resource.resource_name;
     match resource.resource_type {
         RESOURCE_TOPIC => match image.topic(name) {
             Some(topic) => Ok(topic_config::describe(
-                &broker.config,
+                &apis.config,
                 cluster_default,
                 broker_dynamic,
                 &topic.configs,
@@ -87,16 +87,16 @@ fn describe(
             )),
         },
         RESOURCE_BROKER if name.is_empty() => {
-            Ok(broker.config.describe_cluster_default(cluster_default))
+            Ok(apis.config.describe_cluster_default(cluster_default))
         }
-        RESOURCE_BROKER => broker_resource(broker, name)
-            .map(|_| broker.config.describe(cluster_default, broker_dynamic)),
+        RESOURCE_BROKER => broker_resource(apis, name)
+            .map(|_| apis.config.describe(cluster_default, broker_dynamic)),
         RESOURCE_GROUP if name.is_empty() => Err((
             ResponseError::InvalidRequest,
             "Group name must not be empty".into(),
         )),
         RESOURCE_GROUP => Ok(group_config::describe(
-            &broker.config,
+            &apis.config,
             image.group_configs.get(name).unwrap_or(&empty),
         )),
         other => Err((

@@ -1,8 +1,6 @@
 //! DescribeGroups (key 15): state, protocol and members (client id, host, metadata, assignment) of each group.
 //! An unknown group is "Dead"; v6 adds GROUP_ID_NOT_FOUND (KIP-1043).
 
-use std::sync::Arc;
-
 use kafka_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use kafka_protocol::messages::describe_groups_response::{
     DescribeGroupsResponse, DescribedGroup, DescribedGroupMember,
@@ -10,11 +8,11 @@ use kafka_protocol::messages::describe_groups_response::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{authorized_operations, AclResourceType, ToErrorCode};
+use crate::coordinator::group::GroupCoordinator;
 use crate::coordinator::group::GroupError;
-use crate::server::Broker;
 
 pub fn handle(
-    broker: &Arc<Broker>,
+    groups: &GroupCoordinator,
     version: i16,
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
@@ -30,7 +28,7 @@ pub fn handle(
                 .with_authorized_operations(operations)
                 .with_protocol_type(StrBytes::default())
                 .with_protocol_data(StrBytes::default());
-            match broker.groups.describe_group(&group_id.to_string().into()) {
+            match groups.describe_group(&group_id.to_string().into()) {
                 Err(error) => described
                     .with_group_id(group_id)
                     .with_error_code(error.code()),

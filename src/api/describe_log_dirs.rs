@@ -11,17 +11,17 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::server::Broker;
-use ferrite_raft::PartitionIndex;
+use super::KafkaApis;
+use crate::ids::PartitionIndex;
 
 const UNKNOWN_VOLUME_BYTES: i64 = -1;
 
 pub fn handle(
-    broker: &Arc<Broker>,
+    apis: &Arc<KafkaApis>,
     _version: i16,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
-    let image = broker.image();
+    let image = apis.image();
     // Topic name -> partitions asked for (`None`: all of them).
     let mut wanted: BTreeMap<String, Option<Vec<i32>>> = BTreeMap::new();
     match request.topics {
@@ -47,7 +47,7 @@ pub fn handle(
             let partitions: Vec<DescribeLogDirsPartition> = indexes
                 .into_iter()
                 .filter_map(|index| {
-                    let partition = broker
+                    let partition = apis
                         .replicas
                         .partition(topic.topic_id, PartitionIndex(index))?;
                     Some(
@@ -68,8 +68,8 @@ pub fn handle(
             })
         })
         .collect();
-    let dir = std::path::absolute(&broker.config.log_dirs)
-        .unwrap_or_else(|_| broker.config.log_dirs.clone());
+    let dir =
+        std::path::absolute(&apis.config.log_dirs).unwrap_or_else(|_| apis.config.log_dirs.clone());
     let result = DescribeLogDirsResult::default()
         .with_log_dir(StrBytes::from_string(dir.display().to_string()))
         .with_topics(topics)

@@ -12,16 +12,16 @@ use kafka_protocol::messages::describe_quorum_response::{
 use kafka_protocol::messages::BrokerId as WireBrokerId;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::server::Broker;
+use super::KafkaApis;
 
 const METADATA_TOPIC: &str = "__cluster_metadata";
 
 pub fn handle(
-    broker: &Arc<Broker>,
+    apis: &Arc<KafkaApis>,
     version: i16,
     request: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
-    let status = broker.quorum.status();
+    let status = apis.quorum.status();
     let topics = request
         .topics
         .into_iter()
@@ -61,7 +61,7 @@ pub fn handle(
                 .with_partitions(partitions)
         })
         .collect();
-    let nodes = broker
+    let nodes = apis
         .config
         .controller_quorum_voters
         .iter()
@@ -69,8 +69,7 @@ pub fn handle(
             let (host, port) = addr.rsplit_once(':')?;
             let listener = Listener::default()
                 .with_name(StrBytes::from_string(
-                    broker
-                        .config
+                    apis.config
                         .controller_listener_names
                         .first()
                         .cloned()

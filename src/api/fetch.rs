@@ -1,20 +1,15 @@
-//! Fetch (key 1): read from each requested partition, long-polling until `min_bytes` are ready or `max_wait_ms`
-//! passes. Waiting fetches are woken by HighWatermark changes, never by polling.
-//!
-//! Limits follow KIP-74: `max_bytes` bounds the whole response and `partition_max_bytes` each partition, except that
-//! the first batch of the first non-empty partition is returned whole even when larger, so a consumer always makes
-//! progress.
+//! Fetch (key 1): resolve the requested partitions against the MetadataImage and read them through
+//! [`ReplicaManager::fetch_records`](crate::replica::ReplicaManager::fetch_records), which long-polls until
+//! `min_bytes` are ready or `max_wait_ms` passes and applies KIP-74's byte limits.
 //!
 //! Fetch sessions (KIP-227): the request's session fields go through the broker's
-//! [`FetchSessionCache`](crate::server::fetch_session::FetchSessionCache), which says which partitions to read (an
+//! [`FetchSessionCache`](crate::replica::fetch_session::FetchSessionCache), which says which partitions to read (an
 //! incremental fetch reads its whole session) and which of them the response lists (an incremental response lists
 //! only partitions with news).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::select_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::FetchRequest;
 use kafka_protocol::messages::fetch_response::{
@@ -22,28 +17,24 @@ use kafka_protocol::messages::fetch_response::{
 };
 use kafka_protocol::messages::{BrokerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use tokio::sync::watch;
 
-use super::{local_partition, ToErrorCode};
-use crate::replica::{now_ms, Partition};
-use crate::server::fetch_session::{
+use super::KafkaApis;
+use super::ToErrorCode;
+use crate::ids::{Offset, PartitionIndex, TopicId};
+use crate::replica::fetch_session::{
     FetchPosition, PartitionOutcome, PartitionState, TopicKey, NO_SESSION,
 };
-use crate::server::Broker;
-use crate::storage::Offset;
-use ferrite_raft::{PartitionIndex, TopicId};
+use crate::replica::{now_ms, FetchParams, FetchPartition, FetchedPartition, IsolationLevel};
 
-/// One partition to read, resolved once.
+/// One requested partition: where it goes in the response, and what to read (or why it cannot be read).
 struct Wanted {
     index: i32,
-    fetch_offset: Offset,
-    max_bytes: usize,
-    partition: Result<Arc<Partition>, ResponseError>,
+    read: Result<FetchPartition, ResponseError>,
 }
 
 type TopicReads = Vec<(TopicName, uuid::Uuid, Vec<Wanted>)>;
 
-pub async fn handle(broker: &Arc<Broker>, version: i16, request: FetchRequest) -> FetchResponse {
+pub async fn handle(apis: &Arc<KafkaApis>, version: i16, request: FetchRequest) -> FetchResponse {
     let by_id = version >= 13;
     let key = |name: &TopicName, id: uuid::Uuid| {
         if by_id {
@@ -75,7 +66,7 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: FetchRequest) -
                 .map(move |p| (topic_key.clone(), *p))
         })
         .collect();
-    let plan = match broker.fetch_sessions.open(
+    let plan = match apis.fetch_sessions.open(
         request.session_id,
         request.session_epoch,
         by_id,
@@ -90,34 +81,57 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: FetchRequest) -
                 .with_session_id(NO_SESSION)
         }
     };
-    let topics = resolve(broker, &plan.positions);
-
-    let max_wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    let deadline = tokio::time::Instant::now() + max_wait;
-    let min_bytes = request.min_bytes.max(0) as usize;
-    // The broker's fetch.max.bytes caps what a client may ask for, as in Kafka.
-    let max_bytes = (request.max_bytes.max(0) as usize).min(broker.config.fetch_max_bytes as usize);
-    let mut watchers: Vec<watch::Receiver<Offset>> = topics
+    let topics = resolve(apis, &plan.positions);
+    let unresolved = topics
         .iter()
-        .flat_map(|(_, _, ps)| ps.iter())
-        .filter_map(|w| w.partition.as_ref().ok())
-        .map(|p| p.subscribe())
-        .collect();
-    let responses = loop {
-        // Mark the current HighWatermarks as seen before reading, so an append racing the read still wakes us.
-        for watcher in &mut watchers {
-            watcher.borrow_and_update();
-        }
-        let (responses, bytes, errors) = read_all(&topics, max_bytes);
-        let now = tokio::time::Instant::now();
-        if bytes >= min_bytes || errors || now >= deadline || watchers.is_empty() {
-            break responses;
-        }
-        let changed = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
-        if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            break read_all(&topics, max_bytes).0;
-        }
+        .flat_map(|(_, _, wanted)| wanted)
+        .any(|w| w.read.is_err());
+    let params = FetchParams {
+        // A partition unknown to the image is an error the client acts on now, not after max_wait_ms.
+        max_wait_ms: if unresolved {
+            0
+        } else {
+            request.max_wait_ms.max(0) as u64
+        },
+        min_bytes: request.min_bytes.max(0) as usize,
+        // The broker's fetch.max.bytes caps what a client may ask for, as in Kafka.
+        max_bytes: (request.max_bytes.max(0) as usize).min(apis.config.fetch_max_bytes as usize),
+        isolation: IsolationLevel::from_wire(request.isolation_level),
     };
+    let reads: Vec<FetchPartition> = topics
+        .iter()
+        .flat_map(|(_, _, wanted)| wanted)
+        .filter_map(|w| w.read.ok())
+        .collect();
+    let mut fetched = apis
+        .replicas
+        .fetch_records(params, &reads)
+        .await
+        .into_iter();
+    let responses: Vec<FetchableTopicResponse> = topics
+        .into_iter()
+        .map(|(name, id, wanted)| {
+            let partitions = wanted
+                .into_iter()
+                .map(|w| {
+                    let data = PartitionData::default()
+                        .with_partition_index(w.index)
+                        .with_preferred_read_replica(BrokerId(-1));
+                    match w.read {
+                        Err(error) => failed(data, error),
+                        Ok(_) => match fetched.next() {
+                            Some(fetched) => partition_data(data, fetched),
+                            None => failed(data, ResponseError::UnknownServerError),
+                        },
+                    }
+                })
+                .collect();
+            FetchableTopicResponse::default()
+                .with_topic(name)
+                .with_topic_id(id)
+                .with_partitions(partitions)
+        })
+        .collect();
     let outcomes: Vec<PartitionOutcome> = responses
         .iter()
         .flat_map(|topic| topic.partitions.iter())
@@ -132,8 +146,7 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: FetchRequest) -
         })
         .collect();
     let (listed, session_id) =
-        broker
-            .fetch_sessions
+        apis.fetch_sessions
             .close(plan.context, &plan.positions, &outcomes, now_ms());
     let mut listed = listed.into_iter();
     let responses = responses
@@ -150,8 +163,8 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, request: FetchRequest) -
 
 /// Resolves the partitions to read against the current image, one response topic per run of positions of the same
 /// topic (as Kafka groups its responses).
-fn resolve(broker: &Arc<Broker>, positions: &[FetchPosition]) -> TopicReads {
-    let image = broker.image();
+fn resolve(apis: &Arc<KafkaApis>, positions: &[FetchPosition]) -> TopicReads {
+    let image = apis.image();
     let mut topics: TopicReads = Vec::new();
     for position in positions {
         let (name, id, found) = match &position.topic {
@@ -162,16 +175,23 @@ fn resolve(broker: &Arc<Broker>, positions: &[FetchPosition]) -> TopicReads {
                 image.topic(name),
             ),
         };
-        let partition = match found {
+        let index = PartitionIndex(position.partition);
+        let read = match found {
             None if matches!(position.topic, TopicKey::Id(_)) => Err(ResponseError::UnknownTopicId),
             None => Err(ResponseError::UnknownTopicOrPartition),
-            Some(t) => local_partition(broker, t, PartitionIndex(position.partition)),
+            Some(t) if !t.partitions.contains_key(&index) => {
+                Err(ResponseError::UnknownTopicOrPartition)
+            }
+            Some(t) => Ok(FetchPartition {
+                topic_id: t.topic_id,
+                index,
+                fetch_offset: Offset(position.fetch_offset),
+                max_bytes: position.max_bytes,
+            }),
         };
         let wanted = Wanted {
             index: position.partition,
-            fetch_offset: Offset(position.fetch_offset),
-            max_bytes: position.max_bytes,
-            partition,
+            read,
         };
         match topics.last_mut() {
             Some((last_name, last_id, reads)) if *last_name == name && *last_id == id => {
@@ -183,51 +203,23 @@ fn resolve(broker: &Arc<Broker>, positions: &[FetchPosition]) -> TopicReads {
     topics
 }
 
-/// Reads every requested partition once; returns the responses, the bytes they hold, and whether any failed.
-fn read_all(topics: &TopicReads, max_bytes: usize) -> (Vec<FetchableTopicResponse>, usize, bool) {
-    let mut total = 0usize;
-    let mut errors = false;
-    let responses = topics
-        .iter()
-        .map(|(name, id, wanted)| {
-            let partitions = wanted
-                .iter()
-                .map(|w| {
-                    let data = PartitionData::default()
-                        .with_partition_index(w.index)
-                        .with_preferred_read_replica(BrokerId(-1));
-                    let partition = match &w.partition {
-                        Ok(partition) => partition,
-                        Err(error) => {
-                            errors = true;
-                            return failed(data, *error);
-                        }
-                    };
-                    let budget = w.max_bytes.min(max_bytes.saturating_sub(total));
-                    match partition.read(w.fetch_offset, budget, total == 0) {
-                        Ok(read) => {
-                            total += read.records.len();
-                            data.with_high_watermark(read.high_watermark.0)
-                                .with_last_stable_offset(read.high_watermark.0)
-                                .with_log_start_offset(read.log_start_offset.0)
-                                .with_records(Some(read.records))
-                        }
-                        Err(error) => {
-                            errors = true;
-                            failed(data, error.error())
-                                .with_high_watermark(partition.high_watermark().0)
-                                .with_log_start_offset(partition.log_start_offset().0)
-                        }
-                    }
-                })
-                .collect();
-            FetchableTopicResponse::default()
-                .with_topic(name.clone())
-                .with_topic_id(*id)
-                .with_partitions(partitions)
-        })
-        .collect();
-    (responses, total, errors)
+fn partition_data(data: PartitionData, fetched: FetchedPartition) -> PartitionData {
+    match fetched {
+        FetchedPartition::Read(read) => data
+            .with_high_watermark(read.high_watermark.0)
+            .with_last_stable_offset(read.last_stable_offset.0)
+            .with_log_start_offset(read.log_start_offset.0)
+            .with_records(Some(read.records)),
+        FetchedPartition::Failed { error, offsets } => {
+            let data = failed(data, error.error());
+            match offsets {
+                Some((high_watermark, log_start_offset)) => data
+                    .with_high_watermark(high_watermark.0)
+                    .with_log_start_offset(log_start_offset.0),
+                None => data,
+            }
+        }
+    }
 }
 
 fn failed(data: PartitionData, error: ResponseError) -> PartitionData {

@@ -10,14 +10,14 @@ use kafka_protocol::messages::find_coordinator_response::{Coordinator, FindCoord
 use kafka_protocol::messages::BrokerId;
 use kafka_protocol::protocol::StrBytes;
 
+use super::KafkaApis;
 use crate::coordinator::group::{GroupId, OFFSETS_TOPIC};
-use crate::server::Broker;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
 pub async fn handle(
-    broker: &Arc<Broker>,
+    apis: &Arc<KafkaApis>,
     version: i16,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
@@ -28,7 +28,7 @@ pub async fn handle(
     };
     let mut coordinators = Vec::with_capacity(keys.len());
     for key in keys {
-        coordinators.push(find(broker, request.key_type, key).await);
+        coordinators.push(find(apis, request.key_type, key).await);
     }
     if version >= 4 {
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
@@ -46,7 +46,7 @@ pub async fn handle(
         .with_port(found.port)
 }
 
-async fn find(broker: &Arc<Broker>, key_type: i8, key: StrBytes) -> Coordinator {
+async fn find(apis: &Arc<KafkaApis>, key_type: i8, key: StrBytes) -> Coordinator {
     let not_available = |key: StrBytes, error: ResponseError| {
         Coordinator::default()
             .with_key(key)
@@ -58,16 +58,15 @@ async fn find(broker: &Arc<Broker>, key_type: i8, key: StrBytes) -> Coordinator 
     };
     let leader = match key_type {
         KEY_TYPE_GROUP => {
-            if broker.image().topic(OFFSETS_TOPIC).is_none() {
-                let brokers = broker.image().brokers.len();
-                broker
-                    .groups
-                    .create_offsets_topic(broker.quorum.controller(), brokers)
+            if apis.image().topic(OFFSETS_TOPIC).is_none() {
+                let brokers = apis.image().brokers.len();
+                apis.groups
+                    .create_offsets_topic(apis.quorum.controller(), brokers)
                     .await;
             }
             let group_id = GroupId::from(key.to_string());
-            let image = broker.image();
-            let leader = broker
+            let image = apis.image();
+            let leader = apis
                 .groups
                 .partition_of(&group_id)
                 .and_then(|(topic_id, index)| {
@@ -77,20 +76,19 @@ async fn find(broker: &Arc<Broker>, key_type: i8, key: StrBytes) -> Coordinator 
                         .get(&index)
                         .map(|p| p.leader)
                 });
-            if leader == Some(broker.config.node_id) {
+            if leader == Some(apis.config.node_id) {
                 // A freshly created partition loads in moments; answering after that spares the client a round of
                 // COORDINATOR_LOAD_IN_PROGRESS.
-                broker
-                    .groups
+                apis.groups
                     .wait_loaded(&group_id, Duration::from_secs(5))
                     .await;
             }
             leader
         }
-        KEY_TYPE_TRANSACTION => Some(broker.config.node_id),
+        KEY_TYPE_TRANSACTION => Some(apis.config.node_id),
         _ => return not_available(key, ResponseError::InvalidRequest),
     };
-    let image = broker.image();
+    let image = apis.image();
     match leader.and_then(|id| image.brokers.get(&id)) {
         Some(registration) => Coordinator::default()
             .with_key(key)

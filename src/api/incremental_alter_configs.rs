@@ -12,7 +12,7 @@ use kafka_protocol::messages::incremental_alter_configs_response::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::alter_configs::{alter, check_broker_value, check_key, ResourceConfigs};
-use crate::server::Broker;
+use super::KafkaApis;
 use ferrite_raft::ConfigOp;
 
 const SET: i8 = 0;
@@ -21,7 +21,7 @@ const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
 pub async fn handle(
-    broker: &Arc<Broker>,
+    apis: &Arc<KafkaApis>,
     _version: i16,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
@@ -39,13 +39,13 @@ pub async fn handle(
         })
         .collect();
     let outcomes = alter(
-        broker,
+        apis,
         resources,
         false,
         request.validate_only,
         |target, key, config| {
             let op = config.config_operation;
-            check_key(broker, target, &key, op == APPEND || op == SUBTRACT)?;
+            check_key(apis, target, &key, op == APPEND || op == SUBTRACT)?;
             let value = config.value.map(|v| v.to_string());
             let needs_value = || {
                 value.clone().ok_or_else(|| {
@@ -58,7 +58,7 @@ pub async fn handle(
             Ok(match op {
                 SET => {
                     let value = needs_value()?;
-                    check_broker_value(broker, target, &key, &value)?;
+                    check_broker_value(apis, target, &key, &value)?;
                     ConfigOp::Set(key.clone(), value)
                 }
                 DELETE => ConfigOp::Delete(key.clone()),

@@ -1,18 +1,16 @@
 //! JoinGroup (key 11): the classic rebalance's join phase. The response waits until the group's join phase ends
 //! (all members rejoined, the rebalance timeout, or group.initial.rebalance.delay.ms for a new group).
 
-use std::sync::Arc;
-
 use kafka_protocol::messages::join_group_request::JoinGroupRequest;
 use kafka_protocol::messages::join_group_response::{JoinGroupResponse, JoinGroupResponseMember};
 use kafka_protocol::protocol::StrBytes;
 
 use super::ToErrorCode;
+use crate::coordinator::group::GroupCoordinator;
 use crate::coordinator::group::JoinRequest;
-use crate::server::Broker;
 
 pub async fn handle(
-    broker: &Arc<Broker>,
+    groups: &GroupCoordinator,
     version: i16,
     client_id: &str,
     client_host: &str,
@@ -40,7 +38,7 @@ pub async fn handle(
             .collect(),
         require_known_member_id: version >= 4,
     };
-    let result = broker.groups.join_group(join).await;
+    let result = groups.join_group(join).await;
     let members = result
         .members
         .into_iter()

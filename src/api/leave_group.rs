@@ -1,17 +1,15 @@
 //! LeaveGroup (key 13): members leave, one (v0..=v2) or a batch identified by member id or group instance id
 //! (v3+, KIP-345).
 
-use std::sync::Arc;
-
 use kafka_protocol::messages::leave_group_request::LeaveGroupRequest;
 use kafka_protocol::messages::leave_group_response::{LeaveGroupResponse, MemberResponse};
 
 use super::ToErrorCode;
+use crate::coordinator::group::GroupCoordinator;
 use crate::coordinator::group::{GroupId, GroupInstanceId, MemberId};
-use crate::server::Broker;
 
 pub async fn handle(
-    broker: &Arc<Broker>,
+    groups: &GroupCoordinator,
     version: i16,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
@@ -30,7 +28,7 @@ pub async fn handle(
         vec![(request.member_id.to_string().into(), None)]
     };
     let group_id = GroupId::from(request.group_id.to_string());
-    match broker.groups.leave_group(&group_id, &members).await {
+    match groups.leave_group(&group_id, &members).await {
         Err(error) => LeaveGroupResponse::default().with_error_code(error.code()),
         Ok(errors) if version < 3 => LeaveGroupResponse::default().with_error_code(
             errors

@@ -1,18 +1,16 @@
 //! ListGroups (key 16): the groups this broker coordinates, filtered by state (v4+) and type (v5+; all groups here
 //! are "classic").
 
-use std::sync::Arc;
-
 use kafka_protocol::messages::list_groups_request::ListGroupsRequest;
 use kafka_protocol::messages::list_groups_response::{ListGroupsResponse, ListedGroup};
 use kafka_protocol::messages::GroupId;
 use kafka_protocol::protocol::StrBytes;
 
 use super::ToErrorCode;
-use crate::server::Broker;
+use crate::coordinator::group::GroupCoordinator;
 
 pub fn handle(
-    broker: &Arc<Broker>,
+    groups: &GroupCoordinator,
     version: i16,
     request: ListGroupsRequest,
 ) -> ListGroupsResponse {
@@ -26,7 +24,7 @@ pub fn handle(
             .types_filter
             .iter()
             .any(|t| t.eq_ignore_ascii_case("classic"));
-    let listed = match broker.groups.list_groups(&states) {
+    let listed = match groups.list_groups(&states) {
         Ok(listed) => listed,
         Err(error) => return ListGroupsResponse::default().with_error_code(error.code()),
     };

@@ -11,10 +11,10 @@ use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
 };
 
-use super::{local_partition, ToErrorCode};
+use super::KafkaApis;
+use super::{leader_partition, ToErrorCode};
+use crate::ids::PartitionIndex;
 use crate::replica::{Partition, ReplicaError};
-use crate::server::Broker;
-use ferrite_raft::PartitionIndex;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -24,11 +24,11 @@ const LATEST_TIERED: i64 = -5;
 const EARLIEST_PENDING_UPLOAD: i64 = -6;
 
 pub fn handle(
-    broker: &Arc<Broker>,
+    apis: &Arc<KafkaApis>,
     version: i16,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
-    let image = broker.image();
+    let image = apis.image();
     let topics = request
         .topics
         .into_iter()
@@ -47,7 +47,7 @@ pub fn handle(
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     let index = PartitionIndex(p.partition_index);
-                    let partition = match local_partition(broker, topic, index) {
+                    let partition = match leader_partition(apis, topic, index) {
                         Ok(partition) => partition,
                         Err(error) => return response.with_error_code(error.code()),
                     };

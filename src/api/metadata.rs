@@ -12,10 +12,11 @@ use kafka_protocol::messages::{BrokerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use super::KafkaApis;
 use super::{authorized_operations, AclResourceType, ToErrorCode, AUTHORIZED_OPERATIONS_OMITTED};
+use crate::ids::TopicId;
 use crate::metadata::{MetadataImage, TopicImage};
-use crate::server::Broker;
-use ferrite_raft::{CreateTopicSpec, TopicId};
+use ferrite_raft::CreateTopicSpec;
 
 /// A topic the client asked about, by name or (v12+) by id.
 enum Wanted {
@@ -24,7 +25,7 @@ enum Wanted {
 }
 
 pub async fn handle(
-    broker: &Arc<Broker>,
+    apis: &Arc<KafkaApis>,
     version: i16,
     request: MetadataRequest,
 ) -> MetadataResponse {
@@ -42,10 +43,10 @@ pub async fn handle(
                 .collect(),
         ),
     };
-    let allow_create = (version < 4 || request.allow_auto_topic_creation)
-        && broker.config.auto_create_topics_enable;
+    let allow_create =
+        (version < 4 || request.allow_auto_topic_creation) && apis.config.auto_create_topics_enable;
 
-    let mut image = broker.image();
+    let mut image = apis.image();
     if let (Some(wanted), true) = (&wanted, allow_create) {
         let missing: Vec<String> = wanted
             .iter()
@@ -57,8 +58,8 @@ pub async fn handle(
             })
             .collect();
         if !missing.is_empty() {
-            auto_create(broker, missing).await;
-            image = broker.image();
+            auto_create(apis, missing).await;
+            image = apis.image();
         }
     }
 
@@ -114,9 +115,9 @@ pub async fn handle(
                 })
                 .collect(),
         )
-        .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
+        .with_cluster_id(Some(StrBytes::from_string(apis.cluster_id.clone())))
         .with_controller_id(BrokerId(
-            broker.quorum.leader_id().map(|id| id.0).unwrap_or(-1),
+            apis.quorum.leader_id().map(|id| id.0).unwrap_or(-1),
         ))
         .with_topics(topics)
         .with_cluster_authorized_operations(cluster_operations)
@@ -130,18 +131,18 @@ fn unknown_name_error(name: &str) -> ResponseError {
     }
 }
 
-async fn auto_create(broker: &Arc<Broker>, names: Vec<String>) {
+async fn auto_create(apis: &Arc<KafkaApis>, names: Vec<String>) {
     let specs = names
         .into_iter()
         .map(|name| CreateTopicSpec {
             name,
-            num_partitions: broker.config.num_partitions,
-            replication_factor: broker.config.default_replication_factor,
+            num_partitions: apis.config.num_partitions,
+            replication_factor: apis.config.default_replication_factor,
             assignments: Vec::new(),
             configs: Vec::new(),
         })
         .collect();
-    for result in broker.quorum.controller().create_topics(specs, false).await {
+    for result in apis.quorum.controller().create_topics(specs, false).await {
         match result {
             Ok(created) => tracing::info!(topic = %created.name, "auto-created topic"),
             // Another request created it first, or the name is invalid: the lookup that follows answers for it.

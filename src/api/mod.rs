@@ -1,6 +1,11 @@
-//! One module per Kafka API, named after it, and the table of what this broker advertises.
+//! The request layer: [`KafkaApis`] (Kafka's name for it) decodes each request frame, routes it to the module of its
+//! API (one per Kafka API, named after it) and encodes the answer; and the table of what this broker advertises.
 //!
-//! Errors become Kafka error codes here and nowhere else ([`error_code`]).
+//! Handlers translate between the wire and the broker's parts, and each receives only the parts it uses: group
+//! APIs the [`GroupCoordinator`], quorum-only APIs the [`MetadataQuorum`], the rest what they name. Nothing here
+//! knows about sockets: `crate::server` (the transport) calls in, and nothing here imports it.
+//!
+//! Errors become Kafka error codes here and nowhere else ([`ToErrorCode`]).
 
 pub mod alter_configs;
 pub mod api_versions;
@@ -14,6 +19,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_quorum;
+mod dispatch;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -29,6 +35,7 @@ pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -36,12 +43,64 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind}
 use kafka_protocol::protocol::VersionRange;
 
 use crate::config::topic::TopicConfigError;
-use crate::coordinator::group::GroupError;
-use crate::replica::ReplicaError;
-use crate::server::fetch_session::FetchSessionError;
-use crate::server::{Broker, HandlerFuture};
+pub use dispatch::{may_overlap, HandlerFuture, Reply, ReplyFuture};
+
+use bytes::Bytes;
+use ferrite_raft::MetadataQuorum;
+
+use crate::config::BrokerConfig;
+use crate::coordinator::group::{GroupCoordinator, GroupError};
+use crate::metadata::{MetadataImage, MetadataPublisher};
+use crate::replica::fetch_session::{FetchSessionCache, FetchSessionError};
+use crate::replica::{ReplicaError, ReplicaManager};
 use crate::storage::{LogError, RecordRule};
 use ferrite_raft::ControllerError;
+
+/// The broker's parts that requests reach, and the entry point of the request layer.
+pub struct KafkaApis {
+    pub config: BrokerConfig,
+    pub cluster_id: String,
+    pub replicas: Arc<ReplicaManager>,
+    pub quorum: MetadataQuorum,
+    pub groups: Arc<GroupCoordinator>,
+    pub fetch_sessions: FetchSessionCache,
+    publisher: Arc<MetadataPublisher>,
+}
+
+impl KafkaApis {
+    pub fn new(
+        config: BrokerConfig,
+        cluster_id: String,
+        replicas: Arc<ReplicaManager>,
+        quorum: MetadataQuorum,
+        groups: Arc<GroupCoordinator>,
+        publisher: Arc<MetadataPublisher>,
+    ) -> KafkaApis {
+        let fetch_sessions = FetchSessionCache::new(
+            config.fetch_session_cache_slots,
+            crate::replica::fetch_session::MIN_EVICTION_MS,
+        );
+        KafkaApis {
+            config,
+            cluster_id,
+            replicas,
+            quorum,
+            groups,
+            fetch_sessions,
+            publisher,
+        }
+    }
+
+    /// The newest metadata this broker has applied.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.publisher.current()
+    }
+
+    /// Parses one request frame and starts its handler; see [`dispatch`] for what closes the connection instead.
+    pub fn start(self: &Arc<Self>, client_host: &Arc<str>, frame: Bytes) -> ReplyFuture {
+        dispatch::start(self, client_host, frame)
+    }
+}
 
 /// The APIs this broker implements. Each is advertised with every version the codec supports for it.
 const IMPLEMENTED: &[ApiKey] = &[
@@ -94,128 +153,110 @@ pub fn implemented() -> impl Iterator<Item = (ApiKey, VersionRange)> {
         .filter_map(|key| Some((*key, supported_versions(*key)?)))
 }
 
-/// Routes a decoded request to its handler.
-pub fn handle(
-    broker: &Arc<Broker>,
+/// Routes a decoded request to its handler. Handlers that finish at once answer through [`now`]; the others run
+/// as a future that owns a handle on the broker's parts ([`later`]). Produce builds its own future: its appends
+/// happen before it returns, in the connection's arrival order.
+fn handle(
+    apis: &Arc<KafkaApis>,
     header: &RequestHeader,
     client_host: &Arc<str>,
     request: RequestKind,
 ) -> HandlerFuture {
+    use ResponseKind as R;
     let version = header.request_api_version;
-    let broker = broker.clone();
+    let apis = apis.clone();
+    let groups = apis.groups.clone();
     match request {
-        RequestKind::ApiVersions(_) => Box::pin(std::future::ready(Some(
-            ResponseKind::ApiVersions(api_versions::handle()),
+        RequestKind::ApiVersions(_) => now(R::ApiVersions(api_versions::handle())),
+        RequestKind::Produce(request) => produce::handle(&apis, version, request),
+        RequestKind::Metadata(request) => {
+            later(async move { R::Metadata(metadata::handle(&apis, version, request).await) })
+        }
+        RequestKind::Fetch(request) => {
+            later(async move { R::Fetch(fetch::handle(&apis, version, request).await) })
+        }
+        RequestKind::ListOffsets(request) => now(R::ListOffsets(list_offsets::handle(
+            &apis, version, request,
         ))),
-        RequestKind::Metadata(request) => Box::pin(async move {
-            Some(ResponseKind::Metadata(
-                metadata::handle(&broker, version, request).await,
-            ))
+        RequestKind::CreateTopics(request) => {
+            later(
+                async move { R::CreateTopics(create_topics::handle(&apis, version, request).await) },
+            )
+        }
+        RequestKind::CreatePartitions(request) => later(async move {
+            R::CreatePartitions(create_partitions::handle(&apis, version, request).await)
         }),
-        RequestKind::Produce(request) => produce::handle(&broker, version, request),
-        RequestKind::Fetch(request) => Box::pin(async move {
-            Some(ResponseKind::Fetch(
-                fetch::handle(&broker, version, request).await,
-            ))
+        RequestKind::DeleteTopics(request) => later(async move {
+            R::DeleteTopics(delete_topics::handle(&apis.quorum, version, request).await)
         }),
-        RequestKind::ListOffsets(request) => Box::pin(async move {
-            Some(ResponseKind::ListOffsets(list_offsets::handle(
-                &broker, version, request,
-            )))
-        }),
-        RequestKind::CreateTopics(request) => Box::pin(async move {
-            Some(ResponseKind::CreateTopics(
-                create_topics::handle(&broker, version, request).await,
-            ))
-        }),
-        RequestKind::CreatePartitions(request) => Box::pin(async move {
-            Some(ResponseKind::CreatePartitions(
-                create_partitions::handle(&broker, version, request).await,
-            ))
-        }),
-        RequestKind::DescribeConfigs(request) => Box::pin(std::future::ready(Some(
-            ResponseKind::DescribeConfigs(describe_configs::handle(&broker, version, request)),
+        RequestKind::DescribeConfigs(request) => now(R::DescribeConfigs(describe_configs::handle(
+            &apis, version, request,
         ))),
-        RequestKind::AlterConfigs(request) => Box::pin(async move {
-            Some(ResponseKind::AlterConfigs(
-                alter_configs::handle(&broker, version, request).await,
-            ))
+        RequestKind::AlterConfigs(request) => {
+            later(
+                async move { R::AlterConfigs(alter_configs::handle(&apis, version, request).await) },
+            )
+        }
+        RequestKind::IncrementalAlterConfigs(request) => later(async move {
+            R::IncrementalAlterConfigs(
+                incremental_alter_configs::handle(&apis, version, request).await,
+            )
         }),
-        RequestKind::IncrementalAlterConfigs(request) => Box::pin(async move {
-            Some(ResponseKind::IncrementalAlterConfigs(
-                incremental_alter_configs::handle(&broker, version, request).await,
-            ))
-        }),
-        RequestKind::DeleteRecords(request) => Box::pin(std::future::ready(Some(
-            ResponseKind::DeleteRecords(delete_records::handle(&broker, version, request)),
+        RequestKind::DeleteRecords(request) => now(R::DeleteRecords(delete_records::handle(
+            &apis, version, request,
         ))),
-        RequestKind::DescribeCluster(request) => Box::pin(std::future::ready(Some(
-            ResponseKind::DescribeCluster(describe_cluster::handle(&broker, version, request)),
+        RequestKind::DescribeCluster(request) => now(R::DescribeCluster(describe_cluster::handle(
+            &apis, version, request,
         ))),
-        RequestKind::DescribeLogDirs(request) => Box::pin(std::future::ready(Some(
-            ResponseKind::DescribeLogDirs(describe_log_dirs::handle(&broker, version, request)),
+        RequestKind::DescribeLogDirs(request) => now(R::DescribeLogDirs(
+            describe_log_dirs::handle(&apis, version, request),
+        )),
+        RequestKind::DescribeQuorum(request) => now(R::DescribeQuorum(describe_quorum::handle(
+            &apis, version, request,
         ))),
-        RequestKind::DescribeQuorum(request) => Box::pin(std::future::ready(Some(
-            ResponseKind::DescribeQuorum(describe_quorum::handle(&broker, version, request)),
-        ))),
-        RequestKind::DeleteTopics(request) => Box::pin(async move {
-            Some(ResponseKind::DeleteTopics(
-                delete_topics::handle(&broker, version, request).await,
-            ))
-        }),
-        RequestKind::FindCoordinator(request) => Box::pin(async move {
-            Some(ResponseKind::FindCoordinator(
-                find_coordinator::handle(&broker, version, request).await,
-            ))
+        RequestKind::FindCoordinator(request) => later(async move {
+            R::FindCoordinator(find_coordinator::handle(&apis, version, request).await)
         }),
         RequestKind::JoinGroup(request) => {
             let client_id = header.client_id.as_deref().unwrap_or_default().to_string();
             let client_host = client_host.clone();
-            Box::pin(async move {
-                Some(ResponseKind::JoinGroup(
-                    join_group::handle(&broker, version, &client_id, &client_host, request).await,
-                ))
+            later(async move {
+                R::JoinGroup(
+                    join_group::handle(&groups, version, &client_id, &client_host, request).await,
+                )
             })
         }
-        RequestKind::SyncGroup(request) => Box::pin(async move {
-            Some(ResponseKind::SyncGroup(
-                sync_group::handle(&broker, version, request).await,
-            ))
-        }),
-        RequestKind::Heartbeat(request) => Box::pin(async move {
-            Some(ResponseKind::Heartbeat(
-                heartbeat::handle(&broker, request).await,
-            ))
-        }),
-        RequestKind::LeaveGroup(request) => Box::pin(async move {
-            Some(ResponseKind::LeaveGroup(
-                leave_group::handle(&broker, version, request).await,
-            ))
-        }),
-        RequestKind::OffsetCommit(request) => Box::pin(async move {
-            Some(ResponseKind::OffsetCommit(
-                offset_commit::handle(&broker, version, request).await,
-            ))
-        }),
-        RequestKind::OffsetFetch(request) => Box::pin(std::future::ready(Some(
-            ResponseKind::OffsetFetch(offset_fetch::handle(&broker, version, request)),
+        RequestKind::SyncGroup(request) => {
+            later(async move { R::SyncGroup(sync_group::handle(&groups, version, request).await) })
+        }
+        RequestKind::Heartbeat(request) => {
+            later(async move { R::Heartbeat(heartbeat::handle(&groups, request).await) })
+        }
+        RequestKind::LeaveGroup(request) => {
+            later(
+                async move { R::LeaveGroup(leave_group::handle(&groups, version, request).await) },
+            )
+        }
+        RequestKind::OffsetCommit(request) => {
+            later(
+                async move { R::OffsetCommit(offset_commit::handle(&apis, version, request).await) },
+            )
+        }
+        RequestKind::OffsetFetch(request) => now(R::OffsetFetch(offset_fetch::handle(
+            &apis, version, request,
         ))),
-        RequestKind::ListGroups(request) => Box::pin(std::future::ready(Some(
-            ResponseKind::ListGroups(list_groups::handle(&broker, version, request)),
+        RequestKind::ListGroups(request) => now(R::ListGroups(list_groups::handle(
+            &groups, version, request,
         ))),
-        RequestKind::DescribeGroups(request) => Box::pin(std::future::ready(Some(
-            ResponseKind::DescribeGroups(describe_groups::handle(&broker, version, request)),
+        RequestKind::DescribeGroups(request) => now(R::DescribeGroups(describe_groups::handle(
+            &groups, version, request,
         ))),
-        RequestKind::DeleteGroups(request) => Box::pin(async move {
-            Some(ResponseKind::DeleteGroups(
-                delete_groups::handle(&broker, request).await,
-            ))
-        }),
-        RequestKind::OffsetDelete(request) => Box::pin(async move {
-            Some(ResponseKind::OffsetDelete(
-                offset_delete::handle(&broker, request).await,
-            ))
-        }),
+        RequestKind::DeleteGroups(request) => {
+            later(async move { R::DeleteGroups(delete_groups::handle(&groups, request).await) })
+        }
+        RequestKind::OffsetDelete(request) => {
+            later(async move { R::OffsetDelete(offset_delete::handle(&groups, request).await) })
+        }
         other => {
             // Unreachable while dispatch checks `supported_versions` first; closing is the safe answer anyway.
             tracing::warn!(request = ?std::mem::discriminant(&other), "request for an API without a handler");
@@ -224,18 +265,29 @@ pub fn handle(
     }
 }
 
-/// This broker's replica of a partition that a request names: NOT_LEADER_OR_FOLLOWER when the topic has the
-/// partition but this broker does not host it, UNKNOWN_TOPIC_OR_PARTITION when the topic has no such partition.
-fn local_partition(
-    broker: &Broker,
+/// A response that is ready now.
+fn now(response: ResponseKind) -> HandlerFuture {
+    Box::pin(std::future::ready(Some(response)))
+}
+
+/// A response that a future will give.
+fn later(response: impl Future<Output = ResponseKind> + Send + 'static) -> HandlerFuture {
+    Box::pin(async move { Some(response.await) })
+}
+
+/// This broker's replica of a partition that a request names, if it leads it: UNKNOWN_TOPIC_OR_PARTITION when the
+/// topic has no such partition, NOT_LEADER_OR_FOLLOWER when another broker leads it.
+fn leader_partition(
+    apis: &KafkaApis,
     topic: &crate::metadata::TopicImage,
-    index: ferrite_raft::PartitionIndex,
+    index: crate::ids::PartitionIndex,
 ) -> Result<Arc<crate::replica::Partition>, ResponseError> {
-    match broker.replicas.partition(topic.topic_id, index) {
-        Some(partition) => Ok(partition),
-        None if topic.partitions.contains_key(&index) => Err(ResponseError::NotLeaderOrFollower),
-        None => Err(ResponseError::UnknownTopicOrPartition),
+    if !topic.partitions.contains_key(&index) {
+        return Err(ResponseError::UnknownTopicOrPartition);
     }
+    apis.replicas
+        .leader_partition(topic.topic_id, index)
+        .map_err(|error| error.error())
 }
 
 /// The one place where Ferrite's errors become Kafka's error codes.
@@ -273,6 +325,8 @@ impl ToErrorCode for ReplicaError {
         match self {
             ReplicaError::Log(error) => error.error(),
             ReplicaError::Flush(_) | ReplicaError::FlushAborted => ResponseError::KafkaStorageError,
+            ReplicaError::NotLeaderOrFollower => ResponseError::NotLeaderOrFollower,
+            ReplicaError::InternalTopic(_) => ResponseError::InvalidTopicException,
             ReplicaError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
             ReplicaError::NotEnoughReplicasAfterAppend { .. } => {
                 ResponseError::NotEnoughReplicasAfterAppend

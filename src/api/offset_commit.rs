@@ -9,17 +9,17 @@ use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 
+use super::KafkaApis;
 use super::ToErrorCode;
 use crate::coordinator::group::{CommitPartition, CommitRequest, GroupError};
-use crate::server::Broker;
-use ferrite_raft::PartitionIndex;
+use crate::ids::PartitionIndex;
 
 pub async fn handle(
-    broker: &Arc<Broker>,
+    apis: &Arc<KafkaApis>,
     version: i16,
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
-    let image = broker.image();
+    let image = apis.image();
     // Per partition: Some(error) decided here, or None for "ask the coordinator".
     let mut outcomes: Vec<Vec<Option<i16>>> = Vec::with_capacity(request.topics.len());
     let mut partitions = Vec::new();
@@ -62,7 +62,7 @@ pub async fn handle(
     let mut results: Box<dyn Iterator<Item = i16>> = if commit.partitions.is_empty() {
         Box::new(std::iter::empty())
     } else {
-        match broker.groups.commit_offsets(&commit).await {
+        match apis.groups.commit_offsets(&commit).await {
             Ok(errors) => Box::new(
                 errors
                     .into_iter()

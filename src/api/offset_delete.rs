@@ -1,16 +1,17 @@
 //! OffsetDelete (key 47): deletes a group's committed offsets of topics it does not subscribe to.
 
-use std::sync::Arc;
-
 use kafka_protocol::messages::offset_delete_request::OffsetDeleteRequest;
 use kafka_protocol::messages::offset_delete_response::{
     OffsetDeleteResponse, OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
 
 use super::ToErrorCode;
-use crate::server::Broker;
+use crate::coordinator::group::GroupCoordinator;
 
-pub async fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub async fn handle(
+    groups: &GroupCoordinator,
+    request: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
     let partitions: Vec<(String, i32)> = request
         .topics
         .iter()
@@ -20,8 +21,7 @@ pub async fn handle(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> Offse
                 .map(move |p| (t.name.to_string(), p.partition_index))
         })
         .collect();
-    let mut errors = match broker
-        .groups
+    let mut errors = match groups
         .delete_offsets(&request.group_id.to_string().into(), &partitions)
         .await
     {

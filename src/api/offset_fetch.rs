@@ -11,20 +11,19 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
 
+use super::KafkaApis;
 use super::ToErrorCode;
 use crate::coordinator::group::{FetchedOffset, GroupError};
-use crate::server::Broker;
 
 type Fetched = Result<Vec<(String, Vec<FetchedOffset>)>, GroupError>;
 
-fn fetch(broker: &Broker, group_id: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
-    broker
-        .groups
+fn fetch(apis: &KafkaApis, group_id: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
+    apis.groups
         .fetch_offsets(&group_id.into(), topics.as_deref())
 }
 
 pub fn handle(
-    broker: &Arc<Broker>,
+    apis: &Arc<KafkaApis>,
     version: i16,
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
@@ -39,7 +38,7 @@ pub fn handle(
                         .map(|t| (t.name.to_string(), t.partition_indexes))
                         .collect()
                 });
-                let fetched = fetch(broker, &group.group_id, topics);
+                let fetched = fetch(apis, &group.group_id, topics);
                 let response = OffsetFetchResponseGroup::default().with_group_id(group.group_id);
                 match fetched {
                     Err(error) => response.with_error_code(error.code()),
@@ -77,7 +76,7 @@ pub fn handle(
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect()
     });
-    let fetched = fetch(broker, &request.group_id, wanted.clone());
+    let fetched = fetch(apis, &request.group_id, wanted.clone());
     let partition = |o: FetchedOffset, error: i16| {
         OffsetFetchResponsePartition::default()
             .with_partition_index(o.partition)

@@ -1,8 +1,9 @@
 //! Produce (key 0): append each partition's batch, then answer once the appends are as durable as `acks` and the
 //! flush policy require. acks=0 gets no response at all, as in Kafka.
 //!
-//! The appends happen before this returns its future, so that batches from one connection reach the log in the
-//! order the client sent them even though responses are pipelined.
+//! The appends go through [`ReplicaManager::append_records`](crate::replica::ReplicaManager::append_records) before
+//! this returns its future, so that batches from one connection reach the log in the order the client sent them
+//! even though responses are pipelined.
 
 use std::sync::Arc;
 
@@ -16,18 +17,15 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::ResponseKind;
 use kafka_protocol::protocol::StrBytes;
 
-use super::{local_partition, ToErrorCode};
-use crate::replica::{now_ms, Partition, ReplicaError};
-use crate::server::{Broker, HandlerFuture};
-use crate::storage::{LogAppendInfo, LogError, Offset};
-use ferrite_raft::{PartitionIndex, TopicId};
-
-/// `acks=-1`: wait for the in-sync replicas.
-const ACKS_ALL: i16 = -1;
+use super::{HandlerFuture, KafkaApis, ToErrorCode};
+use crate::ids::{Offset, PartitionIndex, TopicId};
+use crate::metadata::TopicImage;
+use crate::replica::{now_ms, AppendOrigin, PendingAppend, ReplicaError, RequiredAcks};
+use crate::storage::LogError;
 
 /// One partition's outcome, before or after waiting for durability.
 enum Outcome {
-    Appended(Arc<Partition>, LogAppendInfo),
+    Appended(PendingAppend),
     Failed(Failure),
 }
 
@@ -75,9 +73,9 @@ impl Failure {
     }
 }
 
-pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> HandlerFuture {
-    let acks = request.acks;
-    let image = broker.image();
+pub fn handle(apis: &Arc<KafkaApis>, version: i16, request: ProduceRequest) -> HandlerFuture {
+    let acks = RequiredAcks::from_wire(request.acks);
+    let image = apis.image();
     let now = now_ms();
     let mut topics = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
@@ -92,41 +90,33 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Ha
             .into_iter()
             .map(|data| {
                 let failed = |error| Outcome::Failed(Failure::new(error));
-                let outcome = match found {
-                    _ if !matches!(acks, -1..=1) => failed(ResponseError::InvalidRequiredAcks),
-                    None if by_id => failed(ResponseError::UnknownTopicId),
-                    None => failed(ResponseError::UnknownTopicOrPartition),
-                    Some(t) if t.is_internal() => failed(ResponseError::InvalidTopicException),
-                    Some(t) => append(
-                        broker,
-                        PartitionIndex(data.index),
-                        data.records,
-                        now,
-                        acks == ACKS_ALL,
-                        t,
-                    ),
+                let outcome = match (found, acks) {
+                    (_, None) => failed(ResponseError::InvalidRequiredAcks),
+                    (None, _) if by_id => failed(ResponseError::UnknownTopicId),
+                    (None, _) => failed(ResponseError::UnknownTopicOrPartition),
+                    (Some(t), Some(acks)) => {
+                        append(apis, t, PartitionIndex(data.index), data.records, acks, now)
+                    }
                 };
                 (data.index, outcome)
             })
             .collect();
         topics.push((topic.name, topic.topic_id, outcomes));
     }
-    if acks == 0 {
+    if acks == Some(RequiredAcks::None) {
         // Nobody waits for these; still finish them so the HighWatermark moves.
         tokio::spawn(async move {
             for (_, _, outcomes) in topics {
                 for (_, outcome) in outcomes {
-                    if let Outcome::Appended(partition, info) = outcome {
-                        let _ = partition.complete(&info).await;
+                    if let Outcome::Appended(pending) = outcome {
+                        let _ = pending.wait().await;
                     }
                 }
             }
         });
         return Box::pin(std::future::ready(None));
     }
-    let broker = broker.clone();
     Box::pin(async move {
-        let broker = &broker;
         let responses = join_all(
             topics
                 .into_iter()
@@ -134,7 +124,7 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Ha
                     let partition_responses = join_all(
                         outcomes
                             .into_iter()
-                            .map(|(index, outcome)| respond(broker, acks, index, outcome)),
+                            .map(|(index, outcome)| respond(index, outcome)),
                     )
                     .await;
                     TopicProduceResponse::default()
@@ -151,81 +141,58 @@ pub fn handle(broker: &Arc<Broker>, version: i16, request: ProduceRequest) -> Ha
 }
 
 fn append(
-    broker: &Broker,
+    apis: &KafkaApis,
+    topic: &TopicImage,
     index: PartitionIndex,
     records: Option<Bytes>,
+    acks: RequiredAcks,
     now: i64,
-    acks_all: bool,
-    topic: &crate::metadata::TopicImage,
 ) -> Outcome {
-    let partition = match local_partition(broker, topic, index) {
-        Ok(partition) => partition,
-        Err(error) => return Outcome::Failed(Failure::new(error)),
-    };
-    let Some(state) = topic.partitions.get(&index) else {
-        return Outcome::Failed(Failure::new(ResponseError::NotLeaderOrFollower));
-    };
+    if !topic.partitions.contains_key(&index) {
+        return Outcome::Failed(Failure::new(ResponseError::UnknownTopicOrPartition));
+    }
     let Some(records) = records.filter(|r| !r.is_empty()) else {
         return Outcome::Failed(Failure::with_message(
             ResponseError::InvalidRecord,
             "no record batch".into(),
         ));
     };
-    match partition.append_as_leader(records, now, acks_all, state) {
-        Ok(info) => Outcome::Appended(partition, info),
+    let appended = apis.replicas.append_records(
+        topic.topic_id,
+        index,
+        records,
+        acks,
+        AppendOrigin::Client,
+        now,
+    );
+    match appended {
+        Ok(pending) => Outcome::Appended(pending),
         Err(error) => {
-            tracing::debug!(topic = %partition.topic, partition = index.0, %error, "produce rejected");
+            tracing::debug!(topic = %topic.name, partition = index.0, %error, "produce rejected");
             Outcome::Failed(Failure::from_replica(&error))
         }
     }
 }
 
-async fn respond(
-    broker: &Broker,
-    acks: i16,
-    index: i32,
-    outcome: Outcome,
-) -> PartitionProduceResponse {
+async fn respond(index: i32, outcome: Outcome) -> PartitionProduceResponse {
     let response = PartitionProduceResponse::default().with_index(index);
-    match outcome {
-        Outcome::Appended(partition, info) => match complete(broker, acks, &partition, &info).await
-        {
-            Ok(()) => response
-                .with_base_offset(info.first_offset.0)
-                .with_log_append_time_ms(info.log_append_time_ms.unwrap_or(-1))
-                .with_log_start_offset(partition.log_start_offset().0),
-            Err(failure) => failed(response, failure),
-        },
-        Outcome::Failed(failure) => failed(response, failure),
+    let pending = match outcome {
+        Outcome::Appended(pending) => pending,
+        Outcome::Failed(failure) => return failed(response, failure),
+    };
+    let partition = pending.partition().clone();
+    match pending.wait().await {
+        Ok(info) => response
+            .with_base_offset(info.first_offset.0)
+            .with_log_append_time_ms(info.log_append_time_ms.unwrap_or(-1))
+            .with_log_start_offset(partition.log_start_offset().0),
+        Err(error) => {
+            if !matches!(error, ReplicaError::NotEnoughReplicasAfterAppend { .. }) {
+                tracing::error!(topic = %partition.topic, partition = index, %error, "append not made durable");
+            }
+            failed(response, Failure::from_replica(&error))
+        }
     }
-}
-
-/// Waits until the append is as durable as the flush policy promises; for acks=all, also checks that the ISR the
-/// image gives now still meets min.insync.replicas.
-async fn complete(
-    broker: &Broker,
-    acks: i16,
-    partition: &Partition,
-    info: &LogAppendInfo,
-) -> Result<(), Failure> {
-    partition
-        .complete(info)
-        .await
-        .map_err(|error| {
-            tracing::error!(topic = %partition.topic, partition = partition.index.0, %error, "append not made durable");
-            Failure::from_replica(&error)
-        })?;
-    if acks != ACKS_ALL {
-        return Ok(());
-    }
-    let image = broker.image();
-    let state = image
-        .topic_by_id(partition.topic_id)
-        .and_then(|topic| topic.partitions.get(&partition.index))
-        .ok_or_else(|| Failure::new(ResponseError::NotLeaderOrFollower))?;
-    partition
-        .check_isr_after_append(state)
-        .map_err(|error| Failure::from_replica(&error))
 }
 
 fn failed(response: PartitionProduceResponse, failure: Failure) -> PartitionProduceResponse {

@@ -1,18 +1,16 @@
 //! SyncGroup (key 14): the leader hands out the assignment; every member gets its own once the group's metadata
 //! record with the assignments is durable.
 
-use std::sync::Arc;
-
 use kafka_protocol::messages::sync_group_request::SyncGroupRequest;
 use kafka_protocol::messages::sync_group_response::SyncGroupResponse;
 use kafka_protocol::protocol::StrBytes;
 
 use super::ToErrorCode;
+use crate::coordinator::group::GroupCoordinator;
 use crate::coordinator::group::SyncRequest;
-use crate::server::Broker;
 
 pub async fn handle(
-    broker: &Arc<Broker>,
+    groups: &GroupCoordinator,
     version: i16,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
@@ -29,7 +27,7 @@ pub async fn handle(
             .map(|a| (a.member_id.to_string().into(), a.assignment))
             .collect(),
     };
-    let result = broker.groups.sync_group(sync).await;
+    let result = groups.sync_group(sync).await;
     let v5 = version >= 5;
     SyncGroupResponse::default()
         .with_error_code(result.error.as_ref().map_or(0, |e| e.code()))

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use ferrite_raft::BrokerId;
+use crate::ids::BrokerId;
 
 use super::catalog::{self, check_type};
 use super::log::{with_time_synonyms, LogCleanupConfig};

@@ -6,9 +6,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use ferrite_raft::{
-    BrokerId, ConfigResource, LeaderEpoch, MetadataRecord, PartitionIndex, TopicId,
-};
+use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, TopicId};
+use ferrite_raft::{ConfigResource, MetadataRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerRegistration {
@@ -36,10 +35,14 @@ pub struct TopicImage {
 }
 
 impl TopicImage {
-    /// Kafka's internal topics start with two underscores and are flagged in Metadata.
     pub fn is_internal(&self) -> bool {
-        self.name.starts_with("__")
+        is_internal_topic(&self.name)
     }
+}
+
+/// Kafka's internal topics start with two underscores and are flagged in Metadata; clients may not produce to them.
+pub fn is_internal_topic(name: &str) -> bool {
+    name.starts_with("__")
 }
 
 #[derive(Debug, Clone, Default)]

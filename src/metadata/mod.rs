@@ -6,7 +6,7 @@
 
 mod image;
 
-pub use image::{BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
+pub use image::{is_internal_topic, BrokerRegistration, MetadataImage, PartitionImage, TopicImage};
 
 use std::sync::{Arc, Mutex};
 

@@ -1,8 +1,16 @@
-//! The ReplicaManager: every partition replica this broker hosts, kept in step with the MetadataImage.
+//! The ReplicaManager: every partition replica this broker hosts, kept in step with the MetadataImage, and the one
+//! way requests and coordinators reach partition data: [`ReplicaManager::append_records`] (`append.rs`) and
+//! [`ReplicaManager::fetch_records`] (`fetch.rs`), which decide leadership, acks and delayed operations. Fetch
+//! sessions (`fetch_session.rs`) live beside them.
 
+mod append;
+mod fetch;
+pub mod fetch_session;
 mod log_cleanup;
 mod partition;
 
+pub use append::{AppendOrigin, PendingAppend, RequiredAcks};
+pub use fetch::{FetchParams, FetchPartition, FetchedPartition, IsolationLevel};
 pub use partition::{Partition, PartitionRead};
 
 use std::collections::{BTreeMap, HashMap};
@@ -10,11 +18,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use ferrite_raft::{BrokerId, PartitionIndex, TopicId};
+use crate::ids::{BrokerId, PartitionIndex, TopicId};
 
 use crate::config::topic as topic_config;
 use crate::config::{BrokerConfig, FlushPolicy};
-use crate::metadata::{ImageFollower, MetadataImage, TopicImage};
+use crate::metadata::{ImageFollower, MetadataImage, PartitionImage, TopicImage};
 use crate::storage::{Log, LogError};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +33,12 @@ pub enum ReplicaError {
     Flush(#[from] std::io::Error),
     #[error("the flush task was cancelled")]
     FlushAborted,
+    /// This broker does not lead the partition (or does not host it). Kafka: NOT_LEADER_OR_FOLLOWER (6).
+    #[error("this broker does not lead the partition")]
+    NotLeaderOrFollower,
+    /// A client wrote to an internal topic. Kafka: INVALID_TOPIC_EXCEPTION (17).
+    #[error("{0} is an internal topic")]
+    InternalTopic(String),
     /// acks=all refused before the append: the ISR is smaller than the effective min.insync.replicas.
     /// Kafka: NOT_ENOUGH_REPLICAS (19).
     #[error("the ISR has {isr} replica(s), fewer than the {min_isr} min.insync.replicas requires")]
@@ -146,6 +160,7 @@ impl ReplicaManager {
         &self,
         topic: &TopicImage,
         index: PartitionIndex,
+        state: &PartitionImage,
         config: &BrokerConfig,
     ) -> Result<Partition, LogError> {
         let topic_id = topic.topic_id;
@@ -164,17 +179,12 @@ impl ReplicaManager {
         if !marker.exists() {
             std::fs::write(&marker, expected)?;
         }
-        let epoch = topic
-            .partitions
-            .get(&index)
-            .map(|p| p.leader_epoch)
-            .unwrap_or(ferrite_raft::LeaderEpoch(0));
         Ok(Partition::new(
             topic.name.clone(),
             topic_id,
             index,
             log,
-            epoch,
+            state.clone(),
             self.config.flush_policy,
         ))
     }
@@ -226,10 +236,10 @@ impl ImageFollower for ReplicaManager {
         for (key, (topic, partition_image)) in wanted {
             match partitions.get(&key) {
                 Some(partition) => {
-                    partition.set_leader_epoch(partition_image.leader_epoch);
+                    partition.set_state(partition_image);
                     partition.update_config(topic_config::log_config(&config, &topic.configs));
                 }
-                None => match self.open(topic, key.1, &config) {
+                None => match self.open(topic, key.1, partition_image, &config) {
                     Ok(partition) => {
                         partitions.insert(key, Arc::new(partition));
                     }

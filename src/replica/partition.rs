@@ -1,24 +1,29 @@
-//! One partition replica hosted by this broker: its [`Log`], its HighWatermark, and the group commit that makes
-//! appends durable before they are acknowledged.
+//! One partition replica hosted by this broker: its [`Log`], its leader and ISR as the MetadataImage last gave
+//! them, its HighWatermark, and the group commit that makes appends durable before they are acknowledged.
+//!
+//! Requests do not call it directly: the [`ReplicaManager`](super::ReplicaManager) finds the partition, checks that
+//! this broker leads it and then appends or reads here.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::ids::{BrokerId, LeaderEpoch, Offset, PartitionIndex, TopicId};
 use bytes::Bytes;
-use ferrite_raft::{LeaderEpoch, PartitionIndex, TopicId};
 use tokio::sync::watch;
 
+use super::fetch::IsolationLevel;
 use super::ReplicaError;
 use crate::config::FlushPolicy;
 use crate::metadata::PartitionImage;
-use crate::storage::{Log, LogAppendInfo, LogConfig, Offset};
+use crate::storage::{Log, LogAppendInfo, LogConfig};
 
 pub struct Partition {
     pub topic: Arc<str>,
     pub topic_id: TopicId,
     pub index: PartitionIndex,
     log: Mutex<Log>,
-    leader_epoch: Mutex<LeaderEpoch>,
+    /// Leader, leader epoch, replicas and ISR, as of the last MetadataImage this broker applied.
+    state: Mutex<PartitionImage>,
     /// Held by whoever is fsyncing; appends that arrive meanwhile queue here and usually find their data already
     /// covered by the flush in progress (group commit).
     flush: tokio::sync::Mutex<()>,
@@ -34,6 +39,7 @@ pub struct Partition {
 pub struct PartitionRead {
     pub records: Bytes,
     pub high_watermark: Offset,
+    pub last_stable_offset: Offset,
     pub log_start_offset: Offset,
 }
 
@@ -43,7 +49,7 @@ impl Partition {
         topic_id: TopicId,
         index: PartitionIndex,
         log: Log,
-        leader_epoch: LeaderEpoch,
+        state: PartitionImage,
         policy: FlushPolicy,
     ) -> Self {
         // Whatever survived recovery has been fsynced (or was written before a clean shutdown), so all of it is
@@ -54,7 +60,7 @@ impl Partition {
             topic_id,
             index,
             log: Mutex::new(log),
-            leader_epoch: Mutex::new(leader_epoch),
+            state: Mutex::new(state),
             flush: tokio::sync::Mutex::new(()),
             high_watermark,
             policy,
@@ -70,18 +76,27 @@ impl Partition {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn leader_epoch(&self) -> LeaderEpoch {
-        *self
-            .leader_epoch
+    fn state(&self) -> MutexGuard<'_, PartitionImage> {
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn set_leader_epoch(&self, epoch: LeaderEpoch) {
-        *self
-            .leader_epoch
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = epoch;
+    pub fn leader_epoch(&self) -> LeaderEpoch {
+        self.state().leader_epoch
+    }
+
+    /// Whether `broker` leads this partition, as of the last image applied.
+    pub fn is_leader(&self, broker: BrokerId) -> bool {
+        self.state().leader == broker
+    }
+
+    /// Takes the leader, epoch, replicas and ISR of a newly applied MetadataImage.
+    pub fn set_state(&self, state: &PartitionImage) {
+        let mut current = self.state();
+        if *current != *state {
+            *current = state.clone();
+        }
     }
 
     pub fn high_watermark(&self) -> Offset {
@@ -156,9 +171,9 @@ impl Partition {
 
     /// Appends one producer batch to the log. Call it in the order the client sent the batches; then await
     /// [`Partition::complete`] for the acknowledgement, which may run concurrently with later appends.
-    pub fn append(&self, records: Bytes, now_ms: i64) -> Result<LogAppendInfo, ReplicaError> {
+    fn append(&self, records: Bytes, now_ms: i64) -> Result<LogAppendInfo, ReplicaError> {
         let epoch = self.leader_epoch();
-        let info = self.log().append(records, epoch.0, now_ms)?;
+        let info = self.log().append(records, epoch, now_ms)?;
         if self.policy != FlushPolicy::Durable {
             // Page-cache mode: written is visible.
             self.advance_high_watermark(Offset(info.last_offset.0 + 1));
@@ -166,46 +181,41 @@ impl Partition {
         Ok(info)
     }
 
-    /// A producer's append as leader. With acks=all it is refused before anything is written when the ISR that
-    /// the MetadataImage gives (`state`) is smaller than the effective min.insync.replicas, as Kafka refuses it.
+    /// An append as leader. With acks=all it is refused before anything is written when the ISR is smaller than
+    /// the effective min.insync.replicas, as Kafka refuses it.
     pub fn append_as_leader(
         &self,
         records: Bytes,
         now_ms: i64,
         acks_all: bool,
-        state: &PartitionImage,
     ) -> Result<LogAppendInfo, ReplicaError> {
         if acks_all {
-            let min_isr = self.effective_min_isr(state);
-            if state.isr.len() < min_isr {
-                return Err(ReplicaError::NotEnoughReplicas {
-                    isr: state.isr.len(),
-                    min_isr,
-                });
+            let isr = self.state().isr.len();
+            let min_isr = self.effective_min_isr();
+            if isr < min_isr {
+                return Err(ReplicaError::NotEnoughReplicas { isr, min_isr });
             }
         }
         self.append(records, now_ms)
     }
 
-    /// For an acks=all append once [`Partition::complete`] returned: whether the ISR (`state`, as the image gives it
-    /// now) still satisfies min.insync.replicas. If it shrank meanwhile, the records stay in the log but the
-    /// producer hears NOT_ENOUGH_REPLICAS_AFTER_APPEND, as from Kafka, and may retry.
-    pub fn check_isr_after_append(&self, state: &PartitionImage) -> Result<(), ReplicaError> {
-        let min_isr = self.effective_min_isr(state);
-        if state.isr.len() < min_isr {
-            return Err(ReplicaError::NotEnoughReplicasAfterAppend {
-                isr: state.isr.len(),
-                min_isr,
-            });
+    /// For an acks=all append once [`Partition::complete`] returned: whether the ISR (as the image gives it now)
+    /// still satisfies min.insync.replicas. If it shrank meanwhile, the records stay in the log but the producer
+    /// hears NOT_ENOUGH_REPLICAS_AFTER_APPEND, as from Kafka, and may retry.
+    pub fn check_isr_after_append(&self) -> Result<(), ReplicaError> {
+        let isr = self.state().isr.len();
+        let min_isr = self.effective_min_isr();
+        if isr < min_isr {
+            return Err(ReplicaError::NotEnoughReplicasAfterAppend { isr, min_isr });
         }
         Ok(())
     }
 
     /// The topic's min.insync.replicas, capped at the replication factor: Kafka (since 3.7, KAFKA-15583) accepts
     /// any value but never requires more in-sync replicas than the partition has.
-    fn effective_min_isr(&self, state: &PartitionImage) -> usize {
+    fn effective_min_isr(&self) -> usize {
         let configured = usize::try_from(self.log().config().min_insync_replicas).unwrap_or(1);
-        configured.min(state.replicas.len())
+        configured.min(self.state().replicas.len())
     }
 
     /// Returns once the append is as durable as the flush policy promises, and visible below the HighWatermark.
@@ -261,19 +271,27 @@ impl Partition {
         });
     }
 
-    /// Reads from `offset`, never past the HighWatermark.
+    /// Reads from `offset`, never past what `isolation` may see: the HighWatermark, or for read_committed the
+    /// LastStableOffset (the HighWatermark until transactions leave open ones below it).
     pub fn read(
         &self,
         offset: Offset,
         max_bytes: usize,
         min_one_batch: bool,
+        isolation: IsolationLevel,
     ) -> Result<PartitionRead, ReplicaError> {
         let high_watermark = self.high_watermark();
+        let last_stable_offset = high_watermark;
+        let visible = match isolation {
+            IsolationLevel::ReadUncommitted => high_watermark,
+            IsolationLevel::ReadCommitted => last_stable_offset,
+        };
         let log = self.log();
-        let records = log.read(offset, max_bytes, high_watermark, min_one_batch)?;
+        let records = log.read(offset, max_bytes, visible, min_one_batch)?;
         Ok(PartitionRead {
             records,
             high_watermark,
+            last_stable_offset,
             log_start_offset: log.log_start_offset(),
         })
     }
@@ -311,7 +329,6 @@ impl Partition {
 mod tests {
     use super::*;
     use crate::storage::test_batches::batch;
-    use ferrite_raft::BrokerId;
 
     fn partition(dir: &std::path::Path, min_insync_replicas: i32) -> Partition {
         let config = LogConfig {
@@ -324,7 +341,7 @@ mod tests {
             TopicId(uuid::Uuid::new_v4()),
             PartitionIndex(0),
             log,
-            LeaderEpoch(0),
+            state(&[1], &[1]),
             FlushPolicy::Durable,
         )
     }
@@ -343,8 +360,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = partition(dir.path(), 2);
         let shrunk = state(&[1, 2, 3], &[1]);
+        p.set_state(&shrunk);
         assert!(matches!(
-            p.append_as_leader(batch(1, 0), 0, true, &shrunk),
+            p.append_as_leader(batch(1, 0), 0, true),
             Err(ReplicaError::NotEnoughReplicas { isr: 1, min_isr: 2 })
         ));
         assert_eq!(
@@ -353,14 +371,14 @@ mod tests {
             "refused before the append"
         );
         // acks=1 does not wait for followers, so the ISR does not matter to it.
-        p.append_as_leader(batch(1, 0), 0, false, &shrunk)
-            .expect("acks=1");
-        let healthy = state(&[1, 2, 3], &[1, 2]);
-        p.append_as_leader(batch(1, 0), 0, true, &healthy)
+        p.append_as_leader(batch(1, 0), 0, false).expect("acks=1");
+        p.set_state(&state(&[1, 2, 3], &[1, 2]));
+        p.append_as_leader(batch(1, 0), 0, true)
             .expect("acks=all with 2 in sync");
-        assert!(p.check_isr_after_append(&healthy).is_ok());
+        assert!(p.check_isr_after_append().is_ok());
+        p.set_state(&shrunk);
         assert!(matches!(
-            p.check_isr_after_append(&shrunk),
+            p.check_isr_after_append(),
             Err(ReplicaError::NotEnoughReplicasAfterAppend { isr: 1, min_isr: 2 })
         ));
     }
@@ -369,16 +387,16 @@ mod tests {
     fn min_insync_replicas_never_exceeds_the_replication_factor() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = partition(dir.path(), 2);
-        let single = state(&[1], &[1]);
-        p.append_as_leader(batch(1, 0), 0, true, &single)
+        p.append_as_leader(batch(1, 0), 0, true)
             .expect("min.insync.replicas=2 on one replica requires one, as in Kafka");
-        assert!(p.check_isr_after_append(&single).is_ok());
+        assert!(p.check_isr_after_append().is_ok());
         // A lowered min.insync.replicas (AlterConfigs) applies to the next append.
         p.update_config(LogConfig {
             min_insync_replicas: 1,
             ..LogConfig::default()
         });
-        p.append_as_leader(batch(1, 0), 0, true, &state(&[1, 2], &[1]))
+        p.set_state(&state(&[1, 2], &[1]));
+        p.append_as_leader(batch(1, 0), 0, true)
             .expect("one in sync is enough now");
     }
 }

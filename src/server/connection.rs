@@ -19,9 +19,9 @@ use tokio::sync::{
 };
 use tokio::task::JoinHandle;
 
-use super::dispatch::{self, Reply};
 use super::shutdown::Shutdown;
-use super::Broker;
+use super::ConnectionLimits;
+use crate::api::{self, KafkaApis, Reply};
 
 /// Why a connection ended; only logged.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,8 @@ pub enum ConnectionError {
 }
 
 pub async fn serve(
-    broker: Arc<Broker>,
+    apis: Arc<KafkaApis>,
+    limits: ConnectionLimits,
     stream: TcpStream,
     shutdown: Shutdown,
 ) -> Result<(), ConnectionError> {
@@ -48,25 +49,26 @@ pub async fn serve(
         Err(_) => "".into(),
     };
     let (reader, writer) = stream.into_split();
-    let (pending, queue) = mpsc::channel(broker.config.queued_max_requests);
+    let (pending, queue) = mpsc::channel(limits.queued_max_requests);
     tokio::select! {
-        result = read_requests(&broker, &client_host, reader, pending, shutdown) => result,
+        result = read_requests(&apis, limits, &client_host, reader, pending, shutdown) => result,
         result = write_responses(writer, queue) => result,
     }
 }
 
 async fn read_requests(
-    broker: &Arc<Broker>,
+    apis: &Arc<KafkaApis>,
+    limits: ConnectionLimits,
     client_host: &Arc<str>,
     mut reader: tokio::net::tcp::OwnedReadHalf,
     pending: mpsc::Sender<InFlight>,
     mut shutdown: Shutdown,
 ) -> Result<(), ConnectionError> {
-    let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
-    let max_frame = broker.config.socket_request_max_bytes;
+    let idle = Duration::from_millis(limits.connections_max_idle_ms);
+    let max_frame = limits.socket_request_max_bytes;
     let budget = Arc::new(Semaphore::new(max_frame as usize));
     // Handlers of requests that may overlap hold this shared; any other request holds it exclusively, so it starts
-    // after everything before it has finished and everything after it waits for it (see `dispatch::may_overlap`).
+    // after everything before it has finished and everything after it waits for it (see `api::may_overlap`).
     let order = Arc::new(RwLock::new(()));
     loop {
         let size = tokio::select! {
@@ -88,12 +90,12 @@ async fn read_requests(
             .await
             .map_err(|_| ConnectionError::Idle)??;
         let frame = frame.freeze();
-        let turn = if dispatch::may_overlap(&frame) {
+        let turn = if api::may_overlap(&frame) {
             Turn::Shared(order.clone().read_owned().await)
         } else {
             Turn::Exclusive(order.clone().write_owned().await)
         };
-        let reply = dispatch::start(broker, client_host, frame);
+        let reply = apis.start(client_host, frame);
         let in_flight = InFlight {
             reply: tokio::spawn(async move {
                 let reply = reply.await;

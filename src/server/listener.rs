@@ -8,11 +8,18 @@ use tokio::task::JoinSet;
 
 use super::connection;
 use super::shutdown::Shutdown;
-use super::Broker;
+use super::ConnectionLimits;
+use crate::api::KafkaApis;
 
-pub async fn run(broker: Arc<Broker>, listener: TcpListener, mut shutdown: Shutdown) {
+/// Accepts clients on `listener` until shutdown, serving each connection's requests through `apis`.
+pub async fn run(
+    apis: Arc<KafkaApis>,
+    limits: ConnectionLimits,
+    listener: TcpListener,
+    mut shutdown: Shutdown,
+) {
     let limit = Arc::new(Semaphore::new(
-        broker.config.max_connections.min(Semaphore::MAX_PERMITS),
+        limits.max_connections.min(Semaphore::MAX_PERMITS),
     ));
     let mut connections = JoinSet::new();
     loop {
@@ -34,9 +41,9 @@ pub async fn run(broker: Arc<Broker>, listener: TcpListener, mut shutdown: Shutd
             drop(stream);
             continue;
         };
-        let (broker, shutdown) = (broker.clone(), shutdown.clone());
+        let (apis, shutdown) = (apis.clone(), shutdown.clone());
         connections.spawn(async move {
-            match connection::serve(broker, stream, shutdown).await {
+            match connection::serve(apis, limits, stream, shutdown).await {
                 Ok(()) => tracing::debug!(%peer, "connection closed"),
                 Err(error) => tracing::debug!(%peer, %error, "connection closed"),
             }

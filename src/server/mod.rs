@@ -1,238 +1,40 @@
-//! The node: wires storage, the metadata quorum and the Kafka listener together, and takes them down cleanly.
+//! The transport: the Kafka listener, one task per connection, framing, per-connection ordering, limits and
+//! shutdown. It knows nothing of what requests mean.
+//!
+//! The one way up is [`KafkaApis`](crate::api::KafkaApis): a connection hands it each request frame
+//! ([`KafkaApis::start`](crate::api::KafkaApis::start)) and asks whether a frame may overlap its neighbours
+//! ([`may_overlap`](crate::api::may_overlap)); it writes back the [`Reply`](crate::api::Reply)s it gets.
+//! Imports point one way: `server` uses `api`, and nothing in `api` uses `server`.
 
 mod connection;
-mod dispatch;
-pub mod fetch_session;
 mod listener;
 mod shutdown;
 
-pub use dispatch::{HandlerFuture, Reply};
+pub use listener::run;
 pub use shutdown::Shutdown;
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
-
-use ferrite_raft::{MetadataQuorum, QuorumConfig};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
-
 use crate::config::BrokerConfig;
-use crate::coordinator::group::GroupCoordinator;
-use crate::metadata::{ImageFollower, MetadataImage, MetadataPublisher};
-use crate::replica::ReplicaManager;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    #[error("cannot use the log directory {path}")]
-    LogDir {
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0} in meta.properties does not match this node's configuration")]
-    MetaProperties(String),
-    #[error("cannot listen on {addr}")]
-    Bind {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error("the metadata quorum failed")]
-    Quorum(#[from] ferrite_raft::QuorumError),
-    #[error("cannot register this broker with the controller")]
-    Register(#[from] ferrite_raft::ControllerError),
+/// The limits the transport enforces, with Kafka's config names.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// `max.connections`: connections beyond it are closed at accept.
+    pub max_connections: usize,
+    /// `queued.max.requests`: requests in flight on one connection.
+    pub queued_max_requests: usize,
+    /// `socket.request.max.bytes`: one frame, and the request bytes in flight on one connection.
+    pub socket_request_max_bytes: u32,
+    /// `connections.max.idle.ms`: a connection silent for longer is closed.
+    pub connections_max_idle_ms: u64,
 }
 
-/// Everything a request handler may need.
-pub struct Broker {
-    pub config: BrokerConfig,
-    pub cluster_id: String,
-    pub replicas: Arc<ReplicaManager>,
-    pub quorum: MetadataQuorum,
-    pub groups: Arc<GroupCoordinator>,
-    pub fetch_sessions: fetch_session::FetchSessionCache,
-    publisher: Arc<MetadataPublisher>,
-}
-
-impl Broker {
-    /// The newest metadata this broker has applied.
-    pub fn image(&self) -> Arc<MetadataImage> {
-        self.publisher.current()
-    }
-}
-
-/// A running node.
-pub struct Server {
-    pub broker: Arc<Broker>,
-    local_addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    accept: JoinHandle<()>,
-    housekeeping: JoinHandle<()>,
-}
-
-impl Server {
-    /// Recovers the logs, starts the metadata quorum, registers the broker and starts accepting clients.
-    pub async fn start(config: BrokerConfig) -> Result<Server, ServerError> {
-        let log_dir = config.log_dirs.clone();
-        std::fs::create_dir_all(&log_dir).map_err(|source| ServerError::LogDir {
-            path: log_dir.clone(),
-            source,
-        })?;
-        let cluster_id = load_or_create_meta_properties(&log_dir, &config)?;
-
-        let client = config.client_listener().cloned().ok_or_else(|| {
-            crate::config::ConfigError::Invalid {
-                key: "listeners".into(),
-                value: String::new(),
-                reason: "no client listener".into(),
-            }
-        })?;
-        let client_listener = bind(client.socket_addr()?).await?;
-        let local_addr = client_listener
-            .local_addr()
-            .map_err(|source| ServerError::Bind {
-                addr: client.socket_addr().unwrap_or(([0, 0, 0, 0], 0).into()),
-                source,
-            })?;
-        let controller_listener = match config.controller_listener() {
-            Some(listener) => Some(bind(listener.socket_addr()?).await?),
-            None => None,
-        };
-
-        let replicas = Arc::new(ReplicaManager::new(config.clone()));
-        let groups = Arc::new(GroupCoordinator::new(
-            config.node_id,
-            config.group_coordinator.clone(),
-            replicas.clone(),
-        ));
-        // The group coordinator follows after the replica manager, so the partitions it loads are open.
-        let publisher = Arc::new(MetadataPublisher::new(vec![
-            replicas.clone() as Arc<dyn ImageFollower>,
-            groups.clone() as Arc<dyn ImageFollower>,
-        ]));
-        let quorum = MetadataQuorum::start(
-            QuorumConfig {
-                node_id: config.node_id,
-                dir: log_dir.join("__cluster_metadata-0"),
-                voters: config.controller_quorum_voters.clone(),
-                listener: controller_listener,
-                snapshot_after_entries: config.metadata_snapshot_after_entries,
-            },
-            publisher.clone(),
-        )
-        .await?;
-        let (host, port) = config.advertised_endpoint(local_addr);
-        quorum
-            .controller()
-            .register_broker(config.node_id, host.clone(), port, None)
-            .await?;
-        tracing::info!(%cluster_id, node_id = config.node_id.0, %local_addr, advertised = %format!("{host}:{port}"), "ferrite is listening");
-
-        let (stop, stopped) = watch::channel(false);
-        let fetch_sessions = fetch_session::FetchSessionCache::new(
-            config.fetch_session_cache_slots,
-            fetch_session::MIN_EVICTION_MS,
-        );
-        let broker = Arc::new(Broker {
-            config,
-            cluster_id,
-            replicas: replicas.clone(),
-            quorum,
-            groups,
-            fetch_sessions,
-            publisher,
-        });
-        let accept = tokio::spawn(listener::run(
-            broker.clone(),
-            client_listener,
-            Shutdown::new(stopped.clone()),
-        ));
-        let housekeeping = tokio::spawn(replicas.run_housekeeping(stopped));
-        Ok(Server {
-            broker,
-            local_addr,
-            stop,
-            accept,
-            housekeeping,
-        })
-    }
-
-    /// Where clients reach this node (the bound address, which matters when the configured port was 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// Stops accepting, lets connections finish the requests in flight, stops the quorum and closes every log.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let _ = self.accept.await;
-        let _ = self.housekeeping.await;
-        self.broker.groups.shutdown();
-        if let Err(error) = self.broker.quorum.shutdown().await {
-            tracing::error!(%error, "metadata quorum did not stop cleanly");
+impl ConnectionLimits {
+    pub fn from_config(config: &BrokerConfig) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: config.max_connections,
+            queued_max_requests: config.queued_max_requests,
+            socket_request_max_bytes: config.socket_request_max_bytes,
+            connections_max_idle_ms: config.connections_max_idle_ms,
         }
-        self.broker.replicas.shutdown();
-        tracing::info!("ferrite stopped");
     }
-}
-
-async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind { addr, source })
-}
-
-/// KRaft's `meta.properties`: the cluster id this directory belongs to, created on first start (what
-/// `kafka-storage format` does for Kafka).
-fn load_or_create_meta_properties(
-    log_dir: &Path,
-    config: &BrokerConfig,
-) -> Result<String, ServerError> {
-    let path = log_dir.join("meta.properties");
-    let io_error = |source| ServerError::LogDir {
-        path: path.clone(),
-        source,
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let value = |key: &str| {
-                text.lines()
-                    .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
-                    .map(str::trim)
-                    .map(String::from)
-            };
-            if value("node.id").and_then(|id| id.parse::<i32>().ok()) != Some(config.node_id.0) {
-                return Err(ServerError::MetaProperties("node.id".into()));
-            }
-            value("cluster.id").ok_or_else(|| ServerError::MetaProperties("cluster.id".into()))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let cluster_id = new_cluster_id();
-            let text = format!(
-                "version=1\ncluster.id={cluster_id}\nnode.id={}\n",
-                config.node_id.0
-            );
-            let tmp = log_dir.join("meta.properties.tmp");
-            std::fs::write(&tmp, text).map_err(io_error)?;
-            std::fs::File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(io_error)?;
-            std::fs::rename(&tmp, &path).map_err(io_error)?;
-            Ok(cluster_id)
-        }
-        Err(e) => Err(io_error(e)),
-    }
-}
-
-/// Kafka's cluster ids are a random UUID in URL-safe base64 without padding (22 characters).
-fn new_cluster_id() -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bits = uuid::Uuid::new_v4().as_u128();
-    (0..22)
-        .map(|i| ALPHABET[((bits >> (i * 6)) & 63) as usize] as char)
-        .collect()
 }

@@ -19,7 +19,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::Offset;
+use crate::ids::Offset;
 
 pub const RECOVERY_POINT_FILE: &str = "recovery-point.checkpoint";
 pub const LOG_START_OFFSET_FILE: &str = "log-start-offset.checkpoint";

@@ -41,7 +41,8 @@ use super::log::{remove_if_present, Log};
 use super::offset_map::OffsetMap;
 use super::retention::largest_timestamp;
 use super::segment::{self, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
-use super::{LogConfig, LogError, Offset, TimestampType};
+use super::{LogConfig, LogError, TimestampType};
+use crate::ids::Offset;
 
 pub const CLEANED_SUFFIX: &str = ".cleaned";
 const SWAP_SUFFIX: &str = ".swap";

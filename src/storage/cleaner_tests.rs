@@ -4,6 +4,7 @@ use bytes::Bytes;
 use kafka_protocol::records::{Compression as Codec, RecordBatchDecoder};
 
 use super::*;
+use crate::ids::LeaderEpoch;
 use crate::storage::test_batches::keyed_batch;
 
 const NOW: i64 = 50_000_000;
@@ -72,17 +73,17 @@ fn fill(
             .iter()
             .map(|(k, v)| (Some(k.as_str()), Some(v.as_str())))
             .collect();
-        log.append(keyed_batch(&refs, ts, codec), 0, NOW)
+        log.append(keyed_batch(&refs, ts, codec), LeaderEpoch(0), NOW)
             .expect("append");
         for (k, v) in records {
             latest.insert(k, Some(v));
         }
     }
-    log.append(keyed_batch(&[(Some("k0"), None)], ts, codec), 0, NOW)
+    log.append(keyed_batch(&[(Some("k0"), None)], ts, codec), LeaderEpoch(0), NOW)
         .expect("tombstone");
     latest.insert("k0".into(), None);
     log.roll(NOW).expect("roll");
-    log.append(keyed_batch(&[(Some("tail"), Some("t"))], ts, codec), 0, NOW)
+    log.append(keyed_batch(&[(Some("tail"), Some("t"))], ts, codec), LeaderEpoch(0), NOW)
         .expect("tail");
     latest
 }
@@ -195,7 +196,7 @@ fn keyless_records_are_refused_on_a_compacted_log() {
     for codec in [Codec::None, Codec::Gzip] {
         let result = log.append(
             keyed_batch(&[(Some("a"), Some("1")), (None, Some("x"))], NOW, codec),
-            0,
+            LeaderEpoch(0),
             NOW,
         );
         assert!(

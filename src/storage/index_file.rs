@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::MmapMut;
 
-use super::Offset;
+use crate::ids::Offset;
 
 /// One entry of an index file, as stored: `SIZE` big-endian bytes holding, among the rest, an offset relative to
 /// the segment's base offset.

@@ -16,7 +16,8 @@ use bytes::{Bytes, BytesMut};
 use super::batch::{self, BatchHeader};
 use super::checkpoint;
 use super::segment::{self, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
-use super::{LogAppendInfo, LogConfig, LogError, Offset, TimestampType};
+use super::{LogAppendInfo, LogConfig, LogError, TimestampType};
+use crate::ids::{LeaderEpoch, Offset};
 
 pub struct Log {
     pub(super) dir: PathBuf,
@@ -126,7 +127,7 @@ impl Log {
     pub fn append(
         &mut self,
         records: Bytes,
-        leader_epoch: i32,
+        leader_epoch: LeaderEpoch,
         now_ms: i64,
     ) -> Result<LogAppendInfo, LogError> {
         let validated = batch::validate_for_append(&records, &self.config, now_ms)?;
@@ -153,7 +154,7 @@ impl Log {
         batch::assign_in_place(
             &mut buf,
             first_offset.0,
-            leader_epoch,
+            leader_epoch.0,
             timestamp_type,
             max_timestamp,
         );

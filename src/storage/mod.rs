@@ -43,17 +43,7 @@ pub use cleaner::{build as build_cleaned, CleanPlan, CleanStats, Cleaned};
 pub use log::Log;
 pub use offset_map::OffsetMap;
 
-use std::fmt;
-
-/// An offset in a partition log. Raw `i64` only at the codec edge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Offset(pub i64);
-
-impl fmt::Display for Offset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+use crate::ids::Offset;
 
 /// Which clock a topic's record timestamps come from (`message.timestamp.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -21,7 +21,7 @@
 //! of the log) is likewise rebuilt from its log rather than trusted.
 
 use super::index_file::{IndexEntry, IndexFile};
-use super::Offset;
+use crate::ids::Offset;
 
 pub const ENTRY_SIZE: usize = 8;
 

@@ -10,7 +10,7 @@
 
 use std::hash::{Hash, Hasher};
 
-use super::Offset;
+use crate::ids::Offset;
 
 /// Bytes per slot: a 128-bit digest and an offset.
 const SLOT_BYTES: usize = 24;

@@ -15,7 +15,8 @@ use std::path::PathBuf;
 use super::checkpoint;
 use super::log::{remove_if_present, segment_max_timestamp, Log};
 use super::segment::{self, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
-use super::{batch, LogError, Offset};
+use super::{batch, LogError};
+use crate::ids::Offset;
 
 pub const DELETED_SUFFIX: &str = ".deleted";
 
@@ -189,6 +190,7 @@ pub(super) fn largest_timestamp(segment: &LogSegment) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::LeaderEpoch;
     use crate::storage::test_batches::batch;
     use crate::storage::LogConfig;
 
@@ -204,7 +206,7 @@ mod tests {
 
     fn fill(log: &mut Log, batches: i64, first_ts: i64) {
         for i in 0..batches {
-            log.append(batch(2, first_ts + i * 1000), 0, NOW)
+            log.append(batch(2, first_ts + i * 1000), LeaderEpoch(0), NOW)
                 .expect("append");
         }
     }

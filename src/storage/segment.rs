@@ -18,7 +18,8 @@ use super::batch::{self, BatchHeader, HEADER_SIZE, MAGIC_V2};
 use super::offset_index::OffsetIndex;
 use super::records;
 use super::time_index::TimeIndex;
-use super::{LogConfig, LogError, Offset};
+use super::{LogConfig, LogError};
+use crate::ids::Offset;
 
 pub const LOG_SUFFIX: &str = "log";
 pub const INDEX_SUFFIX: &str = "index";

@@ -20,7 +20,7 @@
 //! from the log.
 
 use super::index_file::{IndexEntry, IndexFile};
-use super::Offset;
+use crate::ids::Offset;
 
 pub const ENTRY_SIZE: usize = 12;
 

@@ -21,8 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
+use crate::ids::{BrokerId, Offset, PartitionIndex, TopicId};
 use bytes::Bytes;
-use ferrite_raft::{BrokerId, CreateTopicSpec, PartitionIndex, QuorumController, TopicId};
+use ferrite_raft::{CreateTopicSpec, QuorumController};
 use kafka_protocol::records::{Compression, RecordBatchDecoder};
 use tokio::sync::{oneshot, Notify};
 
@@ -36,9 +37,11 @@ pub use shard::{
 
 use crate::config::GroupCoordinatorConfig;
 use crate::metadata::{ImageFollower, MetadataImage};
-use crate::replica::{now_ms, ReplicaError, ReplicaManager};
+use crate::replica::{
+    now_ms, AppendOrigin, IsolationLevel, PendingAppend, ReplicaError, ReplicaManager, RequiredAcks,
+};
+use crate::storage;
 use crate::storage::batch::BrokerRecord;
-use crate::storage::{self, Offset};
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
@@ -149,15 +152,7 @@ pub struct ShardHandle {
 
 /// Records appended but not yet durable, and what to deliver once they are.
 pub struct Pending<R> {
-    write: Option<
-        Result<
-            (
-                Arc<crate::replica::Partition>,
-                crate::storage::LogAppendInfo,
-            ),
-            GroupError,
-        >,
-    >,
+    write: Option<Result<PendingAppend, GroupError>>,
     replies: Vec<(oneshot::Sender<Reply>, Reply)>,
     response: R,
 }
@@ -167,8 +162,8 @@ impl<R: Failable> Pending<R> {
         let failure = match self.write.take() {
             None => None,
             Some(Err(error)) => Some(error),
-            Some(Ok((partition, info))) => partition
-                .complete(&info)
+            Some(Ok(append)) => append
+                .wait()
                 .await
                 .err()
                 .map(|e| GroupError::Write(Arc::new(e))),
@@ -239,25 +234,22 @@ impl ShardHandle {
         })
     }
 
-    fn append(
-        &self,
-        batch: Bytes,
-        now: i64,
-    ) -> Result<
-        (
-            Arc<crate::replica::Partition>,
-            crate::storage::LogAppendInfo,
-        ),
-        GroupError,
-    > {
-        let partition = self
-            .replicas
-            .partition(self.topic_id, self.index)
-            .ok_or(GroupError::NotCoordinator)?;
-        let info = partition
-            .append(batch, now)
-            .map_err(|e| GroupError::Write(Arc::new(e)))?;
-        Ok((partition, info))
+    /// Writes through the ReplicaManager as Kafka's coordinators do: acks=all, and only while this broker leads
+    /// the partition (NOT_COORDINATOR otherwise).
+    fn append(&self, batch: Bytes, now: i64) -> Result<PendingAppend, GroupError> {
+        self.replicas
+            .append_records(
+                self.topic_id,
+                self.index,
+                batch,
+                RequiredAcks::All,
+                AppendOrigin::Coordinator,
+                now,
+            )
+            .map_err(|error| match error {
+                ReplicaError::NotLeaderOrFollower => GroupError::NotCoordinator,
+                error => GroupError::Write(Arc::new(error)),
+            })
     }
 
     fn read<T>(&self, f: impl FnOnce(&GroupCoordinatorShard) -> T) -> Result<T, GroupError> {
@@ -283,7 +275,12 @@ impl ShardHandle {
             let end = partition.high_watermark();
             let mut offset = partition.log_start_offset();
             while offset < end {
-                let read = match partition.read(offset, 1 << 20, true) {
+                let read = match partition.read(
+                    offset,
+                    1 << 20,
+                    true,
+                    IsolationLevel::ReadUncommitted,
+                ) {
                     Ok(read) => read,
                     Err(error) => {
                         tracing::error!(partition = self.index.0, %error, "cannot read __consumer_offsets");

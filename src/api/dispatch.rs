@@ -1,4 +1,5 @@
-//! Request dispatch: header parsing, version checks, and routing to the handler in `src/api/` for each API.
+//! Request dispatch: header parsing, version checks, decoding, and routing to the handler of each API; encoding the
+//! response.
 //!
 //! A malformed frame, an unknown API key, a version we do not implement (for any API but ApiVersions, which answers
 //! UNSUPPORTED_VERSION per KIP-511) or a body that does not decode closes the connection, as Kafka does: guessing at
@@ -12,7 +13,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
-use super::Broker;
+use super::KafkaApis;
 use crate::api;
 
 /// What the connection writes back for one request.
@@ -54,7 +55,11 @@ pub fn may_overlap(frame: &[u8]) -> bool {
 
 /// Parses a request frame and starts its handler. The handler's synchronous part (for Produce: the appends) runs
 /// now, in arrival order; the returned future finishes it.
-pub fn start(broker: &Arc<Broker>, client_host: &Arc<str>, mut frame: Bytes) -> ReplyFuture {
+pub(super) fn start(
+    apis: &Arc<KafkaApis>,
+    client_host: &Arc<str>,
+    mut frame: Bytes,
+) -> ReplyFuture {
     if frame.len() < 8 {
         return closed("request shorter than a header");
     }
@@ -94,7 +99,7 @@ pub fn start(broker: &Arc<Broker>, client_host: &Arc<str>, mut frame: Bytes) -> 
             "ignoring bytes after the request body"
         );
     }
-    let handler = api::handle(broker, &header, client_host, request);
+    let handler = api::handle(apis, &header, client_host, request);
     Box::pin(async move {
         match handler.await {
             Some(response) => encode(api_key, version, correlation_id, &response),

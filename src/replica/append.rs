@@ -1,0 +1,113 @@
+//! The ReplicaManager's write path (Kafka's `ReplicaManager.appendRecords`): the one way records reach a partition
+//! log, for producers and for the coordinators alike.
+//!
+//! An append happens in two steps. [`ReplicaManager::append_records`] finds the partition, checks that this broker
+//! leads it, that the writer may write it and (acks=all) that the ISR meets min.insync.replicas, and appends, all
+//! before it returns: callers append in the order their client sent the batches. The [`PendingAppend`] it returns
+//! then waits, concurrently with later appends, until the records are as durable as `acks` and the flush policy
+//! promise (Kafka's delayed produce).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{Partition, ReplicaError, ReplicaManager};
+use crate::ids::{PartitionIndex, TopicId};
+use crate::metadata::is_internal_topic;
+use crate::storage::LogAppendInfo;
+
+/// How many replicas must have an append before it is acknowledged: Produce's `acks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequiredAcks {
+    /// `acks=0`: nobody waits.
+    None,
+    /// `acks=1`: the leader's log has it.
+    Leader,
+    /// `acks=-1` (all): every in-sync replica has it, and the ISR meets min.insync.replicas.
+    All,
+}
+
+impl RequiredAcks {
+    /// The codec's `acks`; `None` for a value Kafka rejects with INVALID_REQUIRED_ACKS.
+    pub fn from_wire(acks: i16) -> Option<RequiredAcks> {
+        match acks {
+            0 => Some(RequiredAcks::None),
+            1 => Some(RequiredAcks::Leader),
+            -1 => Some(RequiredAcks::All),
+            _ => None,
+        }
+    }
+}
+
+/// Who appends (Kafka's `AppendOrigin` and `internalTopicsAllowed`): clients may not write the internal topics that
+/// the coordinators keep their state in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOrigin {
+    Client,
+    Coordinator,
+}
+
+/// Records in the leader's log that are not yet acknowledged.
+pub struct PendingAppend {
+    partition: Arc<Partition>,
+    info: LogAppendInfo,
+    acks: RequiredAcks,
+}
+
+impl PendingAppend {
+    pub fn info(&self) -> &LogAppendInfo {
+        &self.info
+    }
+
+    pub fn partition(&self) -> &Arc<Partition> {
+        &self.partition
+    }
+
+    /// Returns once the records are as durable as the flush policy promises and visible below the HighWatermark;
+    /// for acks=all, fails with NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below min.insync.replicas
+    /// meanwhile (the records stay in the log, as in Kafka).
+    pub async fn wait(self) -> Result<LogAppendInfo, ReplicaError> {
+        self.partition.complete(&self.info).await?;
+        if self.acks == RequiredAcks::All {
+            self.partition.check_isr_after_append()?;
+        }
+        Ok(self.info)
+    }
+}
+
+impl ReplicaManager {
+    /// This broker's replica of a partition, if it leads it: NOT_LEADER_OR_FOLLOWER otherwise (the client refreshes
+    /// its metadata and finds the leader).
+    pub fn leader_partition(
+        &self,
+        topic_id: TopicId,
+        index: PartitionIndex,
+    ) -> Result<Arc<Partition>, ReplicaError> {
+        self.partition(topic_id, index)
+            .filter(|partition| partition.is_leader(self.broker_id))
+            .ok_or(ReplicaError::NotLeaderOrFollower)
+    }
+
+    /// Appends one batch (bytes as the writer sent them) to a partition this broker leads. See the module doc for
+    /// the two steps.
+    pub fn append_records(
+        &self,
+        topic_id: TopicId,
+        index: PartitionIndex,
+        records: Bytes,
+        acks: RequiredAcks,
+        origin: AppendOrigin,
+        now_ms: i64,
+    ) -> Result<PendingAppend, ReplicaError> {
+        let partition = self.leader_partition(topic_id, index)?;
+        if origin == AppendOrigin::Client && is_internal_topic(&partition.topic) {
+            return Err(ReplicaError::InternalTopic(partition.topic.to_string()));
+        }
+        let info = partition.append_as_leader(records, now_ms, acks == RequiredAcks::All)?;
+        Ok(PendingAppend {
+            partition,
+            info,
+            acks,
+        })
+    }
+}
