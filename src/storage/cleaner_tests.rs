@@ -79,12 +79,20 @@ fn fill(
             latest.insert(k, Some(v));
         }
     }
-    log.append(keyed_batch(&[(Some("k0"), None)], ts, codec), LeaderEpoch(0), NOW)
-        .expect("tombstone");
+    log.append(
+        keyed_batch(&[(Some("k0"), None)], ts, codec),
+        LeaderEpoch(0),
+        NOW,
+    )
+    .expect("tombstone");
     latest.insert("k0".into(), None);
     log.roll(NOW).expect("roll");
-    log.append(keyed_batch(&[(Some("tail"), Some("t"))], ts, codec), LeaderEpoch(0), NOW)
-        .expect("tail");
+    log.append(
+        keyed_batch(&[(Some("tail"), Some("t"))], ts, codec),
+        LeaderEpoch(0),
+        NOW,
+    )
+    .expect("tail");
     latest
 }
 
