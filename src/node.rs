@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use crate::api::KafkaApis;
 use crate::config::BrokerConfig;
 use crate::coordinator::group::GroupCoordinator;
-use crate::metadata::{ImageFollower, MetadataPublisher};
+use crate::metadata::{MetadataLoader, MetadataPublisher};
 use crate::replica::ReplicaManager;
 use crate::server::{ConnectionLimits, Shutdown};
 
@@ -85,10 +85,10 @@ impl Node {
             config.group_coordinator.clone(),
             replicas.clone(),
         ));
-        // The group coordinator follows after the replica manager, so the partitions it loads are open.
-        let publisher = Arc::new(MetadataPublisher::new(vec![
-            replicas.clone() as Arc<dyn ImageFollower>,
-            groups.clone() as Arc<dyn ImageFollower>,
+        // The group coordinator hears each update after the replica manager, so the partitions it loads are open.
+        let loader = Arc::new(MetadataLoader::new(vec![
+            replicas.clone() as Arc<dyn MetadataPublisher>,
+            groups.clone() as Arc<dyn MetadataPublisher>,
         ]));
         let quorum = MetadataQuorum::start(
             QuorumConfig {
@@ -98,7 +98,7 @@ impl Node {
                 listener: controller_listener,
                 snapshot_after_entries: config.metadata_snapshot_after_entries,
             },
-            publisher.clone(),
+            loader.clone(),
         )
         .await?;
         let (host, port) = config.advertised_endpoint(local_addr);
@@ -116,7 +116,7 @@ impl Node {
             replicas.clone(),
             quorum,
             groups,
-            publisher,
+            loader,
         ));
         let accept = tokio::spawn(crate::server::run(
             apis.clone(),

@@ -50,7 +50,7 @@ use ferrite_raft::MetadataQuorum;
 
 use crate::config::BrokerConfig;
 use crate::coordinator::group::{GroupCoordinator, GroupError};
-use crate::metadata::{MetadataImage, MetadataPublisher};
+use crate::metadata::{MetadataImage, MetadataLoader};
 use crate::replica::fetch_session::{FetchSessionCache, FetchSessionError};
 use crate::replica::{ReplicaError, ReplicaManager};
 use crate::storage::{LogError, RecordRule};
@@ -64,7 +64,7 @@ pub struct KafkaApis {
     pub quorum: MetadataQuorum,
     pub groups: Arc<GroupCoordinator>,
     pub fetch_sessions: FetchSessionCache,
-    publisher: Arc<MetadataPublisher>,
+    metadata: Arc<MetadataLoader>,
 }
 
 impl KafkaApis {
@@ -74,7 +74,7 @@ impl KafkaApis {
         replicas: Arc<ReplicaManager>,
         quorum: MetadataQuorum,
         groups: Arc<GroupCoordinator>,
-        publisher: Arc<MetadataPublisher>,
+        metadata: Arc<MetadataLoader>,
     ) -> KafkaApis {
         let fetch_sessions = FetchSessionCache::new(
             config.fetch_session_cache_slots,
@@ -87,13 +87,13 @@ impl KafkaApis {
             quorum,
             groups,
             fetch_sessions,
-            publisher,
+            metadata,
         }
     }
 
     /// The newest metadata this broker has applied.
     pub fn image(&self) -> Arc<MetadataImage> {
-        self.publisher.current()
+        self.metadata.current()
     }
 
     /// Parses one request frame and starts its handler; see [`dispatch`] for what closes the connection instead.

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, TopicId};
 use ferrite_raft::{ConfigResource, MetadataRecord};
 
+use super::MetadataDelta;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerRegistration {
     pub broker_id: BrokerId,
@@ -72,7 +74,9 @@ impl MetadataImage {
         self.topics.values()
     }
 
-    pub fn replay(&mut self, record: &MetadataRecord) {
+    /// Applies one committed record, noting in `delta` what it changed.
+    pub fn replay(&mut self, record: &MetadataRecord, delta: &mut MetadataDelta) {
+        delta.note(record, self);
         match record {
             MetadataRecord::RegisterBroker {
                 broker_id,
@@ -168,30 +172,40 @@ mod tests {
     fn replay_builds_and_removes_topics() {
         let id = TopicId(uuid::Uuid::from_u128(7));
         let mut image = MetadataImage::default();
-        image.replay(&MetadataRecord::Config {
-            resource: ConfigResource::Topic("t".into()),
-            name: "retention.ms".into(),
-            value: Some("1000".into()),
-        });
-        image.replay(&MetadataRecord::Topic {
-            name: "t".into(),
-            topic_id: id,
-        });
-        image.replay(&MetadataRecord::Partition {
-            topic_id: id,
-            partition: PartitionIndex(0),
-            replicas: vec![BrokerId(1)],
-            isr: vec![BrokerId(1)],
-            leader: BrokerId(1),
-            leader_epoch: LeaderEpoch(0),
-        });
+        let mut delta = MetadataDelta::default();
+        image.replay(
+            &MetadataRecord::Config {
+                resource: ConfigResource::Topic("t".into()),
+                name: "retention.ms".into(),
+                value: Some("1000".into()),
+            },
+            &mut delta,
+        );
+        image.replay(
+            &MetadataRecord::Topic {
+                name: "t".into(),
+                topic_id: id,
+            },
+            &mut delta,
+        );
+        image.replay(
+            &MetadataRecord::Partition {
+                topic_id: id,
+                partition: PartitionIndex(0),
+                replicas: vec![BrokerId(1)],
+                isr: vec![BrokerId(1)],
+                leader: BrokerId(1),
+                leader_epoch: LeaderEpoch(0),
+            },
+            &mut delta,
+        );
         let topic = image.topic("t").expect("topic replayed");
         assert_eq!(topic.partitions.len(), 1);
         assert_eq!(
             topic.configs.get("retention.ms").map(String::as_str),
             Some("1000")
         );
-        image.replay(&MetadataRecord::RemoveTopic { topic_id: id });
+        image.replay(&MetadataRecord::RemoveTopic { topic_id: id }, &mut delta);
         assert!(image.topic("t").is_none());
         assert!(image.topic_by_id(id).is_none());
     }

@@ -22,7 +22,7 @@ use crate::ids::{BrokerId, PartitionIndex, TopicId};
 
 use crate::config::topic as topic_config;
 use crate::config::{BrokerConfig, FlushPolicy};
-use crate::metadata::{ImageFollower, MetadataImage, PartitionImage, TopicImage};
+use crate::metadata::{MetadataDelta, MetadataImage, MetadataPublisher, PartitionImage, TopicImage};
 use crate::storage::{Log, LogError};
 
 #[derive(Debug, thiserror::Error)]
@@ -190,8 +190,10 @@ impl ReplicaManager {
     }
 }
 
-impl ImageFollower for ReplicaManager {
-    fn follow(&self, image: &MetadataImage) {
+impl MetadataPublisher for ReplicaManager {
+    /// Opens the partitions assigned to this broker and deletes those no longer assigned, looking only at the topics
+    /// the delta names; a snapshot or a dynamic broker config change (new defaults for every topic) looks at all.
+    fn on_metadata_update(&self, delta: &MetadataDelta, image: &MetadataImage) {
         let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());
         // Dynamic broker configs (AlterConfigs on this broker or on the cluster default) change the defaults of
         // every topic.
@@ -200,8 +202,19 @@ impl ImageFollower for ReplicaManager {
         let config = self
             .config
             .with_dynamic(&image.broker_default_configs, dynamic);
+        let every_topic = delta.full || delta.broker_configs_changed;
+        let in_scope = |topic_id: TopicId| every_topic || delta.touches_topic(topic_id);
+        let topics: Vec<&TopicImage> = if every_topic {
+            image.topics().collect()
+        } else {
+            delta
+                .changed_topics
+                .iter()
+                .filter_map(|id| image.topic_by_id(*id))
+                .collect()
+        };
         let mut wanted = HashMap::new();
-        for topic in image.topics() {
+        for topic in topics {
             for (index, partition) in &topic.partitions {
                 if partition.replicas.contains(&self.broker_id) {
                     wanted.insert((topic.topic_id, *index), (topic, partition));
@@ -210,7 +223,7 @@ impl ImageFollower for ReplicaManager {
         }
         let gone: Vec<_> = partitions
             .keys()
-            .filter(|key| !wanted.contains_key(key))
+            .filter(|key| in_scope(key.0) && !wanted.contains_key(key))
             .copied()
             .collect();
         for key in gone {

@@ -36,7 +36,7 @@ pub use shard::{
 };
 
 use crate::config::GroupCoordinatorConfig;
-use crate::metadata::{ImageFollower, MetadataImage};
+use crate::metadata::{MetadataDelta, MetadataImage, MetadataPublisher};
 use crate::replica::{
     now_ms, AppendOrigin, IsolationLevel, PendingAppend, ReplicaError, ReplicaManager, RequiredAcks,
 };
@@ -645,19 +645,30 @@ impl GroupCoordinator {
     }
 }
 
-impl ImageFollower for GroupCoordinator {
-    /// Loads a shard for each `__consumer_offsets` partition this broker now leads, and drops the others.
-    fn follow(&self, image: &MetadataImage) {
+impl MetadataPublisher for GroupCoordinator {
+    /// Loads a shard for each `__consumer_offsets` partition this broker now leads, and drops the others; an update
+    /// that does not touch `__consumer_offsets` changes nothing here.
+    fn on_metadata_update(&self, delta: &MetadataDelta, image: &MetadataImage) {
         let topic = image.topic(OFFSETS_TOPIC);
-        *self
-            .offsets_topic
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = topic.map(|t| {
+        let new = topic.map(|t| {
             (
                 t.topic_id,
                 i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
             )
         });
+        let mut offsets_topic = self
+            .offsets_topic
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        let touched = [*offsets_topic, new]
+            .into_iter()
+            .flatten()
+            .any(|(id, _)| delta.touches_topic(id));
+        if !delta.full && !touched {
+            return;
+        }
+        *offsets_topic = new;
+        drop(offsets_topic);
         let wanted: HashSet<(TopicId, PartitionIndex)> = topic
             .into_iter()
             .flat_map(|t| {
