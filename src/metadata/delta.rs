@@ -87,7 +87,10 @@ mod tests {
 
     #[test]
     fn a_delta_names_what_its_records_touched() {
-        let (a, b) = (TopicId(uuid::Uuid::from_u128(1)), TopicId(uuid::Uuid::from_u128(2)));
+        let (a, b) = (
+            TopicId(uuid::Uuid::from_u128(1)),
+            TopicId(uuid::Uuid::from_u128(2)),
+        );
         let mut image = MetadataImage::default();
         image.replay(&topic(a, "a"), &mut MetadataDelta::default());
         image.replay(&topic(b, "b"), &mut MetadataDelta::default());

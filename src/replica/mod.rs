@@ -22,7 +22,9 @@ use crate::ids::{BrokerId, PartitionIndex, TopicId};
 
 use crate::config::topic as topic_config;
 use crate::config::{BrokerConfig, FlushPolicy};
-use crate::metadata::{MetadataDelta, MetadataImage, MetadataPublisher, PartitionImage, TopicImage};
+use crate::metadata::{
+    MetadataDelta, MetadataImage, MetadataPublisher, PartitionImage, TopicImage,
+};
 use crate::storage::{Log, LogError};
 
 #[derive(Debug, thiserror::Error)]
