@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use ferrite_raft::{MetadataQuorum, QuorumConfig};
+use ferrite_raft::{MetadataListener, MetadataQuorum, QuorumConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -35,6 +35,8 @@ pub enum NodeError {
     },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("cannot start the metadata loader's thread")]
+    Loader(#[source] std::io::Error),
     #[error("the metadata quorum failed")]
     Quorum(#[from] ferrite_raft::QuorumError),
     #[error("cannot register this broker with the controller")]
@@ -44,6 +46,7 @@ pub enum NodeError {
 /// A running node.
 pub struct Node {
     pub apis: Arc<KafkaApis>,
+    loader: Arc<MetadataLoader>,
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     accept: JoinHandle<()>,
@@ -86,10 +89,11 @@ impl Node {
             replicas.clone(),
         ));
         // The group coordinator hears each update after the replica manager, so the partitions it loads are open.
-        let loader = Arc::new(MetadataLoader::new(vec![
+        let loader = MetadataLoader::start(vec![
             replicas.clone() as Arc<dyn MetadataPublisher>,
             groups.clone() as Arc<dyn MetadataPublisher>,
-        ]));
+        ])
+        .map_err(NodeError::Loader)?;
         let quorum = MetadataQuorum::start(
             QuorumConfig {
                 node_id: config.node_id,
@@ -116,7 +120,7 @@ impl Node {
             replicas.clone(),
             quorum,
             groups,
-            loader,
+            loader.clone(),
         ));
         let accept = tokio::spawn(crate::server::run(
             apis.clone(),
@@ -127,6 +131,7 @@ impl Node {
         let housekeeping = tokio::spawn(replicas.run_housekeeping(stopped));
         Ok(Node {
             apis,
+            loader,
             local_addr,
             stop,
             accept,
@@ -144,10 +149,13 @@ impl Node {
         let _ = self.stop.send(true);
         let _ = self.accept.await;
         let _ = self.housekeeping.await;
-        self.apis.groups.shutdown();
         if let Err(error) = self.apis.quorum.shutdown().await {
             tracing::error!(%error, "metadata quorum did not stop cleanly");
         }
+        // The last committed entries may still be on their way to the publishers; let them land before the
+        // partitions close, so no log is opened after shutdown.
+        self.loader.caught_up().await;
+        self.apis.groups.shutdown();
         self.apis.replicas.shutdown();
         tracing::info!("ferrite stopped");
     }

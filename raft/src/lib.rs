@@ -21,7 +21,7 @@ mod state_machine;
 
 pub use controller::admin::{ConfigAlteration, ConfigOp, ConfigSchema, CreatePartitionsSpec};
 pub use controller::handlers::validate_topic_name;
-pub use controller::state::ControllerState;
+pub use controller::state::{BrokerRegistration, ControllerState, PartitionRegistration};
 pub use controller::{
     ControllerError, CreateTopicSpec, CreatedTopic, DeletedTopic, QuorumController, TopicRef,
 };

@@ -171,7 +171,8 @@ impl MetadataQuorum {
             .await
             .map_err(SnapshotError::from)??;
         let state = SharedState::default();
-        let state_machine = MetadataStateMachine::open(snapshots, state.clone(), listener).await?;
+        let state_machine =
+            MetadataStateMachine::open(snapshots, state.clone(), listener.clone()).await?;
 
         let raft_config = raft_config(config.snapshot_after_entries)?;
         let network = TcpNetworkFactory::new(node_id, voters.clone());
@@ -189,7 +190,7 @@ impl MetadataQuorum {
         let quorum = MetadataQuorum {
             node: Arc::new(QuorumNode {
                 node_id,
-                controller: QuorumController::new(raft.clone(), state),
+                controller: QuorumController::new(raft.clone(), state, listener.clone()),
                 raft,
                 rpc_server: Mutex::new(rpc_server),
                 db,
@@ -197,7 +198,10 @@ impl MetadataQuorum {
         };
         // From here a failure must stop Raft, or the database would stay open (and locked).
         match quorum.join(&voters).await {
-            Ok(()) => Ok(quorum),
+            Ok(()) => {
+                listener.caught_up().await;
+                Ok(quorum)
+            }
             Err(error) => {
                 if let Err(shutdown_error) = quorum.shutdown().await {
                     tracing::warn!(%shutdown_error, "stopping the metadata quorum after a failed start");

@@ -2,6 +2,9 @@
 //! Their serde form is the log's on-disk and on-wire format, so only add variants and optional
 //! fields (`#[serde(default)]`) to keep old logs and snapshots readable.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, TopicId};
@@ -52,7 +55,8 @@ pub enum ConfigResource {
 /// rebuild when a snapshot is loaded or installed.
 ///
 /// Calls come from the Raft state machine task, one at a time and in log order; keep them quick
-/// and never call back into the quorum from them (a write waits for this very task to apply).
+/// (hand the work to another thread) and never call back into the quorum from them (a write waits
+/// for this very task to apply).
 pub trait MetadataListener: Send + Sync + 'static {
     /// Replace the whole image with these records. Always the first call after `start`
     /// (with no records when there is no snapshot yet).
@@ -60,4 +64,11 @@ pub trait MetadataListener: Send + Sync + 'static {
 
     /// One committed entry's records, in order.
     fn on_records(&self, records: &[MetadataRecord]);
+
+    /// Resolves once everything handed over before the call has taken effect. The controller
+    /// awaits it after each write, and the quorum before `start` returns. A listener that acts
+    /// within its calls needs nothing more than the default.
+    fn caught_up(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(std::future::ready(()))
+    }
 }

@@ -17,9 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::KafkaApis;
 use super::ToErrorCode;
 use crate::config::topic as topic_config;
-use crate::config::{
-    catalog, group as group_config, BrokerConfig, ConfigError, ConfigLevel, ConfigType,
-};
+use crate::config::{catalog, group as group_config, BrokerConfig, ConfigLevel, ConfigType};
 use crate::ids::BrokerId;
 use ferrite_raft::{ConfigAlteration, ConfigOp, ConfigResource, ConfigSchema};
 
@@ -228,11 +226,7 @@ pub fn check_key(
         ConfigResource::Broker(_) | ConfigResource::BrokerDefault => {
             let level = broker_level(target);
             if let Err(error) = apis.config.validate_dynamic(key, None, level) {
-                let code = match error {
-                    ConfigError::Unknown(_) => ResponseError::InvalidConfig,
-                    _ => ResponseError::InvalidRequest,
-                };
-                return Err((code, error.to_string()));
+                return Err((error.error(), error.to_string()));
             }
             let is_list = catalog::lookup(key).is_some_and(|e| e.config_type == ConfigType::List);
             if list_op && !is_list {
@@ -270,7 +264,7 @@ pub fn check_broker_value(
     }
     apis.config
         .validate_dynamic(key, Some(value), broker_level(target))
-        .map_err(|error| (ResponseError::InvalidRequest, error.to_string()))
+        .map_err(|error| (error.error(), error.to_string()))
 }
 
 fn not_a_list(key: &str) -> Rejection {

@@ -48,7 +48,7 @@ pub use dispatch::{may_overlap, HandlerFuture, Reply, ReplyFuture};
 use bytes::Bytes;
 use ferrite_raft::MetadataQuorum;
 
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, ConfigError};
 use crate::coordinator::group::{GroupCoordinator, GroupError};
 use crate::metadata::{MetadataImage, MetadataLoader};
 use crate::replica::fetch_session::{FetchSessionCache, FetchSessionError};
@@ -395,6 +395,17 @@ impl ToErrorCode for FetchSessionError {
             FetchSessionError::IdNotFound(_) => ResponseError::FetchSessionIdNotFound,
             FetchSessionError::InvalidEpoch { .. } => ResponseError::InvalidFetchSessionEpoch,
             FetchSessionError::TopicIdMismatch(..) => ResponseError::FetchSessionTopicIdError,
+        }
+    }
+}
+
+/// A broker config a client asked to change: unknown keys are INVALID_CONFIG, bad values INVALID_REQUEST, as
+/// Kafka's brokers answer AlterConfigs for their own resources.
+impl ToErrorCode for ConfigError {
+    fn error(&self) -> ResponseError {
+        match self {
+            ConfigError::Unknown(_) => ResponseError::InvalidConfig,
+            _ => ResponseError::InvalidRequest,
         }
     }
 }

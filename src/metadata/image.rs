@@ -6,32 +6,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, TopicId};
-use ferrite_raft::{ConfigResource, MetadataRecord};
+use crate::ids::{BrokerId, PartitionIndex, TopicId};
+use ferrite_raft::{BrokerRegistration, ConfigResource, MetadataRecord, PartitionRegistration};
 
 use super::MetadataDelta;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BrokerRegistration {
-    pub broker_id: BrokerId,
-    pub host: String,
-    pub port: u16,
-    pub rack: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionImage {
-    pub replicas: Vec<BrokerId>,
-    pub isr: Vec<BrokerId>,
-    pub leader: BrokerId,
-    pub leader_epoch: LeaderEpoch,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicImage {
     pub name: Arc<str>,
     pub topic_id: TopicId,
-    pub partitions: BTreeMap<PartitionIndex, PartitionImage>,
+    pub partitions: BTreeMap<PartitionIndex, PartitionRegistration>,
     /// Topic-level overrides only; defaults come from the broker config.
     pub configs: BTreeMap<String, String>,
 }
@@ -95,6 +79,10 @@ impl MetadataImage {
                 );
             }
             MetadataRecord::Topic { name, topic_id } => {
+                // As the controller replays it (ControllerState::replay): a name belongs to one topic id.
+                if self.topic_ids.contains_key(name.as_str()) {
+                    return;
+                }
                 let name: Arc<str> = Arc::from(name.as_str());
                 let configs = self
                     .pending_topic_configs
@@ -122,7 +110,7 @@ impl MetadataImage {
                 if let Some(topic) = self.topics.get_mut(topic_id) {
                     topic.partitions.insert(
                         *partition,
-                        PartitionImage {
+                        PartitionRegistration {
                             replicas: replicas.clone(),
                             isr: isr.clone(),
                             leader: *leader,
@@ -167,6 +155,7 @@ impl MetadataImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::LeaderEpoch;
 
     #[test]
     fn replay_builds_and_removes_topics() {

@@ -23,7 +23,7 @@ use crate::ids::{BrokerId, PartitionIndex, TopicId};
 use crate::config::topic as topic_config;
 use crate::config::{BrokerConfig, FlushPolicy};
 use crate::metadata::{
-    MetadataDelta, MetadataImage, MetadataPublisher, PartitionImage, TopicImage,
+    MetadataDelta, MetadataImage, MetadataPublisher, PartitionRegistration, TopicImage,
 };
 use crate::storage::{Log, LogError};
 
@@ -162,7 +162,7 @@ impl ReplicaManager {
         &self,
         topic: &TopicImage,
         index: PartitionIndex,
-        state: &PartitionImage,
+        state: &PartitionRegistration,
         config: &BrokerConfig,
     ) -> Result<Partition, LogError> {
         let topic_id = topic.topic_id;

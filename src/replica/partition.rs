@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use super::fetch::IsolationLevel;
 use super::ReplicaError;
 use crate::config::FlushPolicy;
-use crate::metadata::PartitionImage;
+use crate::metadata::PartitionRegistration;
 use crate::storage::{Log, LogAppendInfo, LogConfig};
 
 pub struct Partition {
@@ -23,7 +23,7 @@ pub struct Partition {
     pub index: PartitionIndex,
     log: Mutex<Log>,
     /// Leader, leader epoch, replicas and ISR, as of the last MetadataImage this broker applied.
-    state: Mutex<PartitionImage>,
+    state: Mutex<PartitionRegistration>,
     /// Held by whoever is fsyncing; appends that arrive meanwhile queue here and usually find their data already
     /// covered by the flush in progress (group commit).
     flush: tokio::sync::Mutex<()>,
@@ -49,7 +49,7 @@ impl Partition {
         topic_id: TopicId,
         index: PartitionIndex,
         log: Log,
-        state: PartitionImage,
+        state: PartitionRegistration,
         policy: FlushPolicy,
     ) -> Self {
         // Whatever survived recovery has been fsynced (or was written before a clean shutdown), so all of it is
@@ -76,7 +76,7 @@ impl Partition {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn state(&self) -> MutexGuard<'_, PartitionImage> {
+    fn state(&self) -> MutexGuard<'_, PartitionRegistration> {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -92,7 +92,7 @@ impl Partition {
     }
 
     /// Takes the leader, epoch, replicas and ISR of a newly applied MetadataImage.
-    pub fn set_state(&self, state: &PartitionImage) {
+    pub fn set_state(&self, state: &PartitionRegistration) {
         let mut current = self.state();
         if *current != *state {
             *current = state.clone();
@@ -346,8 +346,8 @@ mod tests {
         )
     }
 
-    fn state(replicas: &[i32], isr: &[i32]) -> PartitionImage {
-        PartitionImage {
+    fn state(replicas: &[i32], isr: &[i32]) -> PartitionRegistration {
+        PartitionRegistration {
             replicas: replicas.iter().map(|id| BrokerId(*id)).collect(),
             isr: isr.iter().map(|id| BrokerId(*id)).collect(),
             leader: BrokerId(replicas[0]),

@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 use crate::ids::{BrokerId, PartitionIndex, TopicId};
 use crate::quorum::QuorumError;
 use crate::raft_types::{NodeId, Raft};
-use crate::record::MetadataRecord;
+use crate::record::{MetadataListener, MetadataRecord};
 use crate::state_machine::state_read;
 use handlers::ControllerResult;
 use state::{BrokerRegistration, ControllerState};
@@ -146,18 +146,25 @@ impl WriteFailure {
 pub struct QuorumController {
     raft: Raft,
     state: SharedState,
+    /// This node's broker side of the log: a write returns once it has acted on the records too.
+    listener: Arc<dyn MetadataListener>,
     /// Serialises writes; holds where the next round-robin placement starts.
     writes: Mutex<usize>,
 }
 
 impl QuorumController {
-    pub(crate) fn new(raft: Raft, state: SharedState) -> QuorumController {
+    pub(crate) fn new(
+        raft: Raft,
+        state: SharedState,
+        listener: Arc<dyn MetadataListener>,
+    ) -> QuorumController {
         // Kafka starts placement at a random broker so that restarts do not pile the first
         // partitions of every new topic onto the same broker.
         let start = TopicId::random().0.as_u128() as usize;
         QuorumController {
             raft,
             state,
+            listener,
             writes: Mutex::new(start),
         }
     }
@@ -277,10 +284,19 @@ impl QuorumController {
         }
     }
 
-    /// Commits the records as one Raft entry; returns once this node applied them.
+    /// Commits the records as one Raft entry; returns once this node applied them and its broker side (the
+    /// [`MetadataListener`]) acted on them, so the caller's next read of the broker's image includes them.
     async fn write(&self, records: Vec<MetadataRecord>) -> Result<(), WriteFailure> {
         match tokio::time::timeout(WRITE_TIMEOUT, self.raft.client_write(records)).await {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(_)) => {
+                if tokio::time::timeout(WRITE_TIMEOUT, self.listener.caught_up())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("committed, but the broker's image has not caught up yet");
+                }
+                Ok(())
+            }
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
                 Err(WriteFailure::NotController)
             }

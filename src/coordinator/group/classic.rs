@@ -8,10 +8,7 @@ use kafka_protocol::indexmap::IndexMap;
 
 use super::ids::{GroupId, GroupInstanceId, MemberId};
 use super::records::{GroupMetadataValue, MemberMetadata};
-
-/// Identifies a request waiting for its JoinGroup or SyncGroup response; the runtime maps it to a channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ResponderId(pub u64);
+use crate::coordinator::runtime::ResponderId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {

@@ -3,9 +3,8 @@
 //!
 //! A group lives in partition `abs(hashCode(group id)) % partitions` of `__consumer_offsets`; the broker leading that
 //! partition coordinates it. Each led partition has a [`GroupCoordinatorShard`] (pure: handlers return records and
-//! replies, timers are data) loaded by replaying the partition; meanwhile requests get COORDINATOR_LOAD_IN_PROGRESS.
-//! This module is the runtime around the shards: it replays and appends a handler's records, delivers replies once
-//! the records are durable, and drives each shard's timers with one tokio sleep until the earliest deadline.
+//! replies, timers are data) that the [`CoordinatorRuntime`] loads by replaying the partition, writes for and drives
+//! timers of. This module routes each group to its shard and turns the runtime's results into group answers.
 
 pub mod classic;
 mod ids;
@@ -16,18 +15,14 @@ pub mod shard;
 #[cfg(test)]
 mod shard_tests;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::ids::{BrokerId, Offset, PartitionIndex, TopicId};
-use bytes::Bytes;
+use crate::ids::{BrokerId, PartitionIndex, TopicId};
 use ferrite_raft::{CreateTopicSpec, QuorumController};
-use kafka_protocol::records::{Compression, RecordBatchDecoder};
-use tokio::sync::{oneshot, Notify};
 
-pub use classic::{GroupState, ResponderId};
+pub use classic::GroupState;
 pub use ids::{GroupId, GroupInstanceId, MemberId};
 pub use offsets::{CommitPartition, CommitRequest, FetchedOffset, GroupDescription, GroupListing};
 pub use records::CoordinatorRecord;
@@ -35,13 +30,13 @@ pub use shard::{
     GroupCoordinatorShard, JoinRequest, JoinResult, Output, Reply, SyncRequest, SyncResult,
 };
 
+use crate::coordinator::runtime::{
+    CoordinatorRuntime, Failable, ResponderId, RuntimeError, ShardHandle,
+};
+
 use crate::config::GroupCoordinatorConfig;
 use crate::metadata::{MetadataDelta, MetadataImage, MetadataPublisher};
-use crate::replica::{
-    now_ms, AppendOrigin, IsolationLevel, PendingAppend, ReplicaError, ReplicaManager, RequiredAcks,
-};
-use crate::storage;
-use crate::storage::batch::BrokerRecord;
+use crate::replica::{ReplicaError, ReplicaManager};
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
@@ -88,6 +83,17 @@ pub enum GroupError {
     Write(#[source] Arc<ReplicaError>),
 }
 
+impl From<RuntimeError> for GroupError {
+    fn from(error: RuntimeError) -> GroupError {
+        match error {
+            RuntimeError::NotCoordinator => GroupError::NotCoordinator,
+            RuntimeError::LoadInProgress => GroupError::CoordinatorLoadInProgress,
+            RuntimeError::BatchTooLarge => GroupError::InvalidRecord(records::RecordError::TooLong),
+            RuntimeError::Write(error) => GroupError::Write(error),
+        }
+    }
+}
+
 /// Errors compare by kind (their sources are not comparable).
 impl PartialEq for GroupError {
     fn eq(&self, other: &Self) -> bool {
@@ -106,304 +112,11 @@ pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
     abs % partitions.max(1)
 }
 
-/// A response that a failed write turns into an error.
-pub trait Failable {
-    fn fail(&mut self, error: GroupError);
-}
-
-impl Failable for () {
-    fn fail(&mut self, _: GroupError) {}
-}
-
-impl<T> Failable for Result<T, GroupError> {
-    fn fail(&mut self, error: GroupError) {
-        *self = Err(error);
-    }
-}
-
-impl Failable for Vec<Option<GroupError>> {
-    fn fail(&mut self, error: GroupError) {
-        for slot in self.iter_mut() {
-            *slot = Some(error.clone());
-        }
-    }
-}
-
-enum ShardState {
-    Loading,
-    Loaded(Box<GroupCoordinatorShard>),
-}
-
-struct ShardSlot {
-    state: ShardState,
-    responders: HashMap<ResponderId, oneshot::Sender<Reply>>,
-    next_responder: u64,
-}
-
-/// One `__consumer_offsets` partition led by this broker.
-pub struct ShardHandle {
-    topic_id: TopicId,
-    index: PartitionIndex,
-    replicas: Arc<ReplicaManager>,
-    slot: Mutex<ShardSlot>,
-    wake: Notify,
-    stopped: AtomicBool,
-}
-
-/// Records appended but not yet durable, and what to deliver once they are.
-pub struct Pending<R> {
-    write: Option<Result<PendingAppend, GroupError>>,
-    replies: Vec<(oneshot::Sender<Reply>, Reply)>,
-    response: R,
-}
-
-impl<R: Failable> Pending<R> {
-    pub async fn finish(mut self) -> R {
-        let failure = match self.write.take() {
-            None => None,
-            Some(Err(error)) => Some(error),
-            Some(Ok(append)) => append
-                .wait()
-                .await
-                .err()
-                .map(|e| GroupError::Write(Arc::new(e))),
-        };
-        if let Some(error) = failure {
-            tracing::error!(error = ?error, "group coordinator write failed");
-            self.response.fail(error.clone());
-            for (_, reply) in &mut self.replies {
-                *reply = reply.failed(error.clone());
-            }
-        }
-        for (sender, reply) in self.replies {
-            let _ = sender.send(reply);
-        }
-        self.response
-    }
-}
-
-impl ShardHandle {
-    fn slot(&self) -> MutexGuard<'_, ShardSlot> {
-        self.slot.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Runs a handler on the loaded shard: its records are appended to the partition and then replayed, under the
-    /// lock (so the log holds them in replay order); replies are handed out with the returned [`Pending`].
-    ///
-    /// Records the log refused (too large for it, leadership lost) are not replayed: the shard's state must be
-    /// what a reload from the log would build, and the handler's response then carries the error.
-    fn execute<R>(
-        &self,
-        reply_to: Option<oneshot::Sender<Reply>>,
-        already_replayed: bool,
-        handler: impl FnOnce(&mut GroupCoordinatorShard, ResponderId, i64) -> Output<R>,
-    ) -> Result<Pending<R>, GroupError> {
-        let now = now_ms();
-        let mut slot = self.slot();
-        let responder = ResponderId(slot.next_responder);
-        slot.next_responder += 1;
-        let ShardState::Loaded(shard) = &mut slot.state else {
-            return Err(GroupError::CoordinatorLoadInProgress);
-        };
-        let output = handler(shard, responder, now);
-        let mut write = None;
-        if !output.records.is_empty() {
-            let appended =
-                encode_batch(&output.records, now).and_then(|batch| self.append(batch, now));
-            if appended.is_ok() && !already_replayed {
-                for record in &output.records {
-                    shard.replay(record);
-                }
-            }
-            write = Some(appended);
-        }
-        if let Some(sender) = reply_to {
-            slot.responders.insert(responder, sender);
-        }
-        let replies = output
-            .replies
-            .into_iter()
-            .filter_map(|(id, reply)| slot.responders.remove(&id).map(|s| (s, reply)))
-            .collect();
-        drop(slot);
-        self.wake.notify_one();
-        Ok(Pending {
-            write,
-            replies,
-            response: output.response,
-        })
-    }
-
-    /// Writes through the ReplicaManager as Kafka's coordinators do: acks=all, and only while this broker leads
-    /// the partition (NOT_COORDINATOR otherwise).
-    fn append(&self, batch: Bytes, now: i64) -> Result<PendingAppend, GroupError> {
-        self.replicas
-            .append_records(
-                self.topic_id,
-                self.index,
-                batch,
-                RequiredAcks::All,
-                AppendOrigin::Coordinator,
-                now,
-            )
-            .map_err(|error| match error {
-                ReplicaError::NotLeaderOrFollower => GroupError::NotCoordinator,
-                error => GroupError::Write(Arc::new(error)),
-            })
-    }
-
-    fn read<T>(&self, f: impl FnOnce(&GroupCoordinatorShard) -> T) -> Result<T, GroupError> {
-        match &self.slot().state {
-            ShardState::Loaded(shard) => Ok(f(shard)),
-            ShardState::Loading => Err(GroupError::CoordinatorLoadInProgress),
-        }
-    }
-
-    fn stop(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        // Parked JoinGroup/SyncGroup requests see their channel close and answer NOT_COORDINATOR.
-        self.slot().responders.clear();
-        self.wake.notify_one();
-    }
-
-    /// Replays the partition from its log start to its HighWatermark, then serves and drives timers.
-    async fn load_and_run(self: Arc<Self>, config: GroupCoordinatorConfig) {
-        let started = std::time::Instant::now();
-        let mut shard = GroupCoordinatorShard::new(config);
-        let mut count = 0usize;
-        if let Some(partition) = self.replicas.partition(self.topic_id, self.index) {
-            let end = partition.high_watermark();
-            let mut offset = partition.log_start_offset();
-            while offset < end {
-                let read = match partition.read(
-                    offset,
-                    1 << 20,
-                    true,
-                    IsolationLevel::ReadUncommitted,
-                ) {
-                    Ok(read) => read,
-                    Err(error) => {
-                        tracing::error!(partition = self.index.0, %error, "cannot read __consumer_offsets");
-                        break;
-                    }
-                };
-                match replay_batches(&mut shard, &read.records, offset) {
-                    Some((next, n)) if next > offset => {
-                        offset = next;
-                        count += n;
-                    }
-                    _ => break,
-                }
-            }
-        }
-        shard.on_loaded(now_ms());
-        self.slot().state = ShardState::Loaded(Box::new(shard));
-        tracing::info!(
-            partition = self.index.0,
-            records = count,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "loaded __consumer_offsets partition"
-        );
-        self.drive_timers().await;
-    }
-
-    async fn drive_timers(self: Arc<Self>) {
-        while !self.stopped.load(Ordering::SeqCst) {
-            let deadline = match &self.slot().state {
-                ShardState::Loaded(shard) => shard.next_deadline(),
-                ShardState::Loading => None,
-            };
-            let sleep = async move {
-                match deadline {
-                    Some(at) => {
-                        let wait = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
-                        tokio::time::sleep(Duration::from_millis(wait)).await
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = sleep => {
-                    match self.execute(None, true, |shard, _, now| shard.fire_timers(now)) {
-                        Ok(pending) => { tokio::spawn(pending.finish()); }
-                        Err(error) => tracing::warn!(%error, "timers not fired"),
-                    }
-                }
-                _ = self.wake.notified() => {}
-            }
-        }
-    }
-}
-
-/// Replays the records of `bytes` at or after `from`; returns the offset after the last batch and how many records
-/// were applied, or `None` when nothing could be read.
-fn replay_batches(
-    shard: &mut GroupCoordinatorShard,
-    bytes: &Bytes,
-    from: Offset,
-) -> Option<(Offset, usize)> {
-    let mut rest = bytes.clone();
-    let mut next = None;
-    let mut count = 0;
-    while rest.len() >= 61 {
-        let base = i64::from_be_bytes(rest[0..8].try_into().ok()?);
-        let length = i32::from_be_bytes(rest[8..12].try_into().ok()?);
-        let size = 12 + usize::try_from(length).ok()?;
-        if rest.len() < size {
-            break;
-        }
-        let last_delta = i32::from_be_bytes(rest[23..27].try_into().ok()?);
-        let mut batch = rest.split_to(size);
-        next = Some(Offset(base + i64::from(last_delta) + 1));
-        let records = match RecordBatchDecoder::decode(&mut batch) {
-            Ok(set) => set.records,
-            Err(error) => {
-                tracing::error!(offset = base, %error, "skipping an unreadable __consumer_offsets batch");
-                continue;
-            }
-        };
-        for record in records {
-            if record.offset < from.0 || record.control {
-                continue;
-            }
-            let Some(key) = record.key.as_deref() else {
-                continue;
-            };
-            match CoordinatorRecord::decode(key, record.value.as_deref()) {
-                Ok(Some(decoded)) => {
-                    shard.replay(&decoded);
-                    count += 1;
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::warn!(offset = record.offset, %error, "skipping an unreadable __consumer_offsets record")
-                }
-            }
-        }
-    }
-    next.map(|n| (n, count))
-}
-
-fn encode_batch(records: &[CoordinatorRecord], now: i64) -> Result<Bytes, GroupError> {
-    let encoded = records
-        .iter()
-        .map(|record| {
-            Ok(BrokerRecord {
-                key: Some(record.encode_key().map_err(GroupError::InvalidRecord)?),
-                value: record.encode_value().map_err(GroupError::InvalidRecord)?,
-                timestamp_ms: now,
-            })
-        })
-        .collect::<Result<Vec<_>, GroupError>>()?;
-    storage::batch::encode_batch(encoded, Compression::None)
-        .map_err(|_| GroupError::InvalidRecord(records::RecordError::TooLong))
-}
-
 pub struct GroupCoordinator {
     broker_id: BrokerId,
     config: GroupCoordinatorConfig,
     replicas: Arc<ReplicaManager>,
-    shards: RwLock<HashMap<(TopicId, PartitionIndex), Arc<ShardHandle>>>,
+    runtime: CoordinatorRuntime<GroupCoordinatorShard>,
     /// `__consumer_offsets`' id and partition count, once it exists.
     offsets_topic: RwLock<Option<(TopicId, i32)>>,
 }
@@ -417,8 +130,8 @@ impl GroupCoordinator {
         GroupCoordinator {
             broker_id,
             config,
+            runtime: CoordinatorRuntime::new(OFFSETS_TOPIC, replicas.clone()),
             replicas,
-            shards: RwLock::new(HashMap::new()),
             offsets_topic: RwLock::new(None),
         }
     }
@@ -463,31 +176,28 @@ impl GroupCoordinator {
         topic.map(|(id, count)| (id, PartitionIndex(partition_for(group_id.as_str(), count))))
     }
 
-    fn shard(&self, group_id: &GroupId) -> Result<Arc<ShardHandle>, GroupError> {
-        let key = self
+    fn shard(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Arc<ShardHandle<GroupCoordinatorShard>>, GroupError> {
+        let (topic_id, index) = self
             .partition_of(group_id)
             .ok_or(GroupError::NotCoordinator)?;
-        self.shards
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            .cloned()
-            .ok_or(GroupError::NotCoordinator)
+        Ok(self.runtime.shard(topic_id, index)?)
     }
 
     /// Waits (briefly) until the shard of a group has been loaded, after FindCoordinator created the topic.
     pub async fn wait_loaded(&self, group_id: &GroupId, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         while tokio::time::Instant::now() < deadline {
-            if let Ok(shard) = self.shard(group_id) {
-                if shard.read(|_| ()).is_ok() {
-                    return;
-                }
+            if self.shard(group_id).is_ok_and(|shard| shard.is_loaded()) {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
+    /// A request the shard parks until the rebalance answers it (JoinGroup, SyncGroup).
     async fn parked<T>(
         &self,
         group_id: &GroupId,
@@ -495,20 +205,15 @@ impl GroupCoordinator {
         failed: impl Fn(GroupError) -> T,
         handler: impl FnOnce(&mut GroupCoordinatorShard, ResponderId, i64) -> Output<()>,
     ) -> T {
-        let shard = match self.shard(group_id) {
-            Ok(shard) => shard,
-            Err(error) => return failed(error),
+        let reply = match self.shard(group_id) {
+            Ok(shard) => shard.write_and_wait(handler).await,
+            Err(error) => Err(error),
         };
-        let (sender, receiver) = oneshot::channel();
-        match shard.execute(Some(sender), false, handler) {
-            Ok(pending) => pending.finish().await,
-            Err(error) => return failed(error),
-        }
-        match receiver.await {
+        match reply {
             Ok(reply) => {
                 unwrap(reply).unwrap_or_else(|| failed(GroupError::CoordinatorNotAvailable))
             }
-            Err(_) => failed(GroupError::NotCoordinator),
+            Err(error) => failed(error),
         }
     }
 
@@ -541,14 +246,12 @@ impl GroupCoordinator {
         .await
     }
 
-    async fn run<R: Failable>(
+    async fn run<R: Failable<GroupError>>(
         &self,
         group_id: &GroupId,
         handler: impl FnOnce(&mut GroupCoordinatorShard, i64) -> Output<R>,
     ) -> Result<R, GroupError> {
-        let shard = self.shard(group_id)?;
-        let pending = shard.execute(None, false, |s, _, now| handler(s, now))?;
-        Ok(pending.finish().await)
+        self.shard(group_id)?.write(handler).await
     }
 
     pub async fn heartbeat(
@@ -599,15 +302,8 @@ impl GroupCoordinator {
 
     /// Every group this broker coordinates; COORDINATOR_LOAD_IN_PROGRESS while a shard loads.
     pub fn list_groups(&self, states: &[String]) -> Result<Vec<GroupListing>, GroupError> {
-        let shards: Vec<Arc<ShardHandle>> = self
-            .shards
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
         let mut listed = Vec::new();
-        for shard in shards {
+        for shard in self.runtime.shards() {
             listed.extend(shard.read(|s| s.list_groups(states))?);
         }
         listed.sort_by(|a, b| a.group_id.cmp(&b.group_id));
@@ -633,15 +329,7 @@ impl GroupCoordinator {
 
     /// Stops every shard (clean shutdown).
     pub fn shutdown(&self) {
-        let shards: Vec<_> = self
-            .shards
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-            .collect();
-        for (_, shard) in shards {
-            shard.stop();
-        }
+        self.runtime.shutdown();
     }
 }
 
@@ -679,81 +367,15 @@ impl MetadataPublisher for GroupCoordinator {
             })
             .filter(|(id, index)| self.replicas.partition(*id, *index).is_some())
             .collect();
-        let mut shards = self.shards.write().unwrap_or_else(|p| p.into_inner());
-        shards.retain(|key, shard| {
-            let keep = wanted.contains(key);
-            if !keep {
-                shard.stop();
-            }
-            keep
-        });
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::error!("no tokio runtime to load __consumer_offsets on");
-            return;
-        };
-        for key in wanted {
-            if shards.contains_key(&key) {
-                continue;
-            }
-            let shard = Arc::new(ShardHandle {
-                topic_id: key.0,
-                index: key.1,
-                replicas: self.replicas.clone(),
-                slot: Mutex::new(ShardSlot {
-                    state: ShardState::Loading,
-                    responders: HashMap::new(),
-                    next_responder: 0,
-                }),
-                wake: Notify::new(),
-                stopped: AtomicBool::new(false),
-            });
-            shards.insert(key, shard.clone());
-            runtime.spawn(shard.load_and_run(self.config.clone()));
-        }
+        let config = self.config.clone();
+        self.runtime
+            .set_led_partitions(wanted, || GroupCoordinatorShard::new(config.clone()));
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::records::OffsetCommitValue;
     use super::*;
-
-    #[test]
-    fn a_handlers_records_go_out_as_one_batch_and_replay_back() {
-        let commit = |partition| CoordinatorRecord::OffsetCommit {
-            group: "g".into(),
-            topic: "t".into(),
-            partition,
-            value: Some(OffsetCommitValue {
-                offset: 10 + i64::from(partition),
-                leader_epoch: -1,
-                metadata: String::new(),
-                commit_timestamp_ms: 5,
-                expire_timestamp_ms: None,
-            }),
-        };
-        let batch = encode_batch(&[commit(0), commit(1), commit(2)], 5).expect("encodes");
-        let sets = RecordBatchDecoder::decode_all(&mut batch.clone()).expect("decodes");
-        assert_eq!(
-            sets.len(),
-            1,
-            "one batch: the log takes one batch per append"
-        );
-        assert_eq!(sets[0].records.len(), 3);
-        let mut shard =
-            GroupCoordinatorShard::new(crate::config::BrokerConfig::default().group_coordinator);
-        let (next, count) = replay_batches(&mut shard, &batch, Offset(1)).expect("replayed");
-        assert_eq!(
-            (next, count),
-            (Offset(3), 2),
-            "records before the start offset are skipped"
-        );
-        let offsets = shard.fetch_offsets(&"g".into(), None);
-        assert_eq!(
-            offsets[0].1.iter().map(|o| o.offset).collect::<Vec<_>>(),
-            vec![11, 12]
-        );
-    }
 
     #[test]
     fn partitions_groups_as_kafka_does() {

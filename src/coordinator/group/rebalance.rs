@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::classic::{ClassicGroup, ClassicGroupMember, GroupState, InitialDelay, ResponderId};
+use super::classic::{ClassicGroup, ClassicGroupMember, GroupState, InitialDelay};
 use super::ids::MemberId;
 use super::records::CoordinatorRecord;
 use super::shard::{
@@ -11,6 +11,7 @@ use super::shard::{
     SyncRequest, SyncResult, TimerKey, NEW_MEMBER_JOIN_TIMEOUT_MS,
 };
 use super::GroupError;
+use crate::coordinator::runtime::ResponderId;
 
 pub(super) fn validate_sync(group: &ClassicGroup, request: &SyncRequest) -> Result<(), GroupError> {
     if group.is(GroupState::Dead) {

@@ -2,7 +2,8 @@
 //! rebalance protocol (Kafka's GroupMetadataManager for classic groups).
 //!
 //! Pure: handlers take `now_ms`, return [`Output`] (records to append, replies to deliver once they are durable) and
-//! keep timers as data ([`TimerKey`] → deadline) that the runtime turns into tokio sleeps. Durable state (committed
+//! keep timers as data ([`TimerKey`] → deadline) that the [`CoordinatorRuntime`](crate::coordinator::runtime)
+//! turns into tokio sleeps. Durable state (committed
 //! offsets, each group's generation, leader, members and assignments) changes only in [`GroupCoordinatorShard::replay`];
 //! the runtime replays a handler's records before anything else touches the shard. Rebalance bookkeeping (who is
 //! awaiting a join or sync response, pending member ids, timers) is volatile, as in Kafka: after a coordinator move
@@ -12,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 
-use super::classic::{ClassicGroup, ClassicGroupMember, GroupState, ResponderId};
+use super::classic::{ClassicGroup, ClassicGroupMember, GroupState};
 use super::ids::{GroupId, GroupInstanceId, MemberId};
 use super::rebalance::{
     heartbeat_expired, join_existing_member, join_new_member, join_timer_fired,
@@ -22,6 +23,7 @@ use super::rebalance::{
 use super::records::{CoordinatorRecord, OffsetCommitValue};
 use super::GroupError;
 use crate::config::GroupCoordinatorConfig;
+use crate::coordinator::runtime::{self, CoordinatorShard, Failable, ResponderId};
 
 /// Kafka's classic.group.new.member.join.timeout.ms: a new member's JoinGroup is parked at most this long.
 pub const NEW_MEMBER_JOIN_TIMEOUT_MS: i64 = 300_000;
@@ -116,32 +118,17 @@ pub enum Reply {
     Sync(SyncResult),
 }
 
-impl Reply {
-    pub fn failed(&self, error: GroupError) -> Reply {
-        match self {
+impl Failable<GroupError> for Reply {
+    fn fail(&mut self, error: GroupError) {
+        *self = match self {
             Reply::Join(j) => Reply::Join(JoinResult::failed(error, &j.member_id)),
             Reply::Sync(_) => Reply::Sync(SyncResult::failed(error)),
-        }
+        };
     }
 }
 
 /// What a handler produced: records to append (and replay), replies to parked requests, and its own response.
-#[derive(Debug)]
-pub struct Output<R> {
-    pub records: Vec<CoordinatorRecord>,
-    pub replies: Vec<(ResponderId, Reply)>,
-    pub response: R,
-}
-
-impl<R> Output<R> {
-    pub fn new(response: R) -> Output<R> {
-        Output {
-            records: Vec::new(),
-            replies: Vec::new(),
-            response,
-        }
-    }
-}
+pub type Output<R> = runtime::Output<CoordinatorRecord, Reply, R>;
 
 /// Side effects collected while a handler runs.
 pub(super) struct Effects<'a> {
@@ -635,5 +622,37 @@ pub(super) fn validate_member(
         },
         None if !group.members.contains_key(member_id) => Err(GroupError::UnknownMemberId),
         None => Ok(()),
+    }
+}
+
+impl CoordinatorShard for GroupCoordinatorShard {
+    type Record = CoordinatorRecord;
+    type Reply = Reply;
+    type Error = GroupError;
+
+    fn replay(&mut self, record: &CoordinatorRecord) {
+        GroupCoordinatorShard::replay(self, record)
+    }
+
+    fn on_loaded(&mut self, now_ms: i64) {
+        GroupCoordinatorShard::on_loaded(self, now_ms)
+    }
+
+    fn next_deadline(&self) -> Option<i64> {
+        GroupCoordinatorShard::next_deadline(self)
+    }
+
+    fn fire_timers(&mut self, now_ms: i64) -> Output<()> {
+        GroupCoordinatorShard::fire_timers(self, now_ms)
+    }
+
+    fn serialize(record: &CoordinatorRecord) -> Result<(Bytes, Option<Bytes>), GroupError> {
+        let key = record.encode_key().map_err(GroupError::InvalidRecord)?;
+        let value = record.encode_value().map_err(GroupError::InvalidRecord)?;
+        Ok((key, value))
+    }
+
+    fn deserialize(key: &[u8], value: Option<&[u8]>) -> Result<Option<CoordinatorRecord>, String> {
+        CoordinatorRecord::decode(key, value).map_err(|error| error.to_string())
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::classic::{GroupState, ResponderId};
+use super::classic::GroupState;
 use super::ids::{GroupId, GroupInstanceId, MemberId};
 use super::offsets::{CommitPartition, CommitRequest};
 use super::records::CoordinatorRecord;
@@ -16,6 +16,7 @@ use super::shard::{
 };
 use super::GroupError;
 use crate::config::BrokerConfig;
+use crate::coordinator::runtime::ResponderId;
 
 const SESSION_MS: i32 = 10_000;
 const REBALANCE_MS: i32 = 60_000;

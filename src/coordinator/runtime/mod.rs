@@ -1,0 +1,211 @@
+//! The CoordinatorRuntime (Kafka's `CoordinatorRuntime`): what every coordinator that keeps its state in an internal
+//! topic needs, whatever that state is. The group coordinator (`__consumer_offsets`) uses it; the transaction
+//! coordinator (`__transaction_state`) will.
+//!
+//! A coordinator is a set of shards, one per partition of its topic that this broker leads. A shard implements
+//! [`CoordinatorShard`]: pure, its handlers take `now_ms` and return an [`Output`] (records to append, replies to
+//! parked requests, the handler's own response), and its durable state changes only by replaying records. The
+//! runtime, for each shard:
+//!
+//! - loads it by replaying its partition from the LogStartOffset to the HighWatermark; until then requests get
+//!   COORDINATOR_LOAD_IN_PROGRESS ([`RuntimeError::LoadInProgress`]);
+//! - runs a handler under the shard's lock, appends its records through
+//!   [`ReplicaManager::append_records`](crate::replica::ReplicaManager::append_records) (acks=all, and only while
+//!   this broker leads the partition) and replays them, so the log holds them in replay order; records the log
+//!   refuses are not replayed, so the shard stays what a reload would build;
+//! - hands out the replies and the response once the records are durable ([`Pending::finish`]), or the error
+//!   instead ([`Failable`]);
+//! - drives the shard's timers with one tokio sleep until its earliest deadline.
+
+mod handle;
+
+pub use handle::{Pending, ShardHandle};
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+
+use crate::ids::{PartitionIndex, TopicId};
+use crate::replica::{ReplicaError, ReplicaManager};
+
+/// Identifies a request parked until a later handler answers it (a JoinGroup waiting for the rebalance); the runtime
+/// maps it to the channel the request waits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResponderId(pub u64);
+
+/// What the runtime itself fails with; each coordinator turns these into its own errors.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RuntimeError {
+    /// This broker does not lead the shard's partition (any more).
+    #[error("this broker does not coordinate the partition")]
+    NotCoordinator,
+    /// The shard is still replaying its partition.
+    #[error("the coordinator is loading the partition")]
+    LoadInProgress,
+    /// The records do not fit one batch.
+    #[error("the records do not fit a batch")]
+    BatchTooLarge,
+    /// The log refused the records, or they did not become durable.
+    #[error("writing to the coordinator's partition failed")]
+    Write(#[source] Arc<ReplicaError>),
+}
+
+/// What a handler produced: records to append (and replay), replies to parked requests, and its own response.
+#[derive(Debug)]
+pub struct Output<Record, Reply, R> {
+    pub records: Vec<Record>,
+    pub replies: Vec<(ResponderId, Reply)>,
+    pub response: R,
+}
+
+impl<Record, Reply, R> Output<Record, Reply, R> {
+    pub fn new(response: R) -> Self {
+        Output {
+            records: Vec::new(),
+            replies: Vec::new(),
+            response,
+        }
+    }
+}
+
+/// A response or reply that a failed write turns into an error.
+pub trait Failable<E> {
+    fn fail(&mut self, error: E);
+}
+
+impl<E> Failable<E> for () {
+    fn fail(&mut self, _: E) {}
+}
+
+impl<T, E> Failable<E> for Result<T, E> {
+    fn fail(&mut self, error: E) {
+        *self = Err(error);
+    }
+}
+
+impl<E: Clone> Failable<E> for Vec<Option<E>> {
+    fn fail(&mut self, error: E) {
+        for slot in self.iter_mut() {
+            *slot = Some(error.clone());
+        }
+    }
+}
+
+/// One coordinator's state for one partition of its topic (Kafka's `CoordinatorShard`).
+pub trait CoordinatorShard: Send + 'static {
+    /// A record of the coordinator's topic, decoded.
+    type Record: Send + 'static;
+    /// An answer to a parked request.
+    type Reply: Failable<Self::Error> + Send + 'static;
+    /// What the coordinator's operations fail with.
+    type Error: From<RuntimeError> + Clone + std::fmt::Debug + Send + 'static;
+
+    /// Applies one record of the partition: the only way durable state changes.
+    fn replay(&mut self, record: &Self::Record);
+    /// Called once the partition has been replayed, before the first request.
+    fn on_loaded(&mut self, now_ms: i64);
+    /// The earliest timer deadline, if any.
+    fn next_deadline(&self) -> Option<i64>;
+    /// Fires every timer due at `now_ms`.
+    fn fire_timers(&mut self, now_ms: i64) -> Output<Self::Record, Self::Reply, ()>;
+    /// The key and value a record is stored under (a `None` value is a tombstone).
+    fn serialize(record: &Self::Record) -> Result<(Bytes, Option<Bytes>), Self::Error>;
+    /// A stored record; `Ok(None)` for a kind of record this shard does not use.
+    fn deserialize(key: &[u8], value: Option<&[u8]>) -> Result<Option<Self::Record>, String>;
+}
+
+/// A coordinator's shards by the partition each serves.
+type Shards<S> = HashMap<(TopicId, PartitionIndex), Arc<ShardHandle<S>>>;
+
+/// The shards of one coordinator on this broker.
+pub struct CoordinatorRuntime<S: CoordinatorShard> {
+    /// The coordinator's topic, for logs.
+    topic: &'static str,
+    replicas: Arc<ReplicaManager>,
+    shards: RwLock<Shards<S>>,
+}
+
+impl<S: CoordinatorShard> CoordinatorRuntime<S> {
+    pub fn new(topic: &'static str, replicas: Arc<ReplicaManager>) -> Self {
+        CoordinatorRuntime {
+            topic,
+            replicas,
+            shards: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Keeps a shard for each partition of `wanted` (those this broker now leads), loading new ones with a shard
+    /// from `new_shard`, and stops the others. Parked requests of a stopped shard answer NOT_COORDINATOR.
+    pub fn set_led_partitions(
+        &self,
+        wanted: HashSet<(TopicId, PartitionIndex)>,
+        new_shard: impl Fn() -> S,
+    ) {
+        let mut shards = self.shards.write().unwrap_or_else(|p| p.into_inner());
+        shards.retain(|key, shard| {
+            let keep = wanted.contains(key);
+            if !keep {
+                shard.stop();
+            }
+            keep
+        });
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(
+                topic = self.topic,
+                "no tokio runtime to load coordinator shards on"
+            );
+            return;
+        };
+        for key in wanted {
+            if shards.contains_key(&key) {
+                continue;
+            }
+            let shard = Arc::new(ShardHandle::new(
+                self.topic,
+                key.0,
+                key.1,
+                self.replicas.clone(),
+            ));
+            shards.insert(key, shard.clone());
+            runtime.spawn(shard.load_and_run(new_shard()));
+        }
+    }
+
+    /// The shard of a partition this broker coordinates.
+    pub fn shard(
+        &self,
+        topic_id: TopicId,
+        index: PartitionIndex,
+    ) -> Result<Arc<ShardHandle<S>>, RuntimeError> {
+        self.shards
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(topic_id, index))
+            .cloned()
+            .ok_or(RuntimeError::NotCoordinator)
+    }
+
+    /// Every shard, loaded or not.
+    pub fn shards(&self) -> Vec<Arc<ShardHandle<S>>> {
+        self.shards
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Stops every shard (clean shutdown).
+    pub fn shutdown(&self) {
+        let shards: Vec<_> = self
+            .shards
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
+        for (_, shard) in shards {
+            shard.stop();
+        }
+    }
+}
