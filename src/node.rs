@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use crate::api::KafkaApis;
 use crate::config::BrokerConfig;
 use crate::coordinator::group::GroupCoordinator;
+use crate::coordinator::transaction::TransactionCoordinator;
 use crate::metadata::{MetadataLoader, MetadataPublisher};
 use crate::replica::ReplicaManager;
 use crate::server::{ConnectionLimits, Shutdown};
@@ -114,12 +115,14 @@ impl Node {
 
         let (stop, stopped) = watch::channel(false);
         let limits = ConnectionLimits::from_config(&config);
+        let transactions = Arc::new(TransactionCoordinator::new(config.node_id));
         let apis = Arc::new(KafkaApis::new(
             config,
             cluster_id,
             replicas.clone(),
             quorum,
             groups,
+            transactions,
             loader.clone(),
         ));
         let accept = tokio::spawn(crate::server::run(

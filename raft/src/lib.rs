@@ -20,7 +20,7 @@ mod snapshot;
 mod state_machine;
 
 pub use controller::admin::{ConfigAlteration, ConfigOp, ConfigSchema, CreatePartitionsSpec};
-pub use controller::handlers::validate_topic_name;
+pub use controller::handlers::{validate_topic_name, ProducerIdBlock};
 pub use controller::state::{BrokerRegistration, ControllerState, PartitionRegistration};
 pub use controller::{
     ControllerError, CreateTopicSpec, CreatedTopic, DeletedTopic, QuorumController, TopicRef,

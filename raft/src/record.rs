@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, TopicId};
+use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, ProducerId, TopicId};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetadataRecord {
@@ -37,6 +37,12 @@ pub enum MetadataRecord {
     },
     /// Removes a topic, its partitions and its configs; the broker deletes the partitions' logs.
     RemoveTopic { topic_id: TopicId },
+    /// A block of producer ids handed to a broker: every id below `next_producer_id` is taken
+    /// (Kafka's ProducerIdsRecord).
+    ProducerIds {
+        broker_id: BrokerId,
+        next_producer_id: ProducerId,
+    },
 }
 
 /// The resource a dynamic config belongs to.

@@ -24,6 +24,7 @@ pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
 pub mod incremental_alter_configs;
+pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
@@ -50,9 +51,11 @@ use ferrite_raft::MetadataQuorum;
 
 use crate::config::{BrokerConfig, ConfigError};
 use crate::coordinator::group::{GroupCoordinator, GroupError};
+use crate::coordinator::transaction::{TransactionCoordinator, TransactionError};
 use crate::metadata::{MetadataImage, MetadataLoader};
 use crate::replica::fetch_session::{FetchSessionCache, FetchSessionError};
 use crate::replica::{ReplicaError, ReplicaManager};
+use crate::storage::producer_state::ProducerStateError;
 use crate::storage::{LogError, RecordRule};
 use ferrite_raft::ControllerError;
 
@@ -63,6 +66,7 @@ pub struct KafkaApis {
     pub replicas: Arc<ReplicaManager>,
     pub quorum: MetadataQuorum,
     pub groups: Arc<GroupCoordinator>,
+    pub transactions: Arc<TransactionCoordinator>,
     pub fetch_sessions: FetchSessionCache,
     metadata: Arc<MetadataLoader>,
 }
@@ -74,6 +78,7 @@ impl KafkaApis {
         replicas: Arc<ReplicaManager>,
         quorum: MetadataQuorum,
         groups: Arc<GroupCoordinator>,
+        transactions: Arc<TransactionCoordinator>,
         metadata: Arc<MetadataLoader>,
     ) -> KafkaApis {
         let fetch_sessions = FetchSessionCache::new(
@@ -86,6 +91,7 @@ impl KafkaApis {
             replicas,
             quorum,
             groups,
+            transactions,
             fetch_sessions,
             metadata,
         }
@@ -130,6 +136,7 @@ const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::DescribeGroups,
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
+    ApiKey::InitProducerId,
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
@@ -141,6 +148,11 @@ pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
             ApiKey::OffsetCommit | ApiKey::OffsetFetch => VersionRange {
                 min: range.min,
                 max: range.max.min(9),
+            },
+            // v6 is KIP-939's two-phase commit, which needs transactions.
+            ApiKey::InitProducerId => VersionRange {
+                min: range.min,
+                max: range.max.min(5),
             },
             _ => range,
         }
@@ -254,6 +266,9 @@ fn handle(
         RequestKind::DeleteGroups(request) => {
             later(async move { R::DeleteGroups(delete_groups::handle(&groups, request).await) })
         }
+        RequestKind::InitProducerId(request) => {
+            later(async move { R::InitProducerId(init_producer_id::handle(&apis, request).await) })
+        }
         RequestKind::OffsetDelete(request) => {
             later(async move { R::OffsetDelete(offset_delete::handle(&groups, request).await) })
         }
@@ -315,6 +330,15 @@ impl ToErrorCode for LogError {
             LogError::InvalidRecords(_) => ResponseError::InvalidRecord,
             LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             LogError::RecordListTooLarge { .. } => ResponseError::RecordListTooLarge,
+            LogError::ProducerState(error) => match error {
+                ProducerStateError::InvalidProducerEpoch { .. } => {
+                    ResponseError::InvalidProducerEpoch
+                }
+                ProducerStateError::OutOfOrderSequence { .. } => {
+                    ResponseError::OutOfOrderSequenceNumber
+                }
+                ProducerStateError::UnknownProducerId { .. } => ResponseError::UnknownProducerId,
+            },
             LogError::Io(_) => ResponseError::KafkaStorageError,
         }
     }
@@ -385,6 +409,15 @@ impl ToErrorCode for GroupError {
                 }
                 _ => ResponseError::NotCoordinator,
             },
+        }
+    }
+}
+
+impl ToErrorCode for TransactionError {
+    fn error(&self) -> ResponseError {
+        match self {
+            TransactionError::ProducerIdsUnavailable(_) => ResponseError::CoordinatorLoadInProgress,
+            TransactionError::TransactionsUnsupported => ResponseError::CoordinatorNotAvailable,
         }
     }
 }

@@ -69,6 +69,7 @@ impl MetadataDelta {
                     self.removed_topics.insert(*topic_id, topic.name.clone());
                 }
             }
+            MetadataRecord::ProducerIds { .. } => {}
         }
     }
 }

@@ -148,6 +148,9 @@ impl MetadataImage {
                     self.topic_ids.remove(&topic.name);
                 }
             }
+            // Producer id blocks concern only the controller and the broker the block went to, which hears of it
+            // in the controller's answer.
+            MetadataRecord::ProducerIds { .. } => {}
         }
     }
 }

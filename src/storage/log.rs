@@ -15,9 +15,13 @@ use bytes::{Bytes, BytesMut};
 
 use super::batch::{self, BatchHeader};
 use super::checkpoint;
+use super::producer_state::{ProducerStateManager, SequenceCheck};
 use super::segment::{self, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use super::{LogAppendInfo, LogConfig, LogError, TimestampType};
 use crate::ids::{LeaderEpoch, Offset};
+
+/// How much of the log one read takes while producer state is rebuilt.
+const PRODUCER_STATE_READ_BYTES: usize = 1 << 20;
 
 pub struct Log {
     pub(super) dir: PathBuf,
@@ -32,6 +36,8 @@ pub struct Log {
     pub(super) pending_deletes: Vec<(i64, PathBuf)>,
     /// When tombstones the last cleaning pass had to keep pass `delete.retention.ms` (a pass is due then).
     pub(super) tombstones_due_ms: Option<i64>,
+    /// The idempotent producers that wrote here, rebuilt on open from the newest snapshot and the batches after it.
+    producer_state: ProducerStateManager,
 }
 
 impl Log {
@@ -89,6 +95,7 @@ impl Log {
             log_start_offset: Offset(0),
             pending_deletes: Vec::new(),
             tombstones_due_ms: None,
+            producer_state: ProducerStateManager::default(),
         };
         let first_base = log.segments[0].base_offset();
         let saved_start = checkpoint::read_offset(&log.dir, checkpoint::LOG_START_OFFSET_FILE);
@@ -107,8 +114,50 @@ impl Log {
         if log.flushed_offset != recovery_point {
             checkpoint::write_recovery_point(&log.dir, log.flushed_offset)?;
         }
+        log.load_producer_state()?;
         checkpoint::remove_clean_shutdown_marker(&log.dir)?;
         Ok(log)
+    }
+
+    /// Loads the newest producer state snapshot at or below the log end and replays the batches after it (from
+    /// the log start when there is none).
+    fn load_producer_state(&mut self) -> Result<(), LogError> {
+        let end = self.log_end_offset();
+        let (state, snapshot) = ProducerStateManager::load(&self.dir, end)?;
+        self.producer_state = state;
+        let mut offset = snapshot
+            .unwrap_or(self.log_start_offset)
+            .max(self.log_start_offset);
+        let mut replayed = 0usize;
+        while offset < end {
+            let bytes = self.read(offset, PRODUCER_STATE_READ_BYTES, end, true)?;
+            let mut rest = &bytes[..];
+            let mut next = offset;
+            while let Some(header) = BatchHeader::parse(rest) {
+                let Some(size) = header.size_in_bytes().filter(|size| *size <= rest.len()) else {
+                    break;
+                };
+                if header.last_offset() >= offset.0 {
+                    self.producer_state.update(&header);
+                    replayed += 1;
+                }
+                next = Offset(header.last_offset() + 1);
+                rest = &rest[size..];
+            }
+            if next <= offset {
+                break;
+            }
+            offset = next;
+        }
+        if replayed > 0 {
+            tracing::debug!(dir = %self.dir.display(), batches = replayed, from = ?snapshot, "rebuilt producer state");
+        }
+        Ok(())
+    }
+
+    /// The idempotent producers this log knows.
+    pub fn producer_state(&self) -> &ProducerStateManager {
+        &self.producer_state
     }
 
     fn active(&self) -> &LogSegment {
@@ -131,6 +180,16 @@ impl Log {
         now_ms: i64,
     ) -> Result<LogAppendInfo, LogError> {
         let validated = batch::validate_for_append(&records, &self.config, now_ms)?;
+        if let SequenceCheck::Duplicate(original) = self.producer_state.check(&validated.header)? {
+            // A retry of a batch the log has: answered with where it went, not written twice (as Kafka does).
+            return Ok(LogAppendInfo {
+                first_offset: original.first_offset,
+                last_offset: original.last_offset,
+                log_append_time_ms: None,
+                record_count: 0,
+                max_timestamp: original.max_timestamp,
+            });
+        }
         if validated.size > self.config.segment_bytes as usize {
             return Err(LogError::RecordListTooLarge {
                 size: validated.size,
@@ -172,6 +231,7 @@ impl Log {
         let interval = self.config.index_interval_bytes;
         self.active_mut()
             .append(&buf, &header, max_timestamp, interval)?;
+        self.producer_state.update(&header);
         Ok(LogAppendInfo {
             first_offset,
             last_offset: Offset(last_offset),
@@ -221,6 +281,7 @@ impl Log {
             let interval = self.config.index_interval_bytes;
             self.active_mut()
                 .append(&batch, &header, max_ts, interval)?;
+            self.producer_state.update(&header);
             let count = header.record_count.max(0).unsigned_abs();
             match info.as_mut() {
                 Some(info) => {
@@ -271,6 +332,8 @@ impl Log {
         }
         checkpoint::sync_dir(&self.dir)?;
         self.flushed_offset = self.flushed_offset.min(self.log_end_offset());
+        // Snapshots past the cut describe batches that are gone; the state is rebuilt up to the new end.
+        self.load_producer_state()?;
         self.checkpoint_recovery_point()
     }
 
@@ -290,6 +353,10 @@ impl Log {
         checkpoint::sync_dir(&self.dir)?;
         tracing::debug!(dir = %self.dir.display(), base = base.0, "rolled new log segment");
         self.segments.push(segment);
+        // As Kafka does on roll (an empty state too): recovery after a crash then replays producer state from
+        // here, not from the log start.
+        self.producer_state
+            .write_snapshot(&self.dir, self.log_end_offset())?;
         Ok(())
     }
 
@@ -411,6 +478,8 @@ impl Log {
         }
         self.flushed_offset = self.log_end_offset();
         self.checkpoint_recovery_point()?;
+        self.producer_state
+            .write_snapshot(&self.dir, self.log_end_offset())?;
         checkpoint::write_clean_shutdown_marker(&self.dir)?;
         Ok(())
     }

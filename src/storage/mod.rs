@@ -26,6 +26,7 @@ mod cleaner;
 mod log;
 pub mod offset_index;
 mod offset_map;
+pub mod producer_state;
 mod records;
 pub mod segment;
 pub mod time_index;
@@ -181,6 +182,9 @@ pub enum LogError {
         log_start_offset: Offset,
         log_end_offset: Offset,
     },
+    /// An idempotent producer's batch out of epoch or sequence (see [`producer_state`]).
+    #[error(transparent)]
+    ProducerState(#[from] producer_state::ProducerStateError),
     /// Kafka: KAFKA_STORAGE_ERROR (56). The log may be unusable afterwards; the caller should take it offline.
     #[error("log I/O error: {0}")]
     Io(#[from] std::io::Error),

@@ -302,9 +302,7 @@ pub fn keyed_record_batch(
     value: &'static [u8],
     timestamp_ms: i64,
 ) -> bytes::Bytes {
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use kafka_protocol::records::{Record, TimestampType};
     let records: Vec<Record> = keys
         .iter()
         .enumerate()
@@ -325,11 +323,17 @@ pub fn keyed_record_batch(
             headers: Default::default(),
         })
         .collect();
+    encode_batch(&records)
+}
+
+/// Encodes records as uncompressed v2 batches (one batch when offsets and sequences advance together).
+pub fn encode_batch(records: &[kafka_protocol::records::Record]) -> bytes::Bytes {
+    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
     let mut buf = bytes::BytesMut::new();
     let options = RecordEncodeOptions {
         version: 2,
         compression: Compression::None,
     };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode batch");
+    RecordBatchEncoder::encode(&mut buf, records, &options).expect("encode batch");
     buf.freeze()
 }

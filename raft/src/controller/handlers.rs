@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::controller::state::{collision_key, BrokerRegistration, ControllerState};
 use crate::controller::{ControllerError, CreateTopicSpec, CreatedTopic, DeletedTopic, TopicRef};
-use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, TopicId};
+use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, ProducerId, TopicId};
 use crate::record::{ConfigResource, MetadataRecord};
 
 /// Kafka's limit on topic name length: the longest name whose log directory name
@@ -379,6 +379,50 @@ fn fresh_topic_id(
     Err(ControllerError::InvalidRequest(
         "Could not draw an unused topic id.".to_string(),
     ))
+}
+
+/// Producer ids per block, as Kafka's controller hands them out (`ProducerIdManager`'s block size).
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
+
+/// A block of producer ids: `first`, `first + 1`, ... `first + size - 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerIdBlock {
+    pub first: ProducerId,
+    pub size: i64,
+}
+
+/// Kafka's AllocateProducerIds: the next block for `broker_id`.
+pub fn allocate_producer_ids(
+    state: &ControllerState,
+    broker_id: BrokerId,
+) -> ControllerResult<Result<ProducerIdBlock, ControllerError>> {
+    if state.broker(broker_id).is_none() {
+        return ControllerResult {
+            records: Vec::new(),
+            response: Err(ControllerError::InvalidRequest(format!(
+                "Broker {broker_id} is not registered."
+            ))),
+        };
+    }
+    let first = state.next_producer_id();
+    let Some(next) = first.0.checked_add(PRODUCER_ID_BLOCK_SIZE) else {
+        return ControllerResult {
+            records: Vec::new(),
+            response: Err(ControllerError::InvalidRequest(
+                "Producer ids are exhausted.".into(),
+            )),
+        };
+    };
+    ControllerResult {
+        records: vec![MetadataRecord::ProducerIds {
+            broker_id,
+            next_producer_id: ProducerId(next),
+        }],
+        response: Ok(ProducerIdBlock {
+            first,
+            size: PRODUCER_ID_BLOCK_SIZE,
+        }),
+    }
 }
 
 #[cfg(test)]

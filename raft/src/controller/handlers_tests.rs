@@ -405,3 +405,33 @@ fn register_broker_refuses_bad_registrations() {
         ));
     }
 }
+
+#[test]
+fn producer_id_blocks_follow_each_other_and_survive_a_snapshot() {
+    let mut state = brokers(&[1, 2]);
+    let first = allocate_producer_ids(&state, BrokerId(1));
+    assert_eq!(
+        first.response.ok(),
+        Some(ProducerIdBlock {
+            first: ProducerId(0),
+            size: PRODUCER_ID_BLOCK_SIZE
+        })
+    );
+    for record in &first.records {
+        state.replay(record).expect("replays");
+    }
+    let second = allocate_producer_ids(&state, BrokerId(2));
+    assert_eq!(
+        second.response.ok().map(|block| block.first),
+        Some(ProducerId(PRODUCER_ID_BLOCK_SIZE))
+    );
+    for record in &second.records {
+        state.replay(record).expect("replays");
+    }
+    let rebuilt = ControllerState::from_records(&state.to_records());
+    assert_eq!(
+        rebuilt.next_producer_id(),
+        ProducerId(2 * PRODUCER_ID_BLOCK_SIZE)
+    );
+    assert!(allocate_producer_ids(&state, BrokerId(9)).response.is_err());
+}

@@ -270,6 +270,19 @@ impl QuorumController {
         self.write(result.records).await.map_err(|f| f.to_error())
     }
 
+    /// Kafka's AllocateProducerIds: commits the next block of producer ids for `broker_id`.
+    pub async fn allocate_producer_ids(
+        &self,
+        broker_id: BrokerId,
+    ) -> Result<handlers::ProducerIdBlock, ControllerError> {
+        let _write = self.writes.lock().await;
+        self.catch_up().await.map_err(|f| f.to_error())?;
+        let result = self.with_state(|state| handlers::allocate_producer_ids(state, broker_id));
+        let block = result.response?;
+        self.write(result.records).await.map_err(|f| f.to_error())?;
+        Ok(block)
+    }
+
     /// Confirms this node leads and has applied everything committed, so that handlers see
     /// every earlier write (a new leader may still be applying its predecessor's entries).
     async fn catch_up(&self) -> Result<(), WriteFailure> {

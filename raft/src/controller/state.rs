@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, TopicId};
+use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, ProducerId, TopicId};
 use crate::record::{ConfigResource, MetadataRecord};
 
 /// A record that does not fit the state it is replayed on. Committed records are the same on
@@ -44,6 +44,8 @@ pub struct ControllerState {
     topics: BTreeMap<TopicId, TopicRegistration>,
     topic_ids_by_name: BTreeMap<String, TopicId>,
     configs: BTreeMap<ConfigResource, BTreeMap<String, String>>,
+    /// The last producer id block handed out: its broker, and the first id not yet taken.
+    producer_ids: Option<(BrokerId, ProducerId)>,
 }
 
 impl ControllerState {
@@ -149,6 +151,15 @@ impl ControllerState {
                 // name starts from the defaults.
                 self.configs.remove(&ConfigResource::Topic(topic.name));
             }
+            MetadataRecord::ProducerIds {
+                broker_id,
+                next_producer_id,
+            } => {
+                // Blocks only move forward; an older record (replayed out of place) changes nothing.
+                if *next_producer_id > self.next_producer_id() {
+                    self.producer_ids = Some((*broker_id, *next_producer_id));
+                }
+            }
         }
         Ok(())
     }
@@ -189,7 +200,18 @@ impl ControllerState {
                 });
             }
         }
+        if let Some((broker_id, next_producer_id)) = self.producer_ids {
+            records.push(MetadataRecord::ProducerIds {
+                broker_id,
+                next_producer_id,
+            });
+        }
         records
+    }
+
+    /// The first producer id no block has taken yet.
+    pub fn next_producer_id(&self) -> ProducerId {
+        self.producer_ids.map_or(ProducerId(0), |(_, next)| next)
     }
 
     pub fn brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
