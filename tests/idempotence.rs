@@ -9,6 +9,10 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use common::TestBroker;
+use kafka_protocol::messages::describe_producers_request::{
+    DescribeProducersRequest, TopicRequest,
+};
+use kafka_protocol::messages::describe_producers_response::DescribeProducersResponse;
 use kafka_protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use kafka_protocol::messages::init_producer_id_response::InitProducerIdResponse;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -16,6 +20,7 @@ use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicNam
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Record, TimestampType};
 use rdkafka::message::Message;
+use rdkafka::producer::FutureRecord;
 
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
@@ -71,6 +76,13 @@ fn init_producer_id(broker: &TestBroker) -> (i64, i16) {
     (response.producer_id.0, response.producer_epoch)
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+}
+
 /// One batch of `count` records from an idempotent producer, starting at `sequence`.
 fn batch(producer_id: i64, epoch: i16, sequence: i32, count: i32) -> Bytes {
     let records: Vec<Record> = (0..count)
@@ -84,13 +96,29 @@ fn batch(producer_id: i64, epoch: i16, sequence: i32, count: i32) -> Bytes {
             timestamp_type: TimestampType::Creation,
             offset: i64::from(i),
             sequence: sequence + i,
-            timestamp: 1_700_000_000_000,
+            timestamp: now_ms(),
             key: None,
             value: Some(Bytes::from(format!("s{}", sequence + i))),
             headers: Default::default(),
         })
         .collect();
     common::encode_batch(&records)
+}
+
+/// DescribeProducers for partition 0 of `topic`: (producer id, epoch, last sequence) of each.
+fn describe_producers(broker: &TestBroker, topic: &'static str) -> Vec<(i64, i32, i32)> {
+    let request = DescribeProducersRequest::default().with_topics(vec![TopicRequest::default()
+        .with_name(TopicName(StrBytes::from_static_str(topic)))
+        .with_partition_indexes(vec![0])]);
+    let response: DescribeProducersResponse =
+        common::call(broker, ApiKey::DescribeProducers, 0, &request);
+    let partition = &response.topics[0].partitions[0];
+    assert_eq!(partition.error_code, 0);
+    partition
+        .active_producers
+        .iter()
+        .map(|p| (p.producer_id.0, p.producer_epoch, p.last_sequence))
+        .collect()
 }
 
 /// Produces one batch to partition 0 of `topic`; returns (error code, base offset).
@@ -150,10 +178,88 @@ async fn producer_ids_are_unique_and_retries_are_answered_with_the_first_offsets
     let (c, _) = init_producer_id(&broker);
     assert!(c != a && c != b, "{c}");
 
+    let mut expected = vec![(a, 0, 6), (b, 1, 0)];
+    expected.sort();
+    assert_eq!(describe_producers(&broker, "raw"), expected);
+
     let values: Vec<Vec<u8>> = broker
         .consume_all("raw", 1)
         .iter()
         .filter_map(common::payload)
         .collect();
     assert_eq!(values.len(), 9, "{values:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_producers_expire_after_producer_id_expiration_ms() {
+    let broker = TestBroker::start_with(&[
+        "--producer.id.expiration.ms=1000",
+        "--producer.id.expiration.check.interval.ms=100",
+    ]);
+    broker.create_topic("expiry", 1).await;
+    let (id, _) = init_producer_id(&broker);
+    assert_eq!(produce(&broker, "expiry", batch(id, 0, 0, 1)), (0, 0));
+    assert_eq!(describe_producers(&broker, "expiry"), vec![(id, 0, 0)]);
+    // Idle for more than producer.id.expiration.ms, and a check has run since.
+    tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
+    assert_eq!(describe_producers(&broker, "expiry"), vec![]);
+    assert_eq!(
+        produce(&broker, "expiry", batch(id, 0, 1, 1)).0,
+        UNKNOWN_PRODUCER_ID
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_mid_stream_loses_and_duplicates_nothing() {
+    // A fixed client port, so the producer finds the broker again after the restart.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let listeners = format!("--listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:0");
+    let mut broker = TestBroker::start_with(&[&listeners]);
+    broker.create_topic("stream", 1).await;
+    let producer = broker.producer(&[
+        ("enable.idempotence", "true"),
+        ("linger.ms", "1"),
+        ("message.timeout.ms", "60000"),
+        ("retry.backoff.ms", "50"),
+    ]);
+    const COUNT: usize = 3000;
+    let mut deliveries = Vec::with_capacity(COUNT);
+    for i in 0..COUNT {
+        // Enqueued here, in order: librdkafka sends them in this order and must keep it through the retries.
+        let payload = format!("{i:05}");
+        let delivery = producer
+            .send_result(
+                FutureRecord::<str, str>::to("stream")
+                    .key("k")
+                    .payload(&payload),
+            )
+            .map_err(|(error, _)| error)
+            .expect("enqueued");
+        deliveries.push(delivery);
+        if i == COUNT / 2 {
+            // Let some of the first half be in flight, then kill the broker under them.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            broker.crash_and_restart();
+        } else if i % 100 == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    for delivery in deliveries {
+        delivery
+            .await
+            .expect("delivery reported")
+            .map_err(|(error, _)| error)
+            .expect("delivered");
+    }
+    let values: Vec<Vec<u8>> = broker
+        .consume("stream", 1, COUNT)
+        .iter()
+        .filter_map(common::payload)
+        .collect();
+    let expected: Vec<Vec<u8>> = (0..COUNT).map(|i| format!("{i:05}").into_bytes()).collect();
+    assert_eq!(values.len(), COUNT, "each record exactly once");
+    assert_eq!(values, expected, "in the order it was sent");
 }

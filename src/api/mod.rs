@@ -18,6 +18,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
 pub mod describe_quorum;
 mod dispatch;
 pub mod fetch;
@@ -137,6 +138,7 @@ const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
     ApiKey::InitProducerId,
+    ApiKey::DescribeProducers,
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
@@ -266,6 +268,9 @@ fn handle(
         RequestKind::DeleteGroups(request) => {
             later(async move { R::DeleteGroups(delete_groups::handle(&groups, request).await) })
         }
+        RequestKind::DescribeProducers(request) => now(R::DescribeProducers(
+            describe_producers::handle(&apis, request),
+        )),
         RequestKind::InitProducerId(request) => {
             later(async move { R::InitProducerId(init_producer_id::handle(&apis, request).await) })
         }

@@ -85,6 +85,10 @@ pub struct BrokerConfig {
     pub fetch_session_cache_slots: usize,
     pub flush_policy: FlushPolicy,
     pub metadata_snapshot_after_entries: u64,
+    /// `producer.id.expiration.ms`: a partition forgets a producer whose last batch is older than this.
+    pub producer_id_expiration_ms: i64,
+    /// `producer.id.expiration.check.interval.ms`.
+    pub producer_id_expiration_check_interval_ms: u64,
     pub log_cleanup: LogCleanupConfig,
     /// The keys set explicitly (file, environment, flags), as given: DescribeConfigs reports them as static.
     pub explicit: BTreeMap<String, String>,
@@ -138,6 +142,8 @@ pub(super) const DEFAULTS: &[(&str, &str)] = &[
     ("log.flush.interval.messages", ""),
     ("log.flush.interval.ms", ""),
     ("metadata.log.max.snapshot.interval.entries", "1000"),
+    ("producer.id.expiration.ms", "86400000"),
+    ("producer.id.expiration.check.interval.ms", "600000"),
     ("log.retention.ms", "604800000"),
     ("log.retention.bytes", "-1"),
     ("log.retention.check.interval.ms", "300000"),
@@ -351,6 +357,18 @@ impl BrokerConfig {
                 "metadata.log.max.snapshot.interval.entries",
                 1,
                 i64::MAX,
+            )? as u64,
+            producer_id_expiration_ms: parse_num(
+                get,
+                "producer.id.expiration.ms",
+                1,
+                i32::MAX as i64,
+            )?,
+            producer_id_expiration_check_interval_ms: parse_num(
+                get,
+                "producer.id.expiration.check.interval.ms",
+                1,
+                i32::MAX as i64,
             )? as u64,
             group_coordinator: GroupCoordinatorConfig {
                 initial_rebalance_delay_ms: parse_num(

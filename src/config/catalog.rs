@@ -304,6 +304,7 @@ pub const BROKER_CONFIGS: &[CatalogEntry] = &[
     entry("password.encoder.secret", None, Password, ReadOnly, "Password encoding setting: password encoder secret."),
     entry("principal.builder.class", Some("org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder"), Class, PerBroker, "Broker setting: principal builder class."),
     entry("process.roles", Some(""), List, ReadOnly, "Roles this node plays: broker, controller or both."),
+    entry("producer.id.expiration.check.interval.ms", Some("600000"), Int, ReadOnly, "How often idle producer ids are looked for."),
     entry("producer.id.expiration.ms", Some("86400000"), Int, ClusterWide, "How long an idle producer id is remembered."),
     entry("producer.purgatory.purge.interval.requests", Some("1000"), Int, ReadOnly, "Broker setting: producer purgatory purge interval requests."),
     entry("queued.max.request.bytes", Some("-1"), Long, ReadOnly, "Bytes of queued requests before reading stops; -1 means no limit."),

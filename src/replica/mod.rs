@@ -92,9 +92,9 @@ impl ReplicaManager {
             .collect()
     }
 
-    /// Background upkeep until shutdown: Kafka's page-cache mode flushes on a timer, and every log's recovery point
+    /// Background upkeep until shutdown: Kafka's page-cache mode flushes on a timer, every log's recovery point
     /// is checkpointed once a minute (as Kafka's log.flush.offset.checkpoint.interval.ms) so that recovery after a
-    /// crash re-validates only the recent tail.
+    /// crash re-validates only the recent tail, and idle producer ids expire (producer.id.expiration.ms).
     pub async fn run_housekeeping(
         self: Arc<Self>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -106,6 +106,13 @@ impl ReplicaManager {
         let mut flush =
             tokio::time::interval(Duration::from_millis(flush_ms.unwrap_or(u64::MAX / 2)));
         let mut checkpoint = tokio::time::interval(Duration::from_secs(60));
+        // The first check one interval after start, as Kafka schedules it.
+        let expiry_interval =
+            Duration::from_millis(self.config.producer_id_expiration_check_interval_ms);
+        let mut expire_producers = tokio::time::interval_at(
+            tokio::time::Instant::now() + expiry_interval,
+            expiry_interval,
+        );
         let cleanup = tokio::spawn(self.clone().run_log_cleanup(shutdown.clone()));
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -123,6 +130,12 @@ impl ReplicaManager {
                         if let Err(error) = partition.checkpoint_recovery_point() {
                             tracing::warn!(topic = %partition.topic, partition = partition.index.0, %error, "recovery point not saved");
                         }
+                    }
+                }
+                _ = expire_producers.tick() => {
+                    let now = now_ms();
+                    for partition in self.all() {
+                        partition.expire_producers(now, self.config.producer_id_expiration_ms);
                     }
                 }
                 _ = shutdown.changed() => {

@@ -7,7 +7,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::ids::{BrokerId, LeaderEpoch, Offset, PartitionIndex, TopicId};
+use crate::ids::{
+    BrokerId, LeaderEpoch, Offset, PartitionIndex, ProducerEpoch, ProducerId, TopicId,
+};
 use bytes::Bytes;
 use tokio::sync::watch;
 
@@ -15,6 +17,7 @@ use super::fetch::IsolationLevel;
 use super::ReplicaError;
 use crate::config::FlushPolicy;
 use crate::metadata::PartitionRegistration;
+use crate::storage::producer_state::BatchMetadata;
 use crate::storage::{Log, LogAppendInfo, LogConfig};
 
 pub struct Partition {
@@ -162,6 +165,23 @@ impl Partition {
             return Ok(None);
         };
         Ok(self.log().install_cleaned(cleaned, now_ms)?)
+    }
+
+    /// The idempotent producers this partition knows, by id (DescribeProducers): each with its epoch and last batch.
+    pub fn active_producers(&self) -> Vec<(ProducerId, ProducerEpoch, BatchMetadata)> {
+        let log = self.log();
+        let mut producers: Vec<_> = log
+            .producer_state()
+            .entries()
+            .filter_map(|(id, entry)| entry.batches.back().map(|last| (*id, entry.epoch, *last)))
+            .collect();
+        producers.sort_by_key(|(id, _, _)| *id);
+        producers
+    }
+
+    /// Forgets producers idle for `producer.id.expiration.ms`.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) {
+        self.log().expire_producers(now_ms, expiration_ms);
     }
 
     /// Bytes of log on disk (DescribeLogDirs).

@@ -160,6 +160,11 @@ impl Log {
         &self.producer_state
     }
 
+    /// Forgets producers idle for `producer.id.expiration.ms`.
+    pub fn expire_producers(&mut self, now_ms: i64, expiration_ms: i64) {
+        self.producer_state.expire(now_ms, expiration_ms);
+    }
+
     fn active(&self) -> &LogSegment {
         // `segments` is never empty: open creates a segment and nothing removes the last one.
         &self.segments[self.segments.len() - 1]

@@ -122,6 +122,10 @@ impl ProducerStateManager {
         self.producers.get(&producer_id)
     }
 
+    pub fn entries(&self) -> impl Iterator<Item = (&ProducerId, &ProducerStateEntry)> {
+        self.producers.iter()
+    }
+
     pub fn len(&self) -> usize {
         self.producers.len()
     }

@@ -1,0 +1,56 @@
+//! DescribeProducers (key 61, KIP-664): the idempotent producers each partition's leader knows, with their epoch,
+//! last sequence and last timestamp, as `kafka-transactions.sh describe-producers` shows them.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_producers_request::DescribeProducersRequest;
+use kafka_protocol::messages::describe_producers_response::{
+    DescribeProducersResponse, PartitionResponse, ProducerState, TopicResponse,
+};
+use kafka_protocol::messages::ProducerId as WireProducerId;
+
+use super::{leader_partition, KafkaApis};
+use crate::ids::PartitionIndex;
+
+pub fn handle(apis: &KafkaApis, request: DescribeProducersRequest) -> DescribeProducersResponse {
+    let image = apis.image();
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let found = image.topic(&topic.name.0);
+            let partitions = topic
+                .partition_indexes
+                .into_iter()
+                .map(|index| {
+                    let response = PartitionResponse::default().with_partition_index(index);
+                    let partition = found
+                        .ok_or(ResponseError::UnknownTopicOrPartition)
+                        .and_then(|t| leader_partition(apis, t, PartitionIndex(index)));
+                    let partition = match partition {
+                        Ok(partition) => partition,
+                        Err(error) => return response.with_error_code(error.code()),
+                    };
+                    let producers = partition
+                        .active_producers()
+                        .into_iter()
+                        .map(|(producer_id, epoch, last)| {
+                            ProducerState::default()
+                                .with_producer_id(WireProducerId(producer_id.0))
+                                .with_producer_epoch(i32::from(epoch.0))
+                                .with_last_sequence(last.last_seq)
+                                .with_last_timestamp(last.max_timestamp)
+                                // No transactions yet: no coordinator epoch, no open transaction.
+                                .with_coordinator_epoch(-1)
+                                .with_current_txn_start_offset(-1)
+                        })
+                        .collect();
+                    response.with_active_producers(producers)
+                })
+                .collect();
+            TopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    DescribeProducersResponse::default().with_topics(topics)
+}
