@@ -125,6 +125,26 @@ def test_produce_and_consume(broker, topic, codec):
     asyncio.run(scenario())
 
 
+def test_idempotent_producer(broker, topic):
+    """aiokafka's idempotent producer (enable_idempotence=True): InitProducerId, then sequenced batches."""
+    broker.require_idempotence()
+
+    async def scenario():
+        await create_topic(broker, topic)
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=True)
+        await producer.start()
+        try:
+            futures = [await producer.send(topic, value=f"v{i}".encode()) for i in range(30)]
+            offsets = [(await f).offset for f in futures]
+        finally:
+            await producer.stop()
+        assert offsets == list(range(30))
+        got = await read_all(broker, topic, 30)
+        assert [r.value for r in got] == [f"v{i}".encode() for i in range(30)]
+
+    asyncio.run(scenario())
+
+
 def test_list_offsets_earliest_latest_and_by_time(broker, topic):
     async def scenario():
         await create_topic(broker, topic)

@@ -126,6 +126,16 @@ def test_list_offsets_earliest_latest_and_by_time(broker, topic):
     consumer.close()
 
 
+def test_idempotent_producer(broker, topic):
+    """confluent-kafka with enable.idempotence=true: librdkafka's idempotent producer end to end."""
+    broker.require_idempotence()
+    create_topic(broker, topic)
+    produce(broker, topic, [(None, f"v{i}".encode(), None) for i in range(30)], **{"enable.idempotence": True})
+    got = read_all(broker, topic, 30)
+    assert [m.value() for m in got] == [f"v{i}".encode() for i in range(30)]
+    assert [m.offset() for m in got] == list(range(30))
+
+
 def test_consumer_group_subscribe_and_commit(broker, topic):
     broker.require_groups()
     create_topic(broker, topic, partitions=2)
