@@ -58,7 +58,7 @@ impl MetadataLoader {
         let (queue, loads) = mpsc::channel();
         let (image_tx, image) = watch::channel(Arc::new(MetadataImage::default()));
         let (published_tx, published) = watch::channel(0);
-        let runtime = tokio::runtime::Handle::current();
+        let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
         std::thread::Builder::new()
             .name("metadata-loader".into())
             .spawn(move || {
