@@ -34,7 +34,9 @@ pub fn is_internal_topic(name: &str) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct MetadataImage {
     pub brokers: BTreeMap<BrokerId, BrokerRegistration>,
-    topics: HashMap<TopicId, TopicImage>,
+    /// Shared with the previous image until a record changes the topic, so the next image costs a map of pointers,
+    /// not a copy of every partition.
+    topics: HashMap<TopicId, Arc<TopicImage>>,
     topic_ids: HashMap<Arc<str>, TopicId>,
     /// Configs of topics arrive before or after their TopicRecord; held by name.
     pending_topic_configs: HashMap<String, BTreeMap<String, String>>,
@@ -47,15 +49,18 @@ pub struct MetadataImage {
 
 impl MetadataImage {
     pub fn topic(&self, name: &str) -> Option<&TopicImage> {
-        self.topic_ids.get(name).and_then(|id| self.topics.get(id))
+        self.topic_ids
+            .get(name)
+            .and_then(|id| self.topics.get(id))
+            .map(|topic| &**topic)
     }
 
     pub fn topic_by_id(&self, id: TopicId) -> Option<&TopicImage> {
-        self.topics.get(&id)
+        self.topics.get(&id).map(|topic| &**topic)
     }
 
     pub fn topics(&self) -> impl Iterator<Item = &TopicImage> {
-        self.topics.values()
+        self.topics.values().map(|topic| &**topic)
     }
 
     /// Applies one committed record, noting in `delta` what it changed.
@@ -91,12 +96,12 @@ impl MetadataImage {
                 self.topic_ids.insert(name.clone(), *topic_id);
                 self.topics.insert(
                     *topic_id,
-                    TopicImage {
+                    Arc::new(TopicImage {
                         name,
                         topic_id: *topic_id,
                         partitions: BTreeMap::new(),
                         configs,
-                    },
+                    }),
                 );
             }
             MetadataRecord::Partition {
@@ -107,7 +112,7 @@ impl MetadataImage {
                 leader,
                 leader_epoch,
             } => {
-                if let Some(topic) = self.topics.get_mut(topic_id) {
+                if let Some(topic) = self.topics.get_mut(topic_id).map(Arc::make_mut) {
                     topic.partitions.insert(
                         *partition,
                         PartitionRegistration {
@@ -126,7 +131,7 @@ impl MetadataImage {
             } => {
                 let configs = match resource {
                     ConfigResource::Topic(topic) => match self.topic_ids.get(topic.as_str()) {
-                        Some(id) => match self.topics.get_mut(id) {
+                        Some(id) => match self.topics.get_mut(id).map(Arc::make_mut) {
                             Some(image) => &mut image.configs,
                             None => return,
                         },

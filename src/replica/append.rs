@@ -55,10 +55,6 @@ pub struct PendingAppend {
 }
 
 impl PendingAppend {
-    pub fn info(&self) -> &LogAppendInfo {
-        &self.info
-    }
-
     pub fn partition(&self) -> &Arc<Partition> {
         &self.partition
     }

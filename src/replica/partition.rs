@@ -189,11 +189,24 @@ impl Partition {
         self.log().size_in_bytes()
     }
 
-    /// Appends one producer batch to the log. Call it in the order the client sent the batches; then await
-    /// [`Partition::complete`] for the acknowledgement, which may run concurrently with later appends.
-    fn append(&self, records: Bytes, now_ms: i64) -> Result<LogAppendInfo, ReplicaError> {
+    /// An append as leader, in the order the client sent its batches; then await [`Partition::complete`] for the
+    /// acknowledgement, which may run concurrently with later appends. With acks=all it is refused before anything
+    /// is written when the ISR is smaller than the effective min.insync.replicas, as Kafka refuses it.
+    pub fn append_as_leader(
+        &self,
+        records: Bytes,
+        now_ms: i64,
+        acks_all: bool,
+    ) -> Result<LogAppendInfo, ReplicaError> {
         let epoch = self.leader_epoch();
-        let info = self.log().append(records, epoch, now_ms)?;
+        let mut log = self.log();
+        if acks_all {
+            if let Some((isr, min_isr)) = self.isr_shortfall(&log) {
+                return Err(ReplicaError::NotEnoughReplicas { isr, min_isr });
+            }
+        }
+        let info = log.append(records, epoch, now_ms)?;
+        drop(log);
         if self.policy != FlushPolicy::Durable {
             // Page-cache mode: written is visible.
             self.advance_high_watermark(Offset(info.last_offset.0 + 1));
@@ -201,41 +214,26 @@ impl Partition {
         Ok(info)
     }
 
-    /// An append as leader. With acks=all it is refused before anything is written when the ISR is smaller than
-    /// the effective min.insync.replicas, as Kafka refuses it.
-    pub fn append_as_leader(
-        &self,
-        records: Bytes,
-        now_ms: i64,
-        acks_all: bool,
-    ) -> Result<LogAppendInfo, ReplicaError> {
-        if acks_all {
-            let isr = self.state().isr.len();
-            let min_isr = self.effective_min_isr();
-            if isr < min_isr {
-                return Err(ReplicaError::NotEnoughReplicas { isr, min_isr });
-            }
-        }
-        self.append(records, now_ms)
-    }
-
     /// For an acks=all append once [`Partition::complete`] returned: whether the ISR (as the image gives it now)
     /// still satisfies min.insync.replicas. If it shrank meanwhile, the records stay in the log but the producer
     /// hears NOT_ENOUGH_REPLICAS_AFTER_APPEND, as from Kafka, and may retry.
     pub fn check_isr_after_append(&self) -> Result<(), ReplicaError> {
-        let isr = self.state().isr.len();
-        let min_isr = self.effective_min_isr();
-        if isr < min_isr {
-            return Err(ReplicaError::NotEnoughReplicasAfterAppend { isr, min_isr });
+        match self.isr_shortfall(&self.log()) {
+            Some((isr, min_isr)) => {
+                Err(ReplicaError::NotEnoughReplicasAfterAppend { isr, min_isr })
+            }
+            None => Ok(()),
         }
-        Ok(())
     }
 
-    /// The topic's min.insync.replicas, capped at the replication factor: Kafka (since 3.7, KAFKA-15583) accepts
-    /// any value but never requires more in-sync replicas than the partition has.
-    fn effective_min_isr(&self) -> usize {
-        let configured = usize::try_from(self.log().config().min_insync_replicas).unwrap_or(1);
-        configured.min(self.state().replicas.len())
+    /// The ISR's size and the effective min.insync.replicas, when the first falls short of the second. The topic's
+    /// min.insync.replicas is capped at the replication factor: Kafka (since 3.7, KAFKA-15583) accepts any value
+    /// but never requires more in-sync replicas than the partition has.
+    fn isr_shortfall(&self, log: &Log) -> Option<(usize, usize)> {
+        let configured = usize::try_from(log.config().min_insync_replicas).unwrap_or(1);
+        let state = self.state();
+        let min_isr = configured.min(state.replicas.len());
+        (state.isr.len() < min_isr).then_some((state.isr.len(), min_isr))
     }
 
     /// Returns once the append is as durable as the flush policy promises, and visible below the HighWatermark.

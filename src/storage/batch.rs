@@ -166,6 +166,16 @@ impl BatchHeader {
     }
 }
 
+/// The whole batches at the front of `bytes`, each with its header, in order; stops at a partial batch (a read or
+/// a fetch may end mid-batch) or a length field too small for a header. Checks nothing else.
+pub fn whole_batches(mut bytes: Bytes) -> impl Iterator<Item = (BatchHeader, Bytes)> {
+    std::iter::from_fn(move || {
+        let header = BatchHeader::parse(&bytes)?;
+        let size = header.size_in_bytes().filter(|size| *size <= bytes.len())?;
+        Some((header, bytes.split_to(size)))
+    })
+}
+
 /// CRC-32C of everything after the CRC field; `batch` must hold the whole batch.
 pub fn compute_crc(batch: &[u8]) -> u32 {
     crc32c::crc32c(batch.get(ATTRIBUTES_POS..).unwrap_or_default())

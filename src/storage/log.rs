@@ -131,18 +131,13 @@ impl Log {
         let mut replayed = 0usize;
         while offset < end {
             let bytes = self.read(offset, PRODUCER_STATE_READ_BYTES, end, true)?;
-            let mut rest = &bytes[..];
             let mut next = offset;
-            while let Some(header) = BatchHeader::parse(rest) {
-                let Some(size) = header.size_in_bytes().filter(|size| *size <= rest.len()) else {
-                    break;
-                };
+            for (header, _) in batch::whole_batches(bytes) {
                 if header.last_offset() >= offset.0 {
                     self.producer_state.update(&header);
                     replayed += 1;
                 }
-                next = Offset(header.last_offset() + 1);
-                rest = &rest[size..];
+                next = Offset(header.next_offset());
             }
             if next <= offset {
                 break;
@@ -255,12 +250,8 @@ impl Log {
         now_ms: i64,
     ) -> Result<Option<LogAppendInfo>, LogError> {
         let mut info: Option<LogAppendInfo> = None;
-        let mut rest = records;
-        while let Some(header) = BatchHeader::parse(&rest) {
-            let Some(size) = header.size_in_bytes().filter(|size| *size <= rest.len()) else {
-                break;
-            };
-            let batch = rest.split_to(size);
+        for (_, batch) in batch::whole_batches(records) {
+            let size = batch.len();
             let header = batch::check_framing(&batch)?;
             if header.base_offset < self.log_end_offset().0 || header.last_offset_delta < 0 {
                 return Err(LogError::InvalidRecord(format!(

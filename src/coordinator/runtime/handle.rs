@@ -285,23 +285,14 @@ fn replay_batches<S: CoordinatorShard>(
     bytes: &Bytes,
     from: Offset,
 ) -> Option<(Offset, usize)> {
-    let mut rest = bytes.clone();
     let mut next = None;
     let mut count = 0;
-    while rest.len() >= 61 {
-        let base = i64::from_be_bytes(rest[0..8].try_into().ok()?);
-        let length = i32::from_be_bytes(rest[8..12].try_into().ok()?);
-        let size = 12 + usize::try_from(length).ok()?;
-        if rest.len() < size {
-            break;
-        }
-        let last_delta = i32::from_be_bytes(rest[23..27].try_into().ok()?);
-        let mut batch = rest.split_to(size);
-        next = Some(Offset(base + i64::from(last_delta) + 1));
+    for (header, mut batch) in batch::whole_batches(bytes.clone()) {
+        next = Some(Offset(header.next_offset()));
         let records = match RecordBatchDecoder::decode(&mut batch) {
             Ok(set) => set.records,
             Err(error) => {
-                tracing::error!(topic, offset = base, %error, "skipping an unreadable batch");
+                tracing::error!(topic, offset = header.base_offset, %error, "skipping an unreadable batch");
                 continue;
             }
         };
