@@ -423,6 +423,17 @@ impl ToErrorCode for TransactionError {
         match self {
             TransactionError::ProducerIdsUnavailable(_) => ResponseError::CoordinatorLoadInProgress,
             TransactionError::TransactionsUnsupported => ResponseError::CoordinatorNotAvailable,
+            TransactionError::NotCoordinator => ResponseError::NotCoordinator,
+            TransactionError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
+            TransactionError::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout,
+            TransactionError::ConcurrentTransactions => ResponseError::ConcurrentTransactions,
+            TransactionError::ProducerFenced => ResponseError::ProducerFenced,
+            TransactionError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
+            TransactionError::InvalidTxnState => ResponseError::InvalidTxnState,
+            TransactionError::TransactionalIdNotFound => ResponseError::TransactionalIdNotFound,
+            TransactionError::TransactionAbortable => ResponseError::TransactionAbortable,
+            TransactionError::InvalidRecord(_) => ResponseError::UnknownServerError,
+            TransactionError::Write(error) => error.error(),
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::ids::BrokerId;
 
 use super::catalog::{self, check_type};
 use super::log::{with_time_synonyms, LogCleanupConfig};
+use super::transaction::TransactionCoordinatorConfig;
 use super::{invalid, ConfigError};
 
 /// How produced data reaches the disk before a produce is acknowledged.
@@ -93,6 +94,7 @@ pub struct BrokerConfig {
     /// The keys set explicitly (file, environment, flags), as given: DescribeConfigs reports them as static.
     pub explicit: BTreeMap<String, String>,
     pub group_coordinator: GroupCoordinatorConfig,
+    pub transaction_coordinator: TransactionCoordinatorConfig,
 }
 
 /// The group coordinator's keys (`group.*`, `offsets.*`), Kafka's defaults.
@@ -169,6 +171,16 @@ pub(super) const DEFAULTS: &[(&str, &str)] = &[
     ("offsets.retention.minutes", "10080"),
     ("offsets.retention.check.interval.ms", "600000"),
     ("offset.metadata.max.bytes", "4096"),
+    ("transaction.state.log.num.partitions", "50"),
+    ("transaction.state.log.replication.factor", "3"),
+    ("transaction.state.log.segment.bytes", "104857600"),
+    ("transaction.state.log.min.isr", "2"),
+    ("transaction.max.timeout.ms", "900000"),
+    (
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "10000",
+    ),
+    ("transactional.id.expiration.ms", "604800000"),
 ];
 
 impl Default for BrokerConfig {
@@ -300,8 +312,10 @@ impl BrokerConfig {
             dir => PathBuf::from(dir),
         };
         let log_cleanup = LogCleanupConfig::parse(&get)?;
+        let transaction_coordinator = TransactionCoordinatorConfig::parse(&get)?;
         let config = BrokerConfig {
             log_cleanup,
+            transaction_coordinator,
             explicit: given.clone(),
             node_id,
             process_roles: split_list(get("process.roles")),

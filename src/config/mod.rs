@@ -11,6 +11,7 @@
 //! - `dynamic`: dynamic broker configs (AlterConfigs on the broker resources) and what DescribeConfigs shows of them.
 //! - [`topic`]: topic configs, and how a topic's overrides and the broker's defaults make its [`LogConfig`].
 //! - [`group`]: the GROUP config resource's keys.
+//! - `transaction`: the transaction coordinator's keys ([`TransactionCoordinatorConfig`]).
 //! - `describe`: [`ConfigEntry`], one config as DescribeConfigs reports it, whichever resource it belongs to, with
 //!   its [`ConfigSource`] and [`ConfigType`]; `ferrite admin` decodes responses into it too.
 //!
@@ -25,11 +26,13 @@ mod dynamic;
 pub mod group;
 mod log;
 pub mod topic;
+mod transaction;
 
 pub use broker::{BrokerConfig, FlushPolicy, GroupCoordinatorConfig, Listener};
 pub use describe::{ConfigEntry, ConfigSource, ConfigSynonym, ConfigType};
 pub use dynamic::ConfigLevel;
 pub use log::LogCleanupConfig;
+pub use transaction::TransactionCoordinatorConfig;
 
 /// A broker config that cannot be read, parsed or changed. Start-up (`broker`, `log`) and dynamic changes
 /// (`dynamic`) share it because a dynamic value is checked by parsing the whole configuration with it, so
