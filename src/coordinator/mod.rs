@@ -2,5 +2,6 @@
 //! the [`runtime`] they share, the group coordinator and the transaction coordinator.
 
 pub mod group;
+pub mod record_codec;
 pub mod runtime;
 pub mod transaction;

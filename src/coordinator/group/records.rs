@@ -1,29 +1,22 @@
 //! The records of `__consumer_offsets`, in Kafka's own key and value schemas (group-coordinator's
 //! `OffsetCommitKey`/`OffsetCommitValue`/`GroupMetadataKey`/`GroupMetadataValue`), so that Kafka's tools can read the
-//! topic. kafka-protocol does not ship these schemas and keeps its primitive codecs private, so the few fields are
-//! written here with `bytes`.
+//! topic. kafka-protocol does not ship these schemas; the primitives are
+//! [`record_codec`](crate::coordinator::record_codec)'s.
 //!
 //! Key: int16 version (0 or 1: an offset commit; 2: group metadata) then the fields. Value: int16 version then the
 //! fields; a null value is a tombstone. Kafka writes OffsetCommitValue v3 (v1 when an explicit expiry is set) and
 //! GroupMetadataValue v3; v0..=v4 and v0..=v3 are read.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::coordinator::record_codec::{
+    get_bytes, get_compact_string, get_i16, get_i32, get_i64, get_nullable_string, get_string,
+    put_bytes, put_nullable_string, put_string,
+};
 
 use super::ids::{GroupId, GroupInstanceId, MemberId};
 
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum RecordError {
-    #[error("record truncated")]
-    Truncated,
-    #[error("a string is not UTF-8")]
-    Utf8,
-    #[error("a required field is null")]
-    Null,
-    #[error("unsupported {what} version {version}")]
-    Version { what: &'static str, version: i16 },
-    #[error("a field is too long to encode")]
-    TooLong,
-}
+pub use crate::coordinator::record_codec::RecordError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffsetCommitValue {
@@ -257,84 +250,6 @@ fn decode_group_value(mut buf: &[u8]) -> Result<GroupMetadataValue, RecordError>
         current_state_timestamp_ms,
         members,
     })
-}
-
-fn put_string(buf: &mut BytesMut, s: &str) -> Result<(), RecordError> {
-    put_nullable_string(buf, Some(s))
-}
-
-fn put_nullable_string(buf: &mut BytesMut, s: Option<&str>) -> Result<(), RecordError> {
-    match s {
-        None => buf.put_i16(-1),
-        Some(s) => {
-            buf.put_i16(i16::try_from(s.len()).map_err(|_| RecordError::TooLong)?);
-            buf.put_slice(s.as_bytes());
-        }
-    }
-    Ok(())
-}
-
-fn put_bytes(buf: &mut BytesMut, b: &[u8]) -> Result<(), RecordError> {
-    buf.put_i32(i32::try_from(b.len()).map_err(|_| RecordError::TooLong)?);
-    buf.put_slice(b);
-    Ok(())
-}
-
-fn get_i16(buf: &mut &[u8]) -> Result<i16, RecordError> {
-    buf.try_get_i16().map_err(|_| RecordError::Truncated)
-}
-
-fn get_i32(buf: &mut &[u8]) -> Result<i32, RecordError> {
-    buf.try_get_i32().map_err(|_| RecordError::Truncated)
-}
-
-fn get_i64(buf: &mut &[u8]) -> Result<i64, RecordError> {
-    buf.try_get_i64().map_err(|_| RecordError::Truncated)
-}
-
-fn take(buf: &mut &[u8], len: usize) -> Result<Bytes, RecordError> {
-    if buf.remaining() < len {
-        return Err(RecordError::Truncated);
-    }
-    Ok(buf.copy_to_bytes(len))
-}
-
-fn get_nullable_string(buf: &mut &[u8]) -> Result<Option<String>, RecordError> {
-    let len = get_i16(buf)?;
-    if len < 0 {
-        return Ok(None);
-    }
-    let bytes = take(buf, len as usize)?;
-    String::from_utf8(bytes.to_vec())
-        .map(Some)
-        .map_err(|_| RecordError::Utf8)
-}
-
-fn get_string(buf: &mut &[u8]) -> Result<String, RecordError> {
-    get_nullable_string(buf)?.ok_or(RecordError::Null)
-}
-
-fn get_compact_string(buf: &mut &[u8]) -> Result<String, RecordError> {
-    let mut len: u64 = 0;
-    for shift in (0..35).step_by(7) {
-        let byte = buf.try_get_u8().map_err(|_| RecordError::Truncated)?;
-        len |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            break;
-        }
-    }
-    let len = usize::try_from(len.checked_sub(1).ok_or(RecordError::Null)?)
-        .map_err(|_| RecordError::Truncated)?;
-    let bytes = take(buf, len)?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| RecordError::Utf8)
-}
-
-fn get_bytes(buf: &mut &[u8]) -> Result<Bytes, RecordError> {
-    let len = get_i32(buf)?;
-    if len < 0 {
-        return Ok(Bytes::new());
-    }
-    take(buf, len as usize)
 }
 
 #[cfg(test)]

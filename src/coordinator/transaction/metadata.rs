@@ -10,8 +10,6 @@
 //! The decision is durable once the Prepare* record is: from then on the transaction is completed whatever
 //! happens, by this coordinator or by the one that loads the partition after it.
 
-use std::collections::BTreeSet;
-
 use super::records::TransactionLogValue;
 use crate::ids::{ProducerEpoch, ProducerId};
 
@@ -148,17 +146,19 @@ impl TransactionMetadata {
             TransactionState::PrepareAbort => false,
             _ => return None,
         };
-        Some(Completion {
-            transactional_id: transactional_id.to_string(),
-            producer_id: self.stored.producer_id,
-            producer_epoch: self.stored.producer_epoch,
-            commit,
-            partitions: self.stored.partitions.iter().cloned().collect(),
-        })
+        Some(Completion::of(transactional_id, &self.stored, commit))
     }
 }
 
-/// An empty partition set, for the records that clear it.
-pub fn no_partitions() -> BTreeSet<TopicPartition> {
-    BTreeSet::new()
+impl Completion {
+    /// The decision `value` records.
+    pub fn of(transactional_id: &str, value: &TransactionLogValue, commit: bool) -> Completion {
+        Completion {
+            transactional_id: transactional_id.to_string(),
+            producer_id: value.producer_id,
+            producer_epoch: value.producer_epoch,
+            commit,
+            partitions: value.partitions.iter().cloned().collect(),
+        }
+    }
 }

@@ -8,24 +8,16 @@
 
 use std::collections::BTreeSet;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::metadata::{TopicPartition, TransactionState};
+use crate::coordinator::record_codec::{
+    get_compact_len, get_compact_string, get_i16, get_i32, get_i64, get_i8, get_string,
+    get_tagged_fields, put_len, put_string,
+};
 use crate::ids::{ProducerEpoch, ProducerId};
 
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum RecordError {
-    #[error("record truncated")]
-    Truncated,
-    #[error("a string is not UTF-8")]
-    Utf8,
-    #[error("unsupported {what} version {version}")]
-    Version { what: &'static str, version: i16 },
-    #[error("unknown transaction state {0}")]
-    State(i8),
-    #[error("a field is too long to encode")]
-    TooLong,
-}
+pub use crate::coordinator::record_codec::RecordError;
 
 /// What `__transaction_state` holds for one transactional id (TransactionLogValue).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,10 +67,10 @@ impl TransactionRecord {
                 _ => topics.push((&tp.topic, vec![tp.partition])),
             }
         }
-        buf.put_i32(len_i32(topics.len())?);
+        put_len(&mut buf, topics.len())?;
         for (topic, ids) in topics {
             put_string(&mut buf, topic)?;
-            buf.put_i32(len_i32(ids.len())?);
+            put_len(&mut buf, ids.len())?;
             for id in ids {
                 buf.put_i32(id);
             }
@@ -122,10 +114,13 @@ fn decode_value(mut buf: &[u8]) -> Result<TransactionLogValue, RecordError> {
     let producer_epoch = ProducerEpoch(get_i16(&mut buf)?);
     let timeout_ms = get_i32(&mut buf)?;
     let state_id = get_i8(&mut buf)?;
-    let state = TransactionState::from_id(state_id).ok_or(RecordError::State(state_id))?;
+    let state = TransactionState::from_id(state_id).ok_or(RecordError::BadValue {
+        field: "TransactionStatus",
+        value: i64::from(state_id),
+    })?;
     let mut partitions = BTreeSet::new();
     let topics = if flexible {
-        get_uvarint(&mut buf)?.checked_sub(1).map(|n| n as usize)
+        get_compact_len(&mut buf)?
     } else {
         usize::try_from(get_i32(&mut buf)?).ok()
     };
@@ -136,7 +131,7 @@ fn decode_value(mut buf: &[u8]) -> Result<TransactionLogValue, RecordError> {
             get_string(&mut buf)?
         };
         let ids = if flexible {
-            get_uvarint(&mut buf)?.saturating_sub(1) as usize
+            get_compact_len(&mut buf)?.unwrap_or(0)
         } else {
             usize::try_from(get_i32(&mut buf)?).unwrap_or(0)
         };
@@ -147,25 +142,17 @@ fn decode_value(mut buf: &[u8]) -> Result<TransactionLogValue, RecordError> {
             });
         }
         if flexible {
-            skip_tagged_fields(&mut buf)?;
+            get_tagged_fields(&mut buf)?;
         }
     }
     let last_update_timestamp_ms = get_i64(&mut buf)?;
     let start_timestamp_ms = get_i64(&mut buf)?;
     let mut previous_producer_id = ProducerId::NONE;
     if flexible {
-        let count = get_uvarint(&mut buf)?;
-        for _ in 0..count {
-            let tag = get_uvarint(&mut buf)?;
-            let size = get_uvarint(&mut buf)? as usize;
-            if buf.len() < size {
-                return Err(RecordError::Truncated);
-            }
-            let (mut field, rest) = buf.split_at(size);
+        for (tag, field) in get_tagged_fields(&mut buf)? {
             if tag == 0 {
-                previous_producer_id = ProducerId(get_i64(&mut field)?);
+                previous_producer_id = ProducerId(get_i64(&mut &field[..])?);
             }
-            buf = rest;
         }
     }
     Ok(TransactionLogValue {
@@ -178,86 +165,6 @@ fn decode_value(mut buf: &[u8]) -> Result<TransactionLogValue, RecordError> {
         last_update_timestamp_ms,
         start_timestamp_ms,
     })
-}
-
-fn len_i32(len: usize) -> Result<i32, RecordError> {
-    i32::try_from(len).map_err(|_| RecordError::TooLong)
-}
-
-fn put_string(buf: &mut BytesMut, s: &str) -> Result<(), RecordError> {
-    buf.put_i16(i16::try_from(s.len()).map_err(|_| RecordError::TooLong)?);
-    buf.put_slice(s.as_bytes());
-    Ok(())
-}
-
-fn need(buf: &[u8], n: usize) -> Result<(), RecordError> {
-    if buf.len() < n {
-        Err(RecordError::Truncated)
-    } else {
-        Ok(())
-    }
-}
-
-fn get_i8(buf: &mut &[u8]) -> Result<i8, RecordError> {
-    need(buf, 1)?;
-    Ok(buf.get_i8())
-}
-
-fn get_i16(buf: &mut &[u8]) -> Result<i16, RecordError> {
-    need(buf, 2)?;
-    Ok(buf.get_i16())
-}
-
-fn get_i32(buf: &mut &[u8]) -> Result<i32, RecordError> {
-    need(buf, 4)?;
-    Ok(buf.get_i32())
-}
-
-fn get_i64(buf: &mut &[u8]) -> Result<i64, RecordError> {
-    need(buf, 8)?;
-    Ok(buf.get_i64())
-}
-
-fn get_uvarint(buf: &mut &[u8]) -> Result<u64, RecordError> {
-    let mut value = 0u64;
-    for shift in (0..35).step_by(7) {
-        need(buf, 1)?;
-        let byte = buf.get_u8();
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err(RecordError::Truncated)
-}
-
-fn take_str(buf: &mut &[u8], len: usize) -> Result<String, RecordError> {
-    need(buf, len)?;
-    let (s, rest) = buf.split_at(len);
-    *buf = rest;
-    String::from_utf8(s.to_vec()).map_err(|_| RecordError::Utf8)
-}
-
-fn get_string(buf: &mut &[u8]) -> Result<String, RecordError> {
-    let len = usize::try_from(get_i16(buf)?).map_err(|_| RecordError::Truncated)?;
-    take_str(buf, len)
-}
-
-fn get_compact_string(buf: &mut &[u8]) -> Result<String, RecordError> {
-    let len = get_uvarint(buf)?
-        .checked_sub(1)
-        .ok_or(RecordError::Truncated)?;
-    take_str(buf, len as usize)
-}
-
-fn skip_tagged_fields(buf: &mut &[u8]) -> Result<(), RecordError> {
-    for _ in 0..get_uvarint(buf)? {
-        get_uvarint(buf)?;
-        let size = get_uvarint(buf)? as usize;
-        need(buf, size)?;
-        buf.advance(size);
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -349,6 +256,12 @@ mod tests {
         }
         let mut bad_state = bytes.to_vec();
         bad_state[16] = 42;
-        assert_eq!(decode_value(&bad_state), Err(RecordError::State(42)));
+        assert_eq!(
+            decode_value(&bad_state),
+            Err(RecordError::BadValue {
+                field: "TransactionStatus",
+                value: 42
+            })
+        );
     }
 }

@@ -12,13 +12,12 @@
 //!   ending with CompleteCommit/CompleteAbort. A retried EndTxn of a completed transaction succeeds.
 //! - A transaction open longer than its timeout is aborted the same way, by the coordinator, with a bumped epoch.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
 
 use super::metadata::{
-    epoch_exhausted, no_partitions, Completion, TopicPartition, TransactionMetadata,
-    TransactionState,
+    epoch_exhausted, Completion, TopicPartition, TransactionMetadata, TransactionState,
 };
 use super::records::{TransactionLogValue, TransactionRecord};
 use super::TransactionError;
@@ -126,7 +125,7 @@ impl TransactionCoordinatorShard {
                 producer_epoch: ProducerEpoch(0),
                 timeout_ms,
                 state: TransactionState::Empty,
-                partitions: no_partitions(),
+                partitions: BTreeSet::new(),
                 last_update_timestamp_ms: now_ms,
                 start_timestamp_ms: -1,
             };
@@ -152,16 +151,8 @@ impl TransactionCoordinatorShard {
             TransactionState::Ongoing => {
                 let mut value = meta.transit(TransactionState::PrepareAbort, now_ms);
                 value.producer_epoch = bumped(meta.producer_epoch());
-                let fenced = TransactionMetadata {
-                    stored: value.clone(),
-                    last_producer_epoch: ProducerEpoch::NONE,
-                };
-                match fenced.completion(transactional_id) {
-                    Some(completion) => {
-                        with_record(transactional_id, value, InitOutcome::Fencing(completion))
-                    }
-                    None => fail(TransactionError::InvalidTxnState),
-                }
+                let completion = Completion::of(transactional_id, &value, false);
+                with_record(transactional_id, value, InitOutcome::Fencing(completion))
             }
             TransactionState::Empty
             | TransactionState::CompleteCommit
@@ -171,7 +162,7 @@ impl TransactionCoordinatorShard {
                     epoch_exhausted(current) && expected.is_none_or(|(_, epoch)| epoch == current);
                 let mut value = meta.transit(TransactionState::Empty, now_ms);
                 value.timeout_ms = timeout_ms;
-                value.partitions = no_partitions();
+                value.partitions = BTreeSet::new();
                 value.start_timestamp_ms = -1;
                 if rotate {
                     let Some(producer_id) = fresh else {
@@ -254,7 +245,7 @@ impl TransactionCoordinatorShard {
         let mut value = meta.transit(TransactionState::Ongoing, now_ms);
         if state != TransactionState::Ongoing {
             value.start_timestamp_ms = now_ms;
-            value.partitions = no_partitions();
+            value.partitions = BTreeSet::new();
         }
         value.partitions.extend(partitions.iter().cloned());
         with_record(transactional_id, value, Ok(()))
@@ -303,18 +294,12 @@ impl TransactionCoordinatorShard {
                     TransactionState::PrepareAbort
                 };
                 let value = meta.transit(state, now_ms);
-                let prepared = TransactionMetadata {
-                    stored: value.clone(),
-                    last_producer_epoch: meta.last_producer_epoch,
-                };
-                return match prepared.completion(transactional_id) {
-                    Some(completion) => with_record(
-                        transactional_id,
-                        value,
-                        Ok(EndOutcome::Prepared(completion)),
-                    ),
-                    None => Output::new(Err(TransactionError::InvalidTxnState)),
-                };
+                let completion = Completion::of(transactional_id, &value, commit);
+                return with_record(
+                    transactional_id,
+                    value,
+                    Ok(EndOutcome::Prepared(completion)),
+                );
             }
             (TransactionState::CompleteCommit, true) | (TransactionState::CompleteAbort, false) => {
                 Ok(EndOutcome::AlreadyComplete)
@@ -344,13 +329,7 @@ impl TransactionCoordinatorShard {
         }
         let mut value = meta.transit(TransactionState::PrepareAbort, now_ms);
         value.producer_epoch = bumped(epoch);
-        let completion = Completion {
-            transactional_id: transactional_id.to_string(),
-            producer_id,
-            producer_epoch: value.producer_epoch,
-            commit: false,
-            partitions: value.partitions.iter().cloned().collect(),
-        };
+        let completion = Completion::of(transactional_id, &value, false);
         with_record(transactional_id, value, Some(completion))
     }
 
@@ -376,7 +355,7 @@ impl TransactionCoordinatorShard {
             TransactionState::CompleteAbort
         };
         let mut value = meta.transit(state, now_ms);
-        value.partitions = no_partitions();
+        value.partitions = BTreeSet::new();
         with_record(&completion.transactional_id, value, ())
     }
 
