@@ -52,6 +52,7 @@ pub struct Node {
     stop: watch::Sender<bool>,
     accept: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
+    transaction_housekeeping: JoinHandle<()>,
 }
 
 impl Node {
@@ -89,10 +90,17 @@ impl Node {
             config.group_coordinator.clone(),
             replicas.clone(),
         ));
-        // The group coordinator hears each update after the replica manager, so the partitions it loads are open.
+        let transactions = Arc::new(TransactionCoordinator::new(
+            config.node_id,
+            config.transaction_coordinator.clone(),
+            replicas.clone(),
+            groups.clone(),
+        ));
+        // The coordinators hear each update after the replica manager, so the partitions they load are open.
         let loader = MetadataLoader::start(vec![
             replicas.clone() as Arc<dyn MetadataPublisher>,
             groups.clone() as Arc<dyn MetadataPublisher>,
+            transactions.clone() as Arc<dyn MetadataPublisher>,
         ])
         .map_err(NodeError::Loader)?;
         let quorum = MetadataQuorum::start(
@@ -115,14 +123,13 @@ impl Node {
 
         let (stop, stopped) = watch::channel(false);
         let limits = ConnectionLimits::from_config(&config);
-        let transactions = Arc::new(TransactionCoordinator::new(config.node_id));
         let apis = Arc::new(KafkaApis::new(
             config,
             cluster_id,
             replicas.clone(),
             quorum,
             groups,
-            transactions,
+            transactions.clone(),
             loader.clone(),
         ));
         let accept = tokio::spawn(crate::server::run(
@@ -131,6 +138,7 @@ impl Node {
             client_listener,
             Shutdown::new(stopped.clone()),
         ));
+        let transaction_housekeeping = tokio::spawn(transactions.run_housekeeping(stopped.clone()));
         let housekeeping = tokio::spawn(replicas.run_housekeeping(stopped));
         Ok(Node {
             apis,
@@ -139,6 +147,7 @@ impl Node {
             stop,
             accept,
             housekeeping,
+            transaction_housekeeping,
         })
     }
 
@@ -152,12 +161,14 @@ impl Node {
         let _ = self.stop.send(true);
         let _ = self.accept.await;
         let _ = self.housekeeping.await;
+        let _ = self.transaction_housekeeping.await;
         if let Err(error) = self.apis.quorum.shutdown().await {
             tracing::error!(%error, "metadata quorum did not stop cleanly");
         }
         // The last committed entries may still be on their way to the publishers; let them land before the
         // partitions close, so no log is opened after shutdown.
         self.loader.caught_up().await;
+        self.apis.transactions.shutdown();
         self.apis.groups.shutdown();
         self.apis.replicas.shutdown();
         tracing::info!("ferrite stopped");

@@ -148,20 +148,41 @@ fn request(key: ApiKey, version: i16, topic_id: Uuid) -> Option<RequestKind> {
             } else {
                 topic.with_name(topic_name())
             };
-            R::OffsetFetch(OffsetFetchRequest::default().with_groups(vec![
-                offset_fetch_request::OffsetFetchRequestGroup::default()
-                    .with_group_id(GroupId(s("sweep-group")))
-                    .with_topics(Some(vec![topic])),
-            ]))
+            R::OffsetFetch(
+                OffsetFetchRequest::default()
+                    .with_require_stable(true)
+                    .with_groups(vec![
+                        offset_fetch_request::OffsetFetchRequestGroup::default()
+                            .with_group_id(GroupId(s("sweep-group")))
+                            .with_topics(Some(vec![topic])),
+                    ]),
+            )
         }
         ApiKey::OffsetFetch => R::OffsetFetch(
             OffsetFetchRequest::default()
+                .with_require_stable(version >= 7)
                 .with_group_id(GroupId(s("sweep-group")))
                 .with_topics(Some(vec![
                     offset_fetch_request::OffsetFetchRequestTopic::default()
                         .with_name(topic_name())
                         .with_partition_indexes(vec![0]),
                 ])),
+        ),
+        ApiKey::TxnOffsetCommit => R::TxnOffsetCommit(
+            TxnOffsetCommitRequest::default()
+                .with_transactional_id(TransactionalId(s("sweep-txn")))
+                .with_group_id(GroupId(s("sweep-group")))
+                .with_producer_id(ProducerId(1))
+                .with_producer_epoch(0)
+                .with_topics(vec![
+                    txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                        .with_name(topic_name())
+                        .with_partitions(vec![
+                            txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                                .with_partition_index(0)
+                                .with_committed_offset(0),
+                        ]),
+                ]),
         ),
         ApiKey::ListGroups => R::ListGroups(ListGroupsRequest::default()),
         ApiKey::DescribeGroups => R::DescribeGroups(

@@ -1,5 +1,6 @@
-//! DescribeProducers (key 61, KIP-664): the idempotent producers each partition's leader knows, with their epoch,
-//! last sequence and last timestamp, as `kafka-transactions.sh describe-producers` shows them.
+//! DescribeProducers (key 61, KIP-664): the idempotent and transactional producers each partition's leader knows,
+//! with their epoch, last sequence, last timestamp, coordinator epoch and open transaction's first offset, as
+//! `kafka-transactions.sh describe-producers` shows them.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_producers_request::DescribeProducersRequest;
@@ -33,15 +34,16 @@ pub fn handle(apis: &KafkaApis, request: DescribeProducersRequest) -> DescribePr
                     let producers = partition
                         .active_producers()
                         .into_iter()
-                        .map(|(producer_id, epoch, last)| {
+                        .map(|(producer_id, entry)| {
                             ProducerState::default()
                                 .with_producer_id(WireProducerId(producer_id.0))
-                                .with_producer_epoch(i32::from(epoch.0))
-                                .with_last_sequence(last.last_seq)
-                                .with_last_timestamp(last.max_timestamp)
-                                // No transactions yet: no coordinator epoch, no open transaction.
-                                .with_coordinator_epoch(-1)
-                                .with_current_txn_start_offset(-1)
+                                .with_producer_epoch(i32::from(entry.epoch.0))
+                                .with_last_sequence(entry.last_seq().unwrap_or(-1))
+                                .with_last_timestamp(entry.last_timestamp)
+                                .with_coordinator_epoch(entry.coordinator_epoch)
+                                .with_current_txn_start_offset(
+                                    entry.current_txn_first_offset.map_or(-1, |o| o.0),
+                                )
                         })
                         .collect();
                     response.with_active_producers(producers)

@@ -13,9 +13,9 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::FetchRequest;
 use kafka_protocol::messages::fetch_response::{
-    FetchResponse, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, FetchResponse, FetchableTopicResponse, PartitionData,
 };
-use kafka_protocol::messages::{BrokerId, TopicName};
+use kafka_protocol::messages::{BrokerId, ProducerId as WireProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::KafkaApis;
@@ -205,11 +205,24 @@ fn resolve(apis: &Arc<KafkaApis>, positions: &[FetchPosition]) -> TopicReads {
 
 fn partition_data(data: PartitionData, fetched: FetchedPartition) -> PartitionData {
     match fetched {
-        FetchedPartition::Read(read) => data
-            .with_high_watermark(read.high_watermark.0)
-            .with_last_stable_offset(read.last_stable_offset.0)
-            .with_log_start_offset(read.log_start_offset.0)
-            .with_records(Some(read.records)),
+        FetchedPartition::Read(read) => {
+            // Null for read_uncommitted, as Kafka sends it (Fetch v4+, the only versions served).
+            let aborted = read.aborted_transactions.map(|aborted| {
+                aborted
+                    .into_iter()
+                    .map(|txn| {
+                        AbortedTransaction::default()
+                            .with_producer_id(WireProducerId(txn.producer_id.0))
+                            .with_first_offset(txn.first_offset.0)
+                    })
+                    .collect()
+            });
+            data.with_high_watermark(read.high_watermark.0)
+                .with_last_stable_offset(read.last_stable_offset.0)
+                .with_log_start_offset(read.log_start_offset.0)
+                .with_aborted_transactions(aborted)
+                .with_records(Some(read.records))
+        }
         FetchedPartition::Failed { error, offsets } => {
             let data = failed(data, error.error());
             match offsets {
@@ -227,5 +240,6 @@ fn failed(data: PartitionData, error: ResponseError) -> PartitionData {
         .with_high_watermark(-1)
         .with_last_stable_offset(-1)
         .with_log_start_offset(-1)
+        .with_aborted_transactions(None)
         .with_records(Some(Bytes::new()))
 }

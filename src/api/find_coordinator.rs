@@ -1,5 +1,6 @@
-//! FindCoordinator (key 10): the broker leading a group's `__consumer_offsets` partition, creating the topic on
-//! first use. v4+ looks up a batch of keys. Transaction coordinator lookups are answered with this broker.
+//! FindCoordinator (key 10): the broker leading a group's `__consumer_offsets` partition, or a transactional id's
+//! `__transaction_state` partition, creating the topic on first use. v4+ looks up a batch of keys. An empty
+//! transactional id is INVALID_REQUEST, as in Kafka.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::KafkaApis;
 use crate::coordinator::group::{GroupId, OFFSETS_TOPIC};
+use crate::coordinator::transaction::TRANSACTION_STATE_TOPIC;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
@@ -85,7 +87,34 @@ async fn find(apis: &Arc<KafkaApis>, key_type: i8, key: StrBytes) -> Coordinator
             }
             leader
         }
-        KEY_TYPE_TRANSACTION => Some(apis.config.node_id),
+        KEY_TYPE_TRANSACTION => {
+            if key.is_empty() {
+                return not_available(key, ResponseError::InvalidRequest);
+            }
+            if apis.image().topic(TRANSACTION_STATE_TOPIC).is_none() {
+                let brokers = apis.image().brokers.len();
+                apis.transactions
+                    .create_state_topic(apis.quorum.controller(), brokers)
+                    .await;
+            }
+            let image = apis.image();
+            let leader = apis
+                .transactions
+                .partition_of(&key)
+                .and_then(|(topic_id, index)| {
+                    image
+                        .topic_by_id(topic_id)?
+                        .partitions
+                        .get(&index)
+                        .map(|p| p.leader)
+                });
+            if leader == Some(apis.config.node_id) {
+                apis.transactions
+                    .wait_loaded(&key, Duration::from_secs(5))
+                    .await;
+            }
+            leader
+        }
         _ => return not_available(key, ResponseError::InvalidRequest),
     };
     let image = apis.image();

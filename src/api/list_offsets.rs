@@ -1,7 +1,8 @@
 //! ListOffsets (key 2): earliest, latest, max-timestamp and by-timestamp lookups.
 //!
-//! "Latest" is the HighWatermark (also for read_committed until transactions exist), "earliest" the LogStartOffset,
-//! and a timestamp finds the first record whose own timestamp is at least the target, through the time index.
+//! "Latest" is the HighWatermark, or the LastStableOffset for isolation_level=1 (read_committed), "earliest" the
+//! LogStartOffset, and a timestamp finds the first record whose own timestamp is at least the target, through the
+//! time index. As in Kafka, timestamp lookups only answer with offsets below that same bound.
 
 use std::sync::Arc;
 
@@ -13,8 +14,8 @@ use kafka_protocol::messages::list_offsets_response::{
 
 use super::KafkaApis;
 use super::{leader_partition, ToErrorCode};
-use crate::ids::PartitionIndex;
-use crate::replica::{Partition, ReplicaError};
+use crate::ids::{Offset, PartitionIndex};
+use crate::replica::{IsolationLevel, Partition, ReplicaError};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -29,6 +30,8 @@ pub fn handle(
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let image = apis.image();
+    // isolation_level exists from v2 on; the codec leaves 0 (read_uncommitted) before.
+    let isolation = IsolationLevel::from_wire(request.isolation_level);
     let topics = request
         .topics
         .into_iter()
@@ -51,7 +54,7 @@ pub fn handle(
                         Ok(partition) => partition,
                         Err(error) => return response.with_error_code(error.code()),
                     };
-                    match lookup(&partition, p.timestamp) {
+                    match lookup(&partition, p.timestamp, isolation) {
                         // The leader epoch is in the response from v4 on; earlier versions must omit it.
                         Ok(Some((timestamp, offset))) if version >= 4 => response
                             .with_timestamp(timestamp)
@@ -74,8 +77,16 @@ pub fn handle(
 }
 
 /// (timestamp, offset) for one partition; None when no record qualifies.
-fn lookup(partition: &Partition, target: i64) -> Result<Option<(i64, i64)>, ReplicaError> {
-    let high_watermark = partition.high_watermark();
+fn lookup(
+    partition: &Partition,
+    target: i64,
+    isolation: IsolationLevel,
+) -> Result<Option<(i64, i64)>, ReplicaError> {
+    // Kafka's lastFetchableOffset: what a consumer of this isolation level may read.
+    let high_watermark: Offset = match isolation {
+        IsolationLevel::ReadUncommitted => partition.high_watermark(),
+        IsolationLevel::ReadCommitted => partition.last_stable_offset(),
+    };
     Ok(match target {
         LATEST => Some((-1, high_watermark.0)),
         EARLIEST | EARLIEST_LOCAL => Some((-1, partition.log_start_offset().0)),

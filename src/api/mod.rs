@@ -7,6 +7,8 @@
 //!
 //! Errors become Kafka error codes here and nowhere else ([`ToErrorCode`]).
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
@@ -20,7 +22,9 @@ pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_quorum;
+pub mod describe_transactions;
 mod dispatch;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -30,12 +34,14 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -139,6 +145,12 @@ const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::OffsetDelete,
     ApiKey::InitProducerId,
     ApiKey::DescribeProducers,
+    ApiKey::TxnOffsetCommit,
+    ApiKey::AddPartitionsToTxn,
+    ApiKey::AddOffsetsToTxn,
+    ApiKey::EndTxn,
+    ApiKey::DescribeTransactions,
+    ApiKey::ListTransactions,
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
@@ -155,6 +167,21 @@ pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
             ApiKey::InitProducerId => VersionRange {
                 min: range.min,
                 max: range.max.min(5),
+            },
+            // v4 and v5 need KIP-890's transaction verification.
+            ApiKey::TxnOffsetCommit => VersionRange {
+                min: range.min,
+                max: range.max.min(3),
+            },
+            // v5 is transaction version 2 (KIP-890 part 2: a new epoch per transaction), which is not offered.
+            ApiKey::AddPartitionsToTxn | ApiKey::EndTxn => VersionRange {
+                min: range.min,
+                max: range.max.min(4),
+            },
+            // v2 filters by a regular expression, for which the broker has no engine.
+            ApiKey::ListTransactions => VersionRange {
+                min: range.min,
+                max: range.max.min(1),
             },
             _ => range,
         }
@@ -259,6 +286,11 @@ fn handle(
         RequestKind::OffsetFetch(request) => now(R::OffsetFetch(offset_fetch::handle(
             &apis, version, request,
         ))),
+        RequestKind::TxnOffsetCommit(request) => {
+            later(
+                async move { R::TxnOffsetCommit(txn_offset_commit::handle(&apis, request).await) },
+            )
+        }
         RequestKind::ListGroups(request) => now(R::ListGroups(list_groups::handle(
             &groups, version, request,
         ))),
@@ -271,9 +303,24 @@ fn handle(
         RequestKind::DescribeProducers(request) => now(R::DescribeProducers(
             describe_producers::handle(&apis, request),
         )),
-        RequestKind::InitProducerId(request) => {
-            later(async move { R::InitProducerId(init_producer_id::handle(&apis, request).await) })
+        RequestKind::InitProducerId(request) => later(async move {
+            R::InitProducerId(init_producer_id::handle(&apis, version, request).await)
+        }),
+        RequestKind::AddPartitionsToTxn(request) => later(async move {
+            R::AddPartitionsToTxn(add_partitions_to_txn::handle(&apis, version, request).await)
+        }),
+        RequestKind::AddOffsetsToTxn(request) => later(async move {
+            R::AddOffsetsToTxn(add_offsets_to_txn::handle(&apis, version, request).await)
+        }),
+        RequestKind::EndTxn(request) => {
+            later(async move { R::EndTxn(end_txn::handle(&apis, version, request).await) })
         }
+        RequestKind::DescribeTransactions(request) => now(R::DescribeTransactions(
+            describe_transactions::handle(&apis, request),
+        )),
+        RequestKind::ListTransactions(request) => now(R::ListTransactions(
+            list_transactions::handle(&apis, request),
+        )),
         RequestKind::OffsetDelete(request) => {
             later(async move { R::OffsetDelete(offset_delete::handle(&groups, request).await) })
         }
@@ -343,6 +390,10 @@ impl ToErrorCode for LogError {
                     ResponseError::OutOfOrderSequenceNumber
                 }
                 ProducerStateError::UnknownProducerId { .. } => ResponseError::UnknownProducerId,
+                ProducerStateError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
+                ProducerStateError::TransactionCoordinatorFenced { .. } => {
+                    ResponseError::TransactionCoordinatorFenced
+                }
             },
             LogError::Io(_) => ResponseError::KafkaStorageError,
         }
@@ -404,6 +455,7 @@ impl ToErrorCode for GroupError {
             GroupError::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
             GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
             GroupError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+            GroupError::UnstableOffsetCommit => ResponseError::UnstableOffsetCommit,
             GroupError::InvalidRecord(_) => ResponseError::InvalidCommitOffsetSize,
             // As Kafka maps coordinator write failures: too large for the log is INVALID_COMMIT_OFFSET_SIZE,
             // anything else sends the client to look for the coordinator again.
@@ -412,6 +464,10 @@ impl ToErrorCode for GroupError {
                 | ReplicaError::Log(LogError::RecordListTooLarge { .. }) => {
                     ResponseError::InvalidCommitOffsetSize
                 }
+                // A transactional commit of a fenced producer: the log refused its epoch.
+                ReplicaError::Log(LogError::ProducerState(
+                    ProducerStateError::InvalidProducerEpoch { .. },
+                )) => ResponseError::InvalidProducerEpoch,
                 _ => ResponseError::NotCoordinator,
             },
         }
@@ -422,7 +478,8 @@ impl ToErrorCode for TransactionError {
     fn error(&self) -> ResponseError {
         match self {
             TransactionError::ProducerIdsUnavailable(_) => ResponseError::CoordinatorLoadInProgress,
-            TransactionError::TransactionsUnsupported => ResponseError::CoordinatorNotAvailable,
+            TransactionError::InvalidRequest(_) => ResponseError::InvalidRequest,
+            TransactionError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
             TransactionError::NotCoordinator => ResponseError::NotCoordinator,
             TransactionError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
             TransactionError::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout,

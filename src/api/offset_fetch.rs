@@ -1,5 +1,9 @@
 //! OffsetFetch (key 9): committed offsets of one group (v1..=v7) or several (v8+); -1 for partitions without a
 //! commit, every committed partition when no topics are named.
+//!
+//! Offsets an open transaction commits are not returned until it commits. With require_stable (v7+, KIP-447: a
+//! consumer with isolation.level=read_committed asks for it), a partition that has one answers
+//! UNSTABLE_OFFSET_COMMIT instead, which the consumer retries; without it, the committed offset.
 
 use std::sync::Arc;
 
@@ -17,9 +21,14 @@ use crate::coordinator::group::{FetchedOffset, GroupError};
 
 type Fetched = Result<Vec<(String, Vec<FetchedOffset>)>, GroupError>;
 
-fn fetch(apis: &KafkaApis, group_id: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Fetched {
+fn fetch(
+    apis: &KafkaApis,
+    group_id: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+) -> Fetched {
     apis.groups
-        .fetch_offsets(&group_id.into(), topics.as_deref())
+        .fetch_offsets(&group_id.into(), topics.as_deref(), require_stable)
 }
 
 pub fn handle(
@@ -27,6 +36,8 @@ pub fn handle(
     version: i16,
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
+    // The codec gives false before v7.
+    let require_stable = request.require_stable;
     if version >= 8 {
         let groups = request
             .groups
@@ -38,7 +49,7 @@ pub fn handle(
                         .map(|t| (t.name.to_string(), t.partition_indexes))
                         .collect()
                 });
-                let fetched = fetch(apis, &group.group_id, topics);
+                let fetched = fetch(apis, &group.group_id, topics, require_stable);
                 let response = OffsetFetchResponseGroup::default().with_group_id(group.group_id);
                 match fetched {
                     Err(error) => response.with_error_code(error.code()),
@@ -53,6 +64,9 @@ pub fn handle(
                                             .into_iter()
                                             .map(|o| {
                                                 OffsetFetchResponsePartitions::default()
+                                                    .with_error_code(
+                                                        o.error.as_ref().map_or(0, |e| e.code()),
+                                                    )
                                                     .with_partition_index(o.partition)
                                                     .with_committed_offset(o.offset)
                                                     .with_committed_leader_epoch(o.leader_epoch)
@@ -76,8 +90,9 @@ pub fn handle(
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect()
     });
-    let fetched = fetch(apis, &request.group_id, wanted.clone());
-    let partition = |o: FetchedOffset, error: i16| {
+    let fetched = fetch(apis, &request.group_id, wanted.clone(), require_stable);
+    let partition = |o: FetchedOffset, group_error: i16| {
+        let error = o.error.as_ref().map_or(group_error, |e| e.code());
         OffsetFetchResponsePartition::default()
             .with_partition_index(o.partition)
             .with_committed_offset(o.offset)
@@ -95,12 +110,7 @@ pub fn handle(
                 .map(|(topic, partitions)| {
                     let offsets = partitions
                         .into_iter()
-                        .map(|partition| FetchedOffset {
-                            partition,
-                            offset: -1,
-                            leader_epoch: -1,
-                            metadata: String::new(),
-                        })
+                        .map(|partition| FetchedOffset::none(partition, None))
                         .collect();
                     (topic, offsets)
                 })

@@ -12,9 +12,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{Partition, ReplicaError, ReplicaManager};
-use crate::ids::{PartitionIndex, TopicId};
+use crate::ids::{PartitionIndex, ProducerEpoch, ProducerId, TopicId};
 use crate::metadata::is_internal_topic;
-use crate::storage::LogAppendInfo;
+/// Who appends: clients may not write the internal topics that the coordinators keep their state in (Kafka's
+/// `internalTopicsAllowed`), and only a client's batches are checked for sequence and duplicates.
+pub use crate::storage::AppendOrigin;
+use crate::storage::{ControlRecordType, LogAppendInfo};
 
 /// How many replicas must have an append before it is acknowledged: Produce's `acks`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,14 +40,6 @@ impl RequiredAcks {
             _ => None,
         }
     }
-}
-
-/// Who appends (Kafka's `AppendOrigin` and `internalTopicsAllowed`): clients may not write the internal topics that
-/// the coordinators keep their state in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppendOrigin {
-    Client,
-    Coordinator,
 }
 
 /// Records in the leader's log that are not yet acknowledged.
@@ -99,11 +94,42 @@ impl ReplicaManager {
         if origin == AppendOrigin::Client && is_internal_topic(&partition.topic) {
             return Err(ReplicaError::InternalTopic(partition.topic.to_string()));
         }
-        let info = partition.append_as_leader(records, now_ms, acks == RequiredAcks::All)?;
+        let info =
+            partition.append_as_leader(records, origin, now_ms, acks == RequiredAcks::All)?;
         Ok(PendingAppend {
             partition,
             info,
             acks,
+        })
+    }
+
+    /// Appends a transaction marker (WriteTxnMarkers, from the transaction coordinator) to a partition this broker
+    /// leads, with acks=all as Kafka writes markers: refused before the append if the ISR is short of
+    /// min.insync.replicas, and [`PendingAppend::wait`] tells when it is durable. See [`crate::storage::Log::
+    /// append_marker`] for what the partition's producer state makes of it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn append_txn_marker(
+        &self,
+        topic_id: TopicId,
+        index: PartitionIndex,
+        producer_id: ProducerId,
+        producer_epoch: ProducerEpoch,
+        marker: ControlRecordType,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) -> Result<PendingAppend, ReplicaError> {
+        let partition = self.leader_partition(topic_id, index)?;
+        let info = partition.append_txn_marker(
+            producer_id,
+            producer_epoch,
+            marker,
+            coordinator_epoch,
+            now_ms,
+        )?;
+        Ok(PendingAppend {
+            partition,
+            info,
+            acks: RequiredAcks::All,
         })
     }
 }

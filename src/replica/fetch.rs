@@ -20,7 +20,8 @@ use crate::ids::{Offset, PartitionIndex, TopicId};
 pub enum IsolationLevel {
     /// Everything below the HighWatermark.
     ReadUncommitted,
-    /// Everything below the LastStableOffset. Without transactions (issue 10) it equals the HighWatermark.
+    /// Everything below the LastStableOffset (the HighWatermark, or the first offset of an open transaction if
+    /// lower), with the aborted transactions among what is read.
     ReadCommitted,
 }
 

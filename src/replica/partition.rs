@@ -17,8 +17,9 @@ use super::fetch::IsolationLevel;
 use super::ReplicaError;
 use crate::config::FlushPolicy;
 use crate::metadata::PartitionRegistration;
-use crate::storage::producer_state::BatchMetadata;
-use crate::storage::{Log, LogAppendInfo, LogConfig};
+use crate::storage::batch::whole_batches;
+use crate::storage::producer_state::ProducerStateEntry;
+use crate::storage::{AbortedTxn, AppendOrigin, ControlRecordType, Log, LogAppendInfo, LogConfig};
 
 pub struct Partition {
     pub topic: Arc<str>,
@@ -44,6 +45,9 @@ pub struct PartitionRead {
     pub high_watermark: Offset,
     pub last_stable_offset: Offset,
     pub log_start_offset: Offset,
+    /// For read_committed, the aborted transactions overlapping `records` (the consumer skips their records);
+    /// `None` for read_uncommitted, as Kafka leaves the field null.
+    pub aborted_transactions: Option<Vec<AbortedTxn>>,
 }
 
 impl Partition {
@@ -58,6 +62,7 @@ impl Partition {
         // Whatever survived recovery has been fsynced (or was written before a clean shutdown), so all of it is
         // visible.
         let (high_watermark, _) = watch::channel(log.log_end_offset());
+        // The log took the same HighWatermark on open.
         Self {
             topic,
             topic_id,
@@ -104,6 +109,18 @@ impl Partition {
 
     pub fn high_watermark(&self) -> Offset {
         *self.high_watermark.borrow()
+    }
+
+    /// The LastStableOffset: the HighWatermark, or the first unstable offset (see
+    /// [`Log::first_unstable_offset`]) when that is lower. read_committed fetches stop there.
+    pub fn last_stable_offset(&self) -> Offset {
+        let high_watermark = self.high_watermark();
+        Self::stable(high_watermark, &self.log())
+    }
+
+    fn stable(high_watermark: Offset, log: &Log) -> Offset {
+        log.first_unstable_offset()
+            .map_or(high_watermark, |unstable| unstable.min(high_watermark))
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Offset> {
@@ -167,15 +184,15 @@ impl Partition {
         Ok(self.log().install_cleaned(cleaned, now_ms)?)
     }
 
-    /// The idempotent producers this partition knows, by id (DescribeProducers): each with its epoch and last batch.
-    pub fn active_producers(&self) -> Vec<(ProducerId, ProducerEpoch, BatchMetadata)> {
+    /// The idempotent and transactional producers this partition knows, by id (DescribeProducers).
+    pub fn active_producers(&self) -> Vec<(ProducerId, ProducerStateEntry)> {
         let log = self.log();
         let mut producers: Vec<_> = log
             .producer_state()
             .entries()
-            .filter_map(|(id, entry)| entry.batches.back().map(|last| (*id, entry.epoch, *last)))
+            .map(|(id, entry)| (*id, entry.clone()))
             .collect();
-        producers.sort_by_key(|(id, _, _)| *id);
+        producers.sort_by_key(|(id, _)| *id);
         producers
     }
 
@@ -195,8 +212,41 @@ impl Partition {
     pub fn append_as_leader(
         &self,
         records: Bytes,
+        origin: AppendOrigin,
         now_ms: i64,
         acks_all: bool,
+    ) -> Result<LogAppendInfo, ReplicaError> {
+        self.append_with(acks_all, |log, epoch| {
+            log.append(records, epoch, origin, now_ms)
+        })
+    }
+
+    /// A transaction marker appended as leader, with acks=all (see [`Log::append_marker`]); then await
+    /// [`Partition::complete`] as for any append.
+    pub fn append_txn_marker(
+        &self,
+        producer_id: ProducerId,
+        producer_epoch: ProducerEpoch,
+        marker: ControlRecordType,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) -> Result<LogAppendInfo, ReplicaError> {
+        self.append_with(true, |log, epoch| {
+            log.append_marker(
+                producer_id,
+                producer_epoch,
+                marker,
+                coordinator_epoch,
+                epoch,
+                now_ms,
+            )
+        })
+    }
+
+    fn append_with(
+        &self,
+        acks_all: bool,
+        append: impl FnOnce(&mut Log, LeaderEpoch) -> Result<LogAppendInfo, crate::storage::LogError>,
     ) -> Result<LogAppendInfo, ReplicaError> {
         let epoch = self.leader_epoch();
         let mut log = self.log();
@@ -205,7 +255,7 @@ impl Partition {
                 return Err(ReplicaError::NotEnoughReplicas { isr, min_isr });
             }
         }
-        let info = log.append(records, epoch, now_ms)?;
+        let info = append(&mut log, epoch)?;
         drop(log);
         if self.policy != FlushPolicy::Durable {
             // Page-cache mode: written is visible.
@@ -280,6 +330,10 @@ impl Partition {
     }
 
     fn advance_high_watermark(&self, to: Offset) {
+        // The log first, so that a fetch the watch wakes finds the transactions below `to` stable.
+        if to > self.high_watermark() {
+            self.log().update_high_watermark(to);
+        }
         self.high_watermark.send_if_modified(|hw| {
             let advanced = to > *hw;
             if advanced {
@@ -290,7 +344,8 @@ impl Partition {
     }
 
     /// Reads from `offset`, never past what `isolation` may see: the HighWatermark, or for read_committed the
-    /// LastStableOffset (the HighWatermark until transactions leave open ones below it).
+    /// LastStableOffset, with the aborted transactions among what was read (Kafka's upper bound for them is the
+    /// end of the batches returned).
     pub fn read(
         &self,
         offset: Offset,
@@ -299,18 +354,29 @@ impl Partition {
         isolation: IsolationLevel,
     ) -> Result<PartitionRead, ReplicaError> {
         let high_watermark = self.high_watermark();
-        let last_stable_offset = high_watermark;
+        let log = self.log();
+        let last_stable_offset = Self::stable(high_watermark, &log);
         let visible = match isolation {
             IsolationLevel::ReadUncommitted => high_watermark,
             IsolationLevel::ReadCommitted => last_stable_offset,
         };
-        let log = self.log();
         let records = log.read(offset, max_bytes, visible, min_one_batch)?;
+        let aborted_transactions = match isolation {
+            IsolationLevel::ReadUncommitted => None,
+            IsolationLevel::ReadCommitted => match whole_batches(records.clone()).last() {
+                Some((last, _)) => {
+                    let upper_bound = Offset(last.next_offset());
+                    Some(log.collect_aborted_transactions(offset, upper_bound)?)
+                }
+                None => Some(Vec::new()),
+            },
+        };
         Ok(PartitionRead {
             records,
             high_watermark,
             last_stable_offset,
             log_start_offset: log.log_start_offset(),
+            aborted_transactions,
         })
     }
 
@@ -380,7 +446,7 @@ mod tests {
         let shrunk = state(&[1, 2, 3], &[1]);
         p.set_state(&shrunk);
         assert!(matches!(
-            p.append_as_leader(batch(1, 0), 0, true),
+            p.append_as_leader(batch(1, 0), AppendOrigin::Client, 0, true),
             Err(ReplicaError::NotEnoughReplicas { isr: 1, min_isr: 2 })
         ));
         assert_eq!(
@@ -389,9 +455,10 @@ mod tests {
             "refused before the append"
         );
         // acks=1 does not wait for followers, so the ISR does not matter to it.
-        p.append_as_leader(batch(1, 0), 0, false).expect("acks=1");
+        p.append_as_leader(batch(1, 0), AppendOrigin::Client, 0, false)
+            .expect("acks=1");
         p.set_state(&state(&[1, 2, 3], &[1, 2]));
-        p.append_as_leader(batch(1, 0), 0, true)
+        p.append_as_leader(batch(1, 0), AppendOrigin::Client, 0, true)
             .expect("acks=all with 2 in sync");
         assert!(p.check_isr_after_append().is_ok());
         p.set_state(&shrunk);
@@ -405,7 +472,7 @@ mod tests {
     fn min_insync_replicas_never_exceeds_the_replication_factor() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = partition(dir.path(), 2);
-        p.append_as_leader(batch(1, 0), 0, true)
+        p.append_as_leader(batch(1, 0), AppendOrigin::Client, 0, true)
             .expect("min.insync.replicas=2 on one replica requires one, as in Kafka");
         assert!(p.check_isr_after_append().is_ok());
         // A lowered min.insync.replicas (AlterConfigs) applies to the next append.
@@ -414,7 +481,88 @@ mod tests {
             ..LogConfig::default()
         });
         p.set_state(&state(&[1, 2], &[1]));
-        p.append_as_leader(batch(1, 0), 0, true)
+        p.append_as_leader(batch(1, 0), AppendOrigin::Client, 0, true)
             .expect("one in sync is enough now");
+    }
+
+    #[tokio::test]
+    async fn read_committed_stops_at_the_last_stable_offset_and_names_the_aborted() {
+        use crate::storage::test_batches::txn_batch;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = partition(dir.path(), 1);
+        let client = AppendOrigin::Client;
+        let append = |records: Bytes| {
+            let info = p
+                .append_as_leader(records, client, 0, true)
+                .expect("append");
+            info.last_offset
+        };
+        append(batch(2, 0)); // 0..=1
+        append(txn_batch(1, 0, 0, 2, 0)); // 2..=3, left open
+        let read = |isolation| p.read(Offset(0), 1 << 20, true, isolation).expect("read");
+        // Nothing is visible before the flush: the HighWatermark is 0.
+        assert_eq!(
+            read(IsolationLevel::ReadCommitted).aborted_transactions,
+            Some(vec![])
+        );
+        p.flush_to(Offset(4)).await.expect("flush");
+        assert_eq!(p.high_watermark(), Offset(4));
+        assert_eq!(p.last_stable_offset(), Offset(2));
+        let committed = read(IsolationLevel::ReadCommitted);
+        assert_eq!(committed.last_stable_offset, Offset(2));
+        let ends: Vec<i64> = whole_batches(committed.records.clone())
+            .map(|(h, _)| h.next_offset())
+            .collect();
+        assert_eq!(ends, vec![2]);
+        let uncommitted = read(IsolationLevel::ReadUncommitted);
+        assert_eq!(uncommitted.aborted_transactions, None);
+        assert_eq!(whole_batches(uncommitted.records).count(), 2);
+
+        let pending = p
+            .append_txn_marker(
+                ProducerId(1),
+                ProducerEpoch(0),
+                ControlRecordType::Abort,
+                0,
+                0,
+            )
+            .expect("marker");
+        assert_eq!(pending.last_offset, Offset(4));
+        // Until the marker is durable and below the HighWatermark the transaction still holds the LSO back.
+        assert_eq!(p.last_stable_offset(), Offset(2));
+        p.complete(&pending).await.expect("durable");
+        assert_eq!(
+            (p.high_watermark(), p.last_stable_offset()),
+            (Offset(5), Offset(5))
+        );
+        let committed = read(IsolationLevel::ReadCommitted);
+        assert_eq!(whole_batches(committed.records.clone()).count(), 3);
+        assert_eq!(
+            committed.aborted_transactions,
+            Some(vec![AbortedTxn {
+                producer_id: ProducerId(1),
+                first_offset: Offset(2),
+                last_offset: Offset(4),
+                last_stable_offset: Offset(5),
+            }])
+        );
+        // A read that ends before the transaction does not name it.
+        let first = p
+            .read(Offset(0), 1, true, IsolationLevel::ReadCommitted)
+            .expect("read");
+        assert_eq!(first.aborted_transactions, Some(vec![]));
+        // The producer's epoch fences a stale marker.
+        assert!(p
+            .append_txn_marker(
+                ProducerId(1),
+                ProducerEpoch(0),
+                ControlRecordType::Commit,
+                -5,
+                0
+            )
+            .is_err());
+        let producers = p.active_producers();
+        assert_eq!(producers.len(), 1);
+        assert_eq!(producers[0].1.coordinator_epoch, 0);
     }
 }

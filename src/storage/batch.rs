@@ -30,6 +30,7 @@ use kafka_protocol::records::{
 
 use super::records;
 use super::{LogConfig, LogError, RecordError, RecordRule, TimestampType};
+use crate::ids::{ProducerEpoch, ProducerId};
 
 pub const BASE_OFFSET_POS: usize = 0;
 pub const LENGTH_POS: usize = 8;
@@ -40,6 +41,8 @@ pub const ATTRIBUTES_POS: usize = 21;
 pub const LAST_OFFSET_DELTA_POS: usize = 23;
 pub const BASE_TIMESTAMP_POS: usize = 27;
 pub const MAX_TIMESTAMP_POS: usize = 35;
+pub const PRODUCER_ID_POS: usize = 43;
+pub const PRODUCER_EPOCH_POS: usize = 51;
 pub const RECORD_COUNT_POS: usize = 57;
 /// Bytes before the batch length field counts from: base offset and the length itself.
 pub const LOG_OVERHEAD: usize = 12;
@@ -53,6 +56,12 @@ const TRANSACTIONAL_BIT: i16 = 1 << 4;
 const CONTROL_BIT: i16 = 1 << 5;
 /// Kafka's `RecordBatch.NO_TIMESTAMP`: the producer did not set one, so there is nothing to validate.
 pub const NO_TIMESTAMP: i64 = -1;
+/// Kafka's `RecordBatch.NO_SEQUENCE`: the batch carries no sequence (a broker-written batch with a producer id).
+pub const NO_SEQUENCE: i32 = -1;
+/// The version of a control record's key (Kafka's `ControlRecordType.CURRENT_CONTROL_RECORD_KEY_VERSION`).
+const CONTROL_KEY_VERSION: i16 = 0;
+/// The version of a transaction marker's value (Kafka's `EndTransactionMarker.CURRENT_END_TXN_MARKER_VERSION`).
+const END_TXN_MARKER_VERSION: i16 = 0;
 
 /// Compression codecs by their attribute id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,8 +124,8 @@ impl BatchHeader {
             last_offset_delta: be_i32(buf, LAST_OFFSET_DELTA_POS),
             base_timestamp: be_i64(buf, BASE_TIMESTAMP_POS),
             max_timestamp: be_i64(buf, MAX_TIMESTAMP_POS),
-            producer_id: be_i64(buf, 43),
-            producer_epoch: be_i16(buf, 51),
+            producer_id: be_i64(buf, PRODUCER_ID_POS),
+            producer_epoch: be_i16(buf, PRODUCER_EPOCH_POS),
             base_sequence: be_i32(buf, 53),
             record_count: be_i32(buf, RECORD_COUNT_POS),
         })
@@ -461,204 +470,160 @@ pub fn encode_batch(
     Ok(buf.freeze())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::test_batches::{batch, batch_with, keyed_batch, TestRecord};
-    use kafka_protocol::records::Compression as Codec;
-
-    fn config() -> LogConfig {
-        LogConfig::default()
-    }
-
-    #[test]
-    fn good_batch_passes() {
-        let b = batch(3, 1_000);
-        let v = validate_for_append(&b, &config(), 1_000).expect("valid");
-        assert_eq!(v.header.record_count, 3);
-        assert_eq!(v.header.last_offset_delta, 2);
-        assert_eq!(v.size, b.len());
-        assert_eq!(v.max_timestamp, 1_002);
-    }
-
-    #[test]
-    fn bad_crc_is_corrupt() {
-        let mut b = batch(2, 0).to_vec();
-        let last = b.len() - 1;
-        b[last] ^= 0xff;
-        assert!(matches!(
-            validate_for_append(&b, &config(), 0),
-            Err(LogError::CorruptMessage(_))
+/// [`encode_batch`], as part of a transaction of `producer_id`: the transactional attribute set, the producer's id
+/// and epoch in the header, base sequence -1 (as Kafka's coordinators write their transactional records: they are
+/// no idempotent producer, so there is no sequence to check). The header fields are stamped after encoding and the
+/// CRC recomputed, which keeps the encoder in one place.
+pub fn encode_transactional_batch(
+    records: impl IntoIterator<Item = BrokerRecord>,
+    codec: Codec,
+    producer_id: ProducerId,
+    producer_epoch: ProducerEpoch,
+) -> Result<Bytes, LogError> {
+    let mut batch = encode_batch(records, codec)?.to_vec();
+    if batch.len() < HEADER_SIZE {
+        return Err(LogError::InvalidRecord(
+            "an encoded batch without a header".into(),
         ));
     }
+    let attributes = i16::from_be_bytes([batch[ATTRIBUTES_POS], batch[ATTRIBUTES_POS + 1]]);
+    batch[ATTRIBUTES_POS..ATTRIBUTES_POS + 2]
+        .copy_from_slice(&(attributes | TRANSACTIONAL_BIT).to_be_bytes());
+    batch[PRODUCER_ID_POS..PRODUCER_ID_POS + 8].copy_from_slice(&producer_id.0.to_be_bytes());
+    batch[PRODUCER_EPOCH_POS..PRODUCER_EPOCH_POS + 2]
+        .copy_from_slice(&producer_epoch.0.to_be_bytes());
+    let crc = compute_crc(&batch);
+    batch[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(Bytes::from(batch))
+}
 
-    #[test]
-    fn truncated_is_corrupt() {
-        let b = batch(2, 0);
-        for cut in [0, 10, HEADER_SIZE - 1, HEADER_SIZE, b.len() - 1] {
-            assert!(
-                matches!(
-                    validate_for_append(&b[..cut], &config(), 0),
-                    Err(LogError::CorruptMessage(_))
-                ),
-                "cut at {cut}"
-            );
+/// The type of a transaction marker, the key of the one record in a control batch (Kafka's `ControlRecordType`;
+/// other control types, such as KRaft's, never carry a producer id and are not markers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlRecordType {
+    /// The transaction's records are to be skipped by read_committed consumers.
+    Abort,
+    /// The transaction's records become visible to read_committed consumers.
+    Commit,
+}
+
+impl ControlRecordType {
+    fn to_wire(self) -> i16 {
+        match self {
+            ControlRecordType::Abort => 0,
+            ControlRecordType::Commit => 1,
         }
     }
 
-    #[test]
-    fn wrong_magic_is_invalid() {
-        let mut b = batch(1, 0).to_vec();
-        b[MAGIC_POS] = 1;
-        assert!(matches!(
-            validate_for_append(&b, &config(), 0),
-            Err(LogError::InvalidRecord(_))
-        ));
-    }
-
-    #[test]
-    fn too_large_is_rejected() {
-        let b = batch(5, 0);
-        let cfg = LogConfig {
-            max_message_bytes: (b.len() - 1) as u32,
-            ..config()
-        };
-        assert!(matches!(
-            validate_for_append(&b, &cfg, 0),
-            Err(LogError::MessageTooLarge { .. })
-        ));
-    }
-
-    #[test]
-    fn two_batches_are_invalid() {
-        let mut b = batch(1, 0).to_vec();
-        b.extend_from_slice(&batch(1, 0));
-        assert!(matches!(
-            validate_for_append(&b, &config(), 0),
-            Err(LogError::InvalidRecord(_))
-        ));
-    }
-
-    #[test]
-    fn count_must_match_offset_delta_and_records() {
-        // Claim 3 records while holding 2: the count no longer matches the records.
-        let mut b = batch(2, 0).to_vec();
-        b[RECORD_COUNT_POS..RECORD_COUNT_POS + 4].copy_from_slice(&3i32.to_be_bytes());
-        b[LAST_OFFSET_DELTA_POS..LAST_OFFSET_DELTA_POS + 4].copy_from_slice(&2i32.to_be_bytes());
-        let crc = compute_crc(&b);
-        b[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
-        assert!(validate_for_append(&b, &config(), 0).is_err());
-
-        let mut b = batch(2, 0).to_vec();
-        b[LAST_OFFSET_DELTA_POS..LAST_OFFSET_DELTA_POS + 4].copy_from_slice(&5i32.to_be_bytes());
-        let crc = compute_crc(&b);
-        b[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
-        assert!(matches!(
-            validate_for_append(&b, &config(), 0),
-            Err(LogError::InvalidRecord(_))
-        ));
-    }
-
-    #[test]
-    fn timestamps_outside_window_are_rejected() {
-        let cfg = LogConfig {
-            message_timestamp_before_max_ms: 1_000,
-            message_timestamp_after_max_ms: 1_000,
-            ..config()
-        };
-        let now = 1_000_000;
-        let refused = |result: Result<ValidatedBatch, LogError>| -> Vec<(i32, RecordRule)> {
-            match result {
-                Err(LogError::InvalidRecords(errors)) => {
-                    errors.iter().map(|e| (e.batch_index, e.rule)).collect()
-                }
-                other => panic!("expected record errors, got {other:?}"),
-            }
-        };
-        let late = RecordRule::TimestampInWindow;
-        assert!(validate_for_append(&batch(2, now - 500), &cfg, now).is_ok());
-        assert_eq!(
-            refused(validate_for_append(&batch(2, now - 5_000), &cfg, now)),
-            vec![(0, late), (1, late)]
-        );
-        assert_eq!(
-            refused(validate_for_append(&batch(2, now + 5_000), &cfg, now)),
-            vec![(0, late), (1, late)]
-        );
-        // Only the records out of the window are named, compressed or not.
-        for codec in [Codec::None, Codec::Gzip] {
-            let mixed = batch_with(
-                &[
-                    TestRecord::at(now),
-                    TestRecord::at(now + 5_000),
-                    TestRecord::at(now - 200),
-                    TestRecord::at(now - 6_000),
-                ],
-                codec,
-            );
-            assert_eq!(
-                refused(validate_for_append(&mixed, &cfg, now)),
-                vec![(1, late), (3, late)],
-                "{codec:?}"
-            );
+    fn from_wire(value: i16) -> Option<ControlRecordType> {
+        match value {
+            0 => Some(ControlRecordType::Abort),
+            1 => Some(ControlRecordType::Commit),
+            _ => None,
         }
-    }
-
-    #[test]
-    fn keyless_records_on_a_compacted_topic_are_named() {
-        let cfg = LogConfig {
-            cleanup_compact: true,
-            message_timestamp_before_max_ms: 1_000,
-            ..config()
-        };
-        let now = 1_000_000;
-        for codec in [Codec::None, Codec::Lz4] {
-            let b = keyed_batch(
-                &[(Some("a"), Some("1")), (None, Some("2")), (Some(""), None)],
-                now,
-                codec,
-            );
-            match validate_for_append(&b, &cfg, now) {
-                Err(LogError::InvalidRecords(errors)) => {
-                    let named: Vec<_> = errors.iter().map(|e| (e.batch_index, e.rule)).collect();
-                    assert_eq!(named, vec![(1, RecordRule::KeyRequired)], "{codec:?}");
-                }
-                other => panic!("{codec:?}: expected record errors, got {other:?}"),
-            }
-            // A keyless record with a timestamp out of the window is reported once, for its key.
-            let old = keyed_batch(
-                &[(None, Some("1")), (Some("k"), Some("2"))],
-                now - 5_000,
-                codec,
-            );
-            match validate_for_append(&old, &cfg, now) {
-                Err(LogError::InvalidRecords(errors)) => {
-                    let named: Vec<_> = errors.iter().map(|e| (e.batch_index, e.rule)).collect();
-                    assert_eq!(
-                        named,
-                        vec![
-                            (0, RecordRule::KeyRequired),
-                            (1, RecordRule::TimestampInWindow)
-                        ],
-                        "{codec:?}"
-                    );
-                }
-                other => panic!("{codec:?}: expected record errors, got {other:?}"),
-            }
-        }
-        let keyed = keyed_batch(&[(Some("a"), Some("1"))], now, Codec::None);
-        assert!(validate_for_append(&keyed, &cfg, now).is_ok());
-    }
-
-    #[test]
-    fn assign_rewrites_owned_fields_and_keeps_crc_valid() {
-        let mut b = batch(2, 50).to_vec();
-        assign_in_place(&mut b, 42, 7, TimestampType::CreateTime, 51);
-        let h = check_framing(&b).expect("still valid");
-        assert_eq!((h.base_offset, h.partition_leader_epoch), (42, 7));
-        assign_in_place(&mut b, 42, 7, TimestampType::LogAppendTime, 9_999);
-        let h = check_framing(&b).expect("CRC recomputed");
-        assert_eq!(h.timestamp_type(), TimestampType::LogAppendTime);
-        assert_eq!(h.max_timestamp, 9_999);
     }
 }
+
+/// What a transaction marker says (Kafka's `EndTransactionMarker`): how the transaction ended, and the epoch of the
+/// transaction coordinator that ended it (so a marker from a zombie coordinator can be refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndTxnMarker {
+    pub control_type: ControlRecordType,
+    pub coordinator_epoch: i32,
+}
+
+fn put_varint(out: &mut Vec<u8>, value: i32) {
+    let mut z = ((value << 1) ^ (value >> 31)) as u32;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+/// Encodes a transaction marker as Kafka's `MemoryRecords.withEndTransactionMarker` does: one uncompressed batch,
+/// attributes transactional and control, the producer's id and epoch, base sequence -1 (NO_SEQUENCE), CreateTime,
+/// offsets from 0 (the leader assigns them on append), and one record whose key is `version i16 (0) | type i16
+/// (0 ABORT, 1 COMMIT)` and whose value is `version i16 (0) | coordinator_epoch i32`.
+pub fn encode_control_batch(
+    producer_id: ProducerId,
+    producer_epoch: ProducerEpoch,
+    marker: ControlRecordType,
+    coordinator_epoch: i32,
+    timestamp_ms: i64,
+) -> Bytes {
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&CONTROL_KEY_VERSION.to_be_bytes());
+    key.extend_from_slice(&marker.to_wire().to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&END_TXN_MARKER_VERSION.to_be_bytes());
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    let mut body = vec![0u8]; // record attributes: unused
+    body.push(0); // timestamp delta 0 (a varlong)
+    put_varint(&mut body, 0); // offset delta
+    put_varint(&mut body, key.len() as i32);
+    body.extend_from_slice(&key);
+    put_varint(&mut body, value.len() as i32);
+    body.extend_from_slice(&value);
+    put_varint(&mut body, 0); // no headers
+    let mut record = Vec::with_capacity(body.len() + 1);
+    put_varint(&mut record, body.len() as i32);
+    record.extend_from_slice(&body);
+
+    let mut buf = Vec::with_capacity(HEADER_SIZE + record.len());
+    buf.extend_from_slice(&0i64.to_be_bytes()); // base offset
+    buf.extend_from_slice(&((HEADER_SIZE - LOG_OVERHEAD + record.len()) as i32).to_be_bytes());
+    buf.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch, assigned on append
+    buf.push(MAGIC_V2 as u8);
+    buf.extend_from_slice(&0u32.to_be_bytes()); // CRC, below
+    buf.extend_from_slice(&(TRANSACTIONAL_BIT | CONTROL_BIT).to_be_bytes());
+    buf.extend_from_slice(&0i32.to_be_bytes()); // last offset delta
+    buf.extend_from_slice(&timestamp_ms.to_be_bytes());
+    buf.extend_from_slice(&timestamp_ms.to_be_bytes());
+    buf.extend_from_slice(&producer_id.0.to_be_bytes());
+    buf.extend_from_slice(&producer_epoch.0.to_be_bytes());
+    buf.extend_from_slice(&NO_SEQUENCE.to_be_bytes());
+    buf.extend_from_slice(&1i32.to_be_bytes()); // record count
+    buf.extend_from_slice(&record);
+    let crc = compute_crc(&buf);
+    buf[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+    Bytes::from(buf)
+}
+
+/// The transaction marker a batch carries: `None` for a data batch, an empty control batch (Kafka's cleaner leaves
+/// those once a transaction's records are gone) or a control record of another type. A control record too short
+/// for its key or value, or with a negative key version, is corrupt, as Kafka's `EndTransactionMarker` finds it.
+pub fn end_txn_marker(
+    batch: &[u8],
+    header: &BatchHeader,
+) -> Result<Option<EndTxnMarker>, LogError> {
+    if !header.is_control() || header.record_count < 1 {
+        return Ok(None);
+    }
+    records::with_records(batch, header, |records| {
+        let Some((key, value)) = records::first_key_value(records)? else {
+            return Ok(None);
+        };
+        let corrupt = |what: &str| LogError::CorruptMessage(format!("control record: {what}"));
+        let key = key
+            .filter(|k| k.len() >= 4)
+            .ok_or_else(|| corrupt("key too short"))?;
+        if be_i16(key, 0) < 0 {
+            return Err(corrupt("negative key version"));
+        }
+        let Some(control_type) = ControlRecordType::from_wire(be_i16(key, 2)) else {
+            return Ok(None);
+        };
+        let value = value
+            .filter(|v| v.len() >= 6)
+            .ok_or_else(|| corrupt("transaction marker value too short"))?;
+        Ok(Some(EndTxnMarker {
+            control_type,
+            coordinator_epoch: be_i32(value, 2),
+        }))
+    })
+}
+
+#[cfg(test)]
+#[path = "batch_tests.rs"]
+mod tests;

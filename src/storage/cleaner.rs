@@ -20,10 +20,19 @@
 //!    based in `[base, end)`), and `.cleaned` leftovers are deleted, so the log holds the old segments or the new
 //!    ones, never a mix.
 //!
+//! Transactions: the cleaner never touches a segment that reaches the first unstable offset (an open transaction's
+//! records, or a closed one's whose marker is not yet below the HighWatermark), as Kafka never cleans past the
+//! LastStableOffset. Below it, committed transactional records compact like any others; the records of aborted
+//! transactions (known from the transaction indexes) are kept whole and never mapped, so they can hide no
+//! committed record; control batches are all kept, and the cleaned segment takes over the transaction index
+//! entries of the segments it replaces. Kafka removes aborted records and, later, their markers; this cleaner
+//! does not yet.
+//!
 //! Steps 1 and 2 read only inactive segments, which never change, through their own file handles: the caller runs
 //! them without the partition lock ([`Log::clean_plan`], [`build`], [`Log::install_cleaned`]), so produce and
 //! fetch go on while a log is cleaned; only the swap takes the lock.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -40,9 +49,10 @@ use super::checkpoint;
 use super::log::{remove_if_present, Log};
 use super::offset_map::OffsetMap;
 use super::retention::largest_timestamp;
-use super::segment::{self, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use super::segment::{self, LogSegment, LOG_SUFFIX, SEGMENT_SUFFIXES, TXN_INDEX_SUFFIX};
+use super::transaction_index::{AbortedTxn, TransactionIndex};
 use super::{LogConfig, LogError, TimestampType};
-use crate::ids::Offset;
+use crate::ids::{Offset, ProducerId};
 
 pub const CLEANED_SUFFIX: &str = ".cleaned";
 const SWAP_SUFFIX: &str = ".swap";
@@ -76,6 +86,22 @@ pub struct CleanPlan {
     segments: Vec<SegmentView>,
     /// Tombstones kept by an earlier pass may go now: a pass is due even with nothing dirty.
     tombstone_pass: bool,
+    /// The aborted transactions of the planned segments, by producer: `(first offset, marker offset)`, in order.
+    aborted: HashMap<ProducerId, Vec<(Offset, Offset)>>,
+}
+
+impl CleanPlan {
+    /// Whether a transactional batch of `producer_id` at `base_offset` belongs to an aborted transaction.
+    fn is_aborted(&self, producer_id: ProducerId, base_offset: Offset) -> bool {
+        let Some(ranges) = self.aborted.get(&producer_id) else {
+            return false;
+        };
+        // A producer's transactions do not overlap: the only candidate is the last one starting at or before it.
+        let later = ranges.partition_point(|(first, _)| *first <= base_offset);
+        later
+            .checked_sub(1)
+            .is_some_and(|i| base_offset < ranges[i].1)
+    }
 }
 
 /// Cleaned copies written and fsynced, waiting for [`Log::install_cleaned`].
@@ -109,8 +135,9 @@ fn parse_swap_name(name: &str) -> Option<(Offset, Offset)> {
 }
 
 /// Finishes swaps a crash interrupted: deletes every segment file based in the swap's range, then renames the swap
-/// into place. Idempotent, so a crash during this is finished by the next open.
-pub fn complete_swaps(dir: &Path) -> Result<(), LogError> {
+/// into place. Idempotent, so a crash during this is finished by the next open. Returns the base offsets of the
+/// segments swapped in: their transaction index went with the old files, and the log rebuilds it.
+pub fn complete_swaps(dir: &Path) -> Result<Vec<Offset>, LogError> {
     let mut swaps = Vec::new();
     let mut segment_files = Vec::new();
     for entry in fs::read_dir(dir)? {
@@ -120,15 +147,16 @@ pub fn complete_swaps(dir: &Path) -> Result<(), LogError> {
         };
         if let Some(range) = parse_swap_name(&name) {
             swaps.push((range, entry.path()));
-        } else if let Some((base, LOG_SUFFIX | INDEX_SUFFIX | TIME_INDEX_SUFFIX)) =
-            segment::parse_file_name(&name)
-        {
-            segment_files.push((base, entry.path()));
+        } else if let Some((base, suffix)) = segment::parse_file_name(&name) {
+            if SEGMENT_SUFFIXES.contains(&suffix) {
+                segment_files.push((base, entry.path()));
+            }
         }
     }
     if swaps.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
+    let swapped = swaps.iter().map(|((base, _), _)| *base).collect();
     for ((base, end), swap) in swaps {
         tracing::warn!(dir = %dir.display(), base = base.0, end = end.0, "completing an interrupted log cleaner swap");
         for (file_base, path) in &segment_files {
@@ -139,7 +167,7 @@ pub fn complete_swaps(dir: &Path) -> Result<(), LogError> {
         fs::rename(&swap, dir.join(segment::file_name(base, LOG_SUFFIX)))?;
     }
     checkpoint::sync_dir(dir)?;
-    Ok(())
+    Ok(swapped)
 }
 
 impl Log {
@@ -150,9 +178,15 @@ impl Log {
         }
         let inactive = &self.segments[..self.segments.len() - 1];
         let lag_ms = self.config.min_compaction_lag_ms;
+        // Nothing at or after the first unstable offset is cleaned: a segment must end at or below it.
+        let unstable = self.first_unstable_offset().unwrap_or(Offset(i64::MAX));
         let cleanable = inactive
             .iter()
-            .take_while(|s| now_ms.saturating_sub(largest_timestamp(s)) >= lag_ms)
+            .zip(&self.segments[1..])
+            .take_while(|(s, next)| {
+                now_ms.saturating_sub(largest_timestamp(s)) >= lag_ms
+                    && next.base_offset() <= unstable
+            })
             .count();
         if cleanable == 0 {
             return None;
@@ -193,12 +227,36 @@ impl Log {
         let tombstones_due = self.tombstones_due_ms.is_some_and(|due| now_ms >= due);
         let due = (dirty_bytes > 0 && (ratio >= self.config.min_cleanable_dirty_ratio || overdue))
             || tombstones_due;
-        due.then(|| CleanPlan {
+        if !due {
+            return None;
+        }
+        let mut aborted: HashMap<ProducerId, Vec<(Offset, Offset)>> = HashMap::new();
+        for segment in &self.segments[..cleanable] {
+            let entries = match segment.txn_index().all() {
+                Ok(entries) => entries,
+                Err(error) => {
+                    // Without them aborted records could hide committed ones: no pass until they read.
+                    tracing::warn!(dir = %self.dir.display(), %error, "cannot read a transaction index; not cleaning");
+                    return None;
+                }
+            };
+            for txn in entries {
+                aborted
+                    .entry(txn.producer_id)
+                    .or_default()
+                    .push((txn.first_offset, txn.last_offset));
+            }
+        }
+        for ranges in aborted.values_mut() {
+            ranges.sort();
+        }
+        Some(CleanPlan {
             dir: self.dir.clone(),
             config: self.config.clone(),
             first_dirty,
             segments: views,
             tombstone_pass: tombstones_due,
+            aborted,
         })
     }
 
@@ -265,6 +323,11 @@ impl Log {
                 .iter()
                 .position(|s| s.base_offset() == group.base)
                 .unwrap_or(0);
+            // Every control batch is kept, so the old segments' aborted transactions are the cleaned one's.
+            let mut aborted: Vec<AbortedTxn> = Vec::new();
+            for segment in &self.segments[first..first + group.old_bases.len()] {
+                aborted.extend(segment.txn_index().all()?);
+            }
             let old: Vec<LogSegment> = self
                 .segments
                 .drain(first..first + group.old_bases.len())
@@ -276,6 +339,17 @@ impl Log {
                 return Ok(None);
             }
             if group.cleaned.is_some() {
+                // Durable before the swap becomes the segment: until then a crash leaves the swap, whose completion
+                // deletes this file with the old ones and has the log rebuild it, so a completed swap never lacks it.
+                let txn_path = self
+                    .dir
+                    .join(segment::file_name(group.base, TXN_INDEX_SUFFIX));
+                let mut index = TransactionIndex::create(&txn_path, group.base)?;
+                for txn in &aborted {
+                    index.append(txn)?;
+                }
+                index.flush()?;
+                drop(index);
                 fs::rename(
                     &swap,
                     self.dir.join(segment::file_name(group.base, LOG_SUFFIX)),
@@ -321,6 +395,13 @@ pub fn build(
         let mut full = false;
         for_each_batch(view, |header, bytes| {
             if header.is_control() || header.next_offset() <= first_dirty.0 {
+                return Ok(true);
+            }
+            if header.is_transactional()
+                && plan.is_aborted(ProducerId(header.producer_id), Offset(header.base_offset))
+            {
+                // An aborted write supersedes nothing.
+                end = end.max(Offset(header.next_offset()));
                 return Ok(true);
             }
             for record in decode(bytes)? {
@@ -372,7 +453,9 @@ pub fn build(
             let drop_tombstones = now_ms >= horizon_ms;
             let mut kept_tombstone = false;
             for_each_batch(view, |header, bytes| {
-                if header.is_control() {
+                let aborted = header.is_transactional()
+                    && plan.is_aborted(ProducerId(header.producer_id), Offset(header.base_offset));
+                if header.is_control() || aborted {
                     out.write_all(bytes)?;
                     written += bytes.len() as u64;
                     return Ok(true);

@@ -6,6 +6,7 @@ use kafka_protocol::records::{Compression as Codec, RecordBatchDecoder};
 use super::*;
 use crate::ids::LeaderEpoch;
 use crate::storage::test_batches::keyed_batch;
+use crate::storage::AppendOrigin;
 
 const NOW: i64 = 50_000_000;
 
@@ -73,8 +74,13 @@ fn fill(
             .iter()
             .map(|(k, v)| (Some(k.as_str()), Some(v.as_str())))
             .collect();
-        log.append(keyed_batch(&refs, ts, codec), LeaderEpoch(0), NOW)
-            .expect("append");
+        log.append(
+            keyed_batch(&refs, ts, codec),
+            LeaderEpoch(0),
+            AppendOrigin::Client,
+            NOW,
+        )
+        .expect("append");
         for (k, v) in records {
             latest.insert(k, Some(v));
         }
@@ -82,6 +88,7 @@ fn fill(
     log.append(
         keyed_batch(&[(Some("k0"), None)], ts, codec),
         LeaderEpoch(0),
+        AppendOrigin::Client,
         NOW,
     )
     .expect("tombstone");
@@ -90,6 +97,7 @@ fn fill(
     log.append(
         keyed_batch(&[(Some("tail"), Some("t"))], ts, codec),
         LeaderEpoch(0),
+        AppendOrigin::Client,
         NOW,
     )
     .expect("tail");
@@ -205,6 +213,7 @@ fn keyless_records_are_refused_on_a_compacted_log() {
         let result = log.append(
             keyed_batch(&[(Some("a"), Some("1")), (None, Some("x"))], NOW, codec),
             LeaderEpoch(0),
+            AppendOrigin::Client,
             NOW,
         );
         assert!(
@@ -266,4 +275,140 @@ fn swap_names_round_trip() {
     let name = swap_name(Offset(5), Offset(123));
     assert_eq!(parse_swap_name(&name), Some((Offset(5), Offset(123))));
     assert_eq!(parse_swap_name("00000000000000000005.log"), None);
+}
+
+/// The data records of the log (no markers), as (offset, key, value).
+fn data_records(log: &Log) -> Vec<(i64, String, Option<String>)> {
+    contents(log)
+        .into_iter()
+        .filter(|(_, key, _)| key.starts_with('k'))
+        .collect()
+}
+
+/// Committed and aborted transactions below an open one, plain records around them: the cleaner compacts below
+/// the open transaction only, keeps the aborted records (which hide nothing) and the markers, and the transaction
+/// index survives it, also a crash in the middle of its swap.
+#[test]
+fn transactions_are_cleaned_around_and_never_past_the_first_unstable_offset() {
+    use crate::ids::{ProducerEpoch, ProducerId};
+    use crate::storage::test_batches::{producer_batch, TestProducer};
+    use crate::storage::ControlRecordType;
+    let ts = NOW - 10_000;
+    for stop in [
+        InstallStop::Never,
+        InstallStop::AfterSwapWritten,
+        InstallStop::AfterOldDeleted,
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = Log::open(dir.path().to_path_buf(), config(), NOW).expect("open");
+        let append = |log: &mut Log, producer: Option<TestProducer>, k: &str, v: &str| {
+            let records = [(Some(k), Some(v))];
+            let batch = match producer {
+                Some(p) => producer_batch(p, &records, ts),
+                None => keyed_batch(&records, ts, Codec::None),
+            };
+            log.append(batch, LeaderEpoch(0), AppendOrigin::Client, NOW)
+                .expect("append");
+        };
+        let end = |log: &mut Log, producer: i64, kind: ControlRecordType| {
+            log.append_marker(
+                ProducerId(producer),
+                ProducerEpoch(0),
+                kind,
+                0,
+                LeaderEpoch(0),
+                NOW,
+            )
+            .expect("marker");
+        };
+        for round in 0..3 {
+            append(&mut log, None, "k0", &format!("plain{round}"));
+            append(&mut log, None, "k1", &format!("plain{round}"));
+        }
+        append(
+            &mut log,
+            Some(TestProducer::txn(1, 0, 0)),
+            "k0",
+            "committed",
+        );
+        append(
+            &mut log,
+            Some(TestProducer::txn(1, 0, 1)),
+            "k1",
+            "committed",
+        );
+        end(&mut log, 1, ControlRecordType::Commit);
+        append(&mut log, Some(TestProducer::txn(2, 0, 0)), "k0", "aborted");
+        append(&mut log, Some(TestProducer::txn(2, 0, 1)), "k1", "aborted");
+        end(&mut log, 2, ControlRecordType::Abort);
+        for round in 0..3 {
+            append(&mut log, None, "k2", &format!("plain{round}"));
+        }
+        log.roll(NOW).expect("roll");
+        let open_at = log.log_end_offset();
+        append(&mut log, Some(TestProducer::txn(3, 0, 0)), "k2", "open");
+        for round in 3..6 {
+            append(&mut log, None, "k2", &format!("plain{round}"));
+        }
+        log.roll(NOW).expect("roll");
+        append(&mut log, None, "k9", "tail");
+        log.update_high_watermark(log.log_end_offset());
+        assert_eq!(log.first_unstable_offset(), Some(open_at));
+        let before = data_records(&log);
+        let aborted = log
+            .collect_aborted_transactions(Offset(0), Offset(i64::MAX))
+            .expect("collect");
+        assert_eq!(aborted.len(), 1);
+
+        let plan = log.clean_plan(NOW).expect("due");
+        let mut map = OffsetMap::with_memory(1 << 16);
+        let cleaned = build(&plan, &mut map, NOW).expect("build").expect("work");
+        log.install_until(cleaned, NOW, stop).expect("install");
+        if stop != InstallStop::Never {
+            drop(log);
+            log = Log::open(dir.path().to_path_buf(), config(), NOW).expect("reopen");
+            log.update_high_watermark(log.log_end_offset());
+            while log.clean(1 << 16, NOW).expect("clean").is_some() {}
+        }
+        let after = data_records(&log);
+        let values = |key: &str| -> Vec<String> {
+            after
+                .iter()
+                .filter(|(_, k, _)| k == key)
+                .filter_map(|(_, _, v)| v.clone())
+                .collect()
+        };
+        // The committed values survive the later aborted writes of their keys; the plain ones before are gone.
+        assert_eq!(values("k0"), vec!["committed", "aborted"], "{stop:?}");
+        assert_eq!(values("k1"), vec!["committed", "aborted"], "{stop:?}");
+        // Nothing at or after the open transaction was touched.
+        let from_open =
+            |records: &[(i64, String, Option<String>)]| -> Vec<(i64, String, Option<String>)> {
+                records
+                    .iter()
+                    .filter(|r| r.0 >= open_at.0)
+                    .cloned()
+                    .collect()
+            };
+        assert_eq!(from_open(&after), from_open(&before), "{stop:?}");
+        assert!(
+            after.len() < before.len(),
+            "{stop:?}: something was cleaned"
+        );
+        assert_eq!(
+            log.collect_aborted_transactions(Offset(0), Offset(i64::MAX))
+                .expect("collect"),
+            aborted,
+            "{stop:?}"
+        );
+        // And a crash now keeps the cleaned segment's index as well.
+        drop(log);
+        let log = Log::open(dir.path().to_path_buf(), config(), NOW).expect("reopen");
+        assert_eq!(
+            log.collect_aborted_transactions(Offset(0), Offset(i64::MAX))
+                .expect("collect"),
+            aborted,
+            "{stop:?}"
+        );
+    }
 }

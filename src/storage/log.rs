@@ -4,7 +4,13 @@
 //! [`Log::unflushed`] under its lock, fsyncs the files outside it, then reports back with [`Log::mark_flushed`];
 //! the flushed offset is the recovery point persisted by [`Log::flush`], [`Log::checkpoint_recovery_point`] and
 //! [`Log::close`]. A new segment's directory entry is fsynced when it is created, so syncing its file is enough to
-//! make its data survive a crash.
+//! make its data survive a crash. A segment's transaction index is fsynced along with its log.
+//!
+//! Recovery after a crash re-validates the segments from the recovery point on (and any whose indexes fail their
+//! checks) and rebuilds their offset and time indexes from their batches. Their transaction indexes are rebuilt
+//! by the producer state replay that follows: it starts from a snapshot at or below the first recovered segment
+//! (or the log start), and every ABORT marker it meets in a recovered segment appends that segment's entry, exactly
+//! as the original append did; segments that were not recovered keep theirs, so no entry is lost or doubled.
 
 use std::fs::{self, File};
 use std::io;
@@ -13,12 +19,13 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use super::batch::{self, BatchHeader};
+use super::batch::{self, BatchHeader, ControlRecordType, EndTxnMarker};
 use super::checkpoint;
-use super::producer_state::{ProducerStateManager, SequenceCheck};
-use super::segment::{self, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
-use super::{LogAppendInfo, LogConfig, LogError, TimestampType};
-use crate::ids::{LeaderEpoch, Offset};
+use super::producer_state::{CompletedTxn, ProducerStateManager, SequenceCheck};
+use super::segment::{self, LogSegment, LOG_SUFFIX, SEGMENT_SUFFIXES};
+use super::transaction_index::AbortedTxn;
+use super::{AppendOrigin, LogAppendInfo, LogConfig, LogError, TimestampType};
+use crate::ids::{LeaderEpoch, Offset, ProducerEpoch, ProducerId};
 
 /// How much of the log one read takes while producer state is rebuilt.
 const PRODUCER_STATE_READ_BYTES: usize = 1 << 20;
@@ -36,8 +43,12 @@ pub struct Log {
     pub(super) pending_deletes: Vec<(i64, PathBuf)>,
     /// When tombstones the last cleaning pass had to keep pass `delete.retention.ms` (a pass is due then).
     pub(super) tombstones_due_ms: Option<i64>,
-    /// The idempotent producers that wrote here, rebuilt on open from the newest snapshot and the batches after it.
+    /// The idempotent and transactional producers that wrote here, rebuilt on open from a snapshot and the batches
+    /// after it.
     producer_state: ProducerStateManager,
+    /// The HighWatermark as the partition last reported it ([`Log::update_high_watermark`]); transactions whose
+    /// marker is below it are stable.
+    high_watermark: Offset,
 }
 
 impl Log {
@@ -53,13 +64,15 @@ impl Log {
         }
         let clean = checkpoint::has_clean_shutdown_marker(&dir);
         let recovery_point = checkpoint::read_recovery_point(&dir).unwrap_or_default();
-        let bases = scan_dir(&dir)?;
+        let (bases, swapped) = scan_dir(&dir)?;
         let mut segments: Vec<LogSegment> = Vec::with_capacity(bases.len().max(1));
-        let mut recovered_any = false;
+        // Segments whose transaction index the producer state replay must rebuild.
+        let mut recovered: Vec<Offset> = Vec::new();
         for (i, base) in bases.iter().enumerate() {
             let active = i + 1 == bases.len();
             let below_recovery_point = bases.get(i + 1).is_some_and(|next| *next <= recovery_point);
-            let trust = clean || below_recovery_point;
+            // A swap the cleaner could not finish lost its transaction index with the segments it replaced.
+            let trust = (clean || below_recovery_point) && !swapped.contains(base);
             if let Some(previous) = segments.last() {
                 if *base < previous.next_offset() {
                     tracing::error!(dir = %dir.display(), base = base.0, "segment overlaps its predecessor; deleting it and all later segments");
@@ -67,9 +80,13 @@ impl Log {
                     break;
                 }
             }
-            let (segment, truncated) =
+            let (mut segment, recovery) =
                 LogSegment::open(&dir, *base, &config, now_ms, active, trust)?;
-            recovered_any |= !trust;
+            let truncated = recovery.as_ref().map_or(0, |r| r.truncated_bytes);
+            if recovery.is_some() {
+                segment.txn_index_mut().reset()?;
+                recovered.push(*base);
+            }
             segments.push(segment);
             if truncated > 0 && !active {
                 tracing::warn!(dir = %dir.display(), base = base.0, truncated, "log truncated mid-way; deleting later segments");
@@ -96,6 +113,7 @@ impl Log {
             pending_deletes: Vec::new(),
             tombstones_due_ms: None,
             producer_state: ProducerStateManager::default(),
+            high_watermark: Offset(0),
         };
         let first_base = log.segments[0].base_offset();
         let saved_start = checkpoint::read_offset(&log.dir, checkpoint::LOG_START_OFFSET_FILE);
@@ -103,8 +121,11 @@ impl Log {
             .unwrap_or(first_base)
             .max(first_base)
             .min(log.log_end_offset());
-        if recovered_any || !clean {
-            // What recovery kept must be on disk before the recovery point may move past it.
+        // Whatever survived recovery is on disk once the flush below is done: all of it is visible.
+        log.high_watermark = log.log_end_offset();
+        log.load_producer_state(&recovered)?;
+        if !recovered.is_empty() || !clean {
+            // What recovery kept and rebuilt must be on disk before the recovery point may move past it.
             for segment in &log.segments {
                 segment.flush()?;
             }
@@ -114,16 +135,18 @@ impl Log {
         if log.flushed_offset != recovery_point {
             checkpoint::write_recovery_point(&log.dir, log.flushed_offset)?;
         }
-        log.load_producer_state()?;
         checkpoint::remove_clean_shutdown_marker(&log.dir)?;
         Ok(log)
     }
 
     /// Loads the newest producer state snapshot at or below the log end and replays the batches after it (from
-    /// the log start when there is none).
-    fn load_producer_state(&mut self) -> Result<(), LogError> {
+    /// the log start when there is none). The segments based at `rebuild_txn_index` (sorted, their transaction
+    /// indexes emptied) get an entry for every aborted transaction whose marker they hold, so the replay starts at
+    /// or below the first of them.
+    fn load_producer_state(&mut self, rebuild_txn_index: &[Offset]) -> Result<(), LogError> {
         let end = self.log_end_offset();
-        let (state, snapshot) = ProducerStateManager::load(&self.dir, end)?;
+        let at_most = rebuild_txn_index.first().copied().unwrap_or(end).min(end);
+        let (state, snapshot) = ProducerStateManager::load(&self.dir, end, at_most)?;
         self.producer_state = state;
         let mut offset = snapshot
             .unwrap_or(self.log_start_offset)
@@ -132,27 +155,105 @@ impl Log {
         while offset < end {
             let bytes = self.read(offset, PRODUCER_STATE_READ_BYTES, end, true)?;
             let mut next = offset;
-            for (header, _) in batch::whole_batches(bytes) {
-                if header.last_offset() >= offset.0 {
-                    self.producer_state.update(&header);
-                    replayed += 1;
-                }
+            for (header, bytes) in batch::whole_batches(bytes) {
                 next = Offset(header.next_offset());
+                if header.last_offset() < offset.0 {
+                    continue;
+                }
+                replayed += 1;
+                let marker = match batch::end_txn_marker(&bytes, &header) {
+                    Ok(marker) => marker,
+                    Err(error) => {
+                        // Kafka would refuse to load the log; a marker we cannot read is better skipped.
+                        tracing::warn!(dir = %self.dir.display(), offset = header.base_offset, %error, "ignoring an unreadable transaction marker");
+                        None
+                    }
+                };
+                let Some(txn) = self.producer_state.update(&header, marker) else {
+                    continue;
+                };
+                let holder = self.segment_index(Offset(header.base_offset));
+                if rebuild_txn_index.contains(&self.segments[holder].base_offset()) {
+                    self.index_completed(holder, txn)?;
+                }
             }
             if next <= offset {
                 break;
             }
             offset = next;
         }
+        self.producer_state
+            .on_high_watermark_updated(self.high_watermark);
         if replayed > 0 {
             tracing::debug!(dir = %self.dir.display(), batches = replayed, from = ?snapshot, "rebuilt producer state");
         }
         Ok(())
     }
 
-    /// The idempotent producers this log knows.
+    /// The position in `segments` of the segment holding `offset` (the first for an offset below it).
+    fn segment_index(&self, offset: Offset) -> usize {
+        self.segments
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1)
+    }
+
+    /// Writes the transaction index entry of a transaction that a marker in `segments[holder]` aborted.
+    fn index_completed(&mut self, holder: usize, txn: CompletedTxn) -> Result<(), LogError> {
+        if !txn.aborted {
+            return Ok(());
+        }
+        let entry = AbortedTxn {
+            producer_id: txn.producer_id,
+            first_offset: txn.first_offset,
+            last_offset: txn.last_offset,
+            last_stable_offset: txn.last_stable_offset,
+        };
+        self.segments[holder].txn_index_mut().append(&entry)?;
+        Ok(())
+    }
+
+    /// The idempotent and transactional producers this log knows.
     pub fn producer_state(&self) -> &ProducerStateManager {
         &self.producer_state
+    }
+
+    /// The first offset read_committed consumers may not see yet (the LastStableOffset is the smaller of it and
+    /// the HighWatermark): that of the earliest transaction open, or closed by a marker not yet below the
+    /// HighWatermark, and never below the LogStartOffset. `None` when no transaction holds anything back.
+    pub fn first_unstable_offset(&self) -> Option<Offset> {
+        self.producer_state
+            .first_unstable_offset()
+            .map(|offset| offset.max(self.log_start_offset))
+    }
+
+    /// The partition's HighWatermark moved (Kafka's `onHighWatermarkUpdated`); at most the log end offset.
+    pub fn update_high_watermark(&mut self, high_watermark: Offset) {
+        // Racing reports may arrive out of order; the HighWatermark only moves back with a truncation.
+        self.high_watermark = self
+            .high_watermark
+            .max(high_watermark)
+            .min(self.log_end_offset());
+        self.producer_state
+            .on_high_watermark_updated(self.high_watermark);
+    }
+
+    /// The aborted transactions a read_committed fetch of `[start, upper_bound)` must report (Kafka's
+    /// `collectAbortedTransactions`): those with `last_offset >= start` and `first_offset < upper_bound`, from the
+    /// segment holding `start` on, until a segment's index says no later one can hold more.
+    pub fn collect_aborted_transactions(
+        &self,
+        start: Offset,
+        upper_bound: Offset,
+    ) -> Result<Vec<AbortedTxn>, LogError> {
+        let mut aborted = Vec::new();
+        for segment in &self.segments[self.segment_index(start)..] {
+            let found = segment.txn_index().collect(start, upper_bound)?;
+            aborted.extend(found.aborted);
+            if found.complete {
+                break;
+            }
+        }
+        Ok(aborted)
     }
 
     /// Forgets producers idle for `producer.id.expiration.ms`.
@@ -170,17 +271,21 @@ impl Log {
         &mut self.segments[last]
     }
 
-    /// Leader append of one produce's records for this partition (bytes exactly as the producer sent them).
-    /// Validates, assigns offsets and the leader epoch in place, applies LogAppendTime, rolls if due and writes to
-    /// the active segment. Does not fsync.
+    /// Leader append of one batch for this partition (bytes exactly as the producer or coordinator sent them).
+    /// Validates, checks the producer's state (sequence and duplicates for a client's batch only, as Kafka does),
+    /// assigns offsets and the leader epoch in place, applies LogAppendTime, rolls if due and writes to the active
+    /// segment. Does not fsync.
     pub fn append(
         &mut self,
         records: Bytes,
         leader_epoch: LeaderEpoch,
+        origin: AppendOrigin,
         now_ms: i64,
     ) -> Result<LogAppendInfo, LogError> {
         let validated = batch::validate_for_append(&records, &self.config, now_ms)?;
-        if let SequenceCheck::Duplicate(original) = self.producer_state.check(&validated.header)? {
+        if let SequenceCheck::Duplicate(original) =
+            self.producer_state.check(&validated.header, origin)?
+        {
             // A retry of a batch the log has: answered with where it went, not written twice (as Kafka does).
             return Ok(LogAppendInfo {
                 first_offset: original.first_offset,
@@ -196,20 +301,73 @@ impl Log {
                 segment_bytes: self.config.segment_bytes,
             });
         }
-        let first_offset = self.log_end_offset();
-        let last_offset = first_offset
-            .0
-            .checked_add(i64::from(validated.header.last_offset_delta))
-            .ok_or_else(|| LogError::InvalidRecord("offsets would overflow".into()))?;
-        let timestamp_type = self.config.message_timestamp_type;
-        let max_timestamp = match timestamp_type {
+        let max_timestamp = match self.config.message_timestamp_type {
             TimestampType::CreateTime => validated.max_timestamp,
             TimestampType::LogAppendTime => now_ms,
         };
         // Usually the request buffer is ours alone and this takes it over without copying.
-        let mut buf = records
+        let buf = records
             .try_into_mut()
             .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+        let (info, header) = self.write_as_leader(buf, leader_epoch, max_timestamp, now_ms)?;
+        // A data batch closes no transaction.
+        self.producer_state.update(&header, None);
+        Ok(info)
+    }
+
+    /// Leader append of a transaction marker (Kafka's `appendAsLeader` of `MemoryRecords.withEndTransactionMarker`
+    /// with origin COORDINATOR): refused if `producer_epoch` is older than the producer's or `coordinator_epoch`
+    /// older than its last marker's; otherwise it closes the producer's open transaction, if it has one, and an
+    /// ABORT adds the transaction to the active segment's transaction index. Does not fsync.
+    pub fn append_marker(
+        &mut self,
+        producer_id: ProducerId,
+        producer_epoch: ProducerEpoch,
+        marker: ControlRecordType,
+        coordinator_epoch: i32,
+        leader_epoch: LeaderEpoch,
+        now_ms: i64,
+    ) -> Result<LogAppendInfo, LogError> {
+        self.producer_state
+            .check_marker(producer_id, producer_epoch, coordinator_epoch)?;
+        let records = batch::encode_control_batch(
+            producer_id,
+            producer_epoch,
+            marker,
+            coordinator_epoch,
+            now_ms,
+        );
+        let buf = BytesMut::from(&records[..]);
+        let (info, header) = self.write_as_leader(buf, leader_epoch, now_ms, now_ms)?;
+        let marker = EndTxnMarker {
+            control_type: marker,
+            coordinator_epoch,
+        };
+        if let Some(txn) = self.producer_state.update(&header, Some(marker)) {
+            let active = self.segments.len() - 1;
+            self.index_completed(active, txn)?;
+        }
+        Ok(info)
+    }
+
+    /// Assigns the next offsets, the leader epoch and (LogAppendTime) the timestamp to one validated batch, rolls if
+    /// due and writes it to the active segment.
+    fn write_as_leader(
+        &mut self,
+        mut buf: BytesMut,
+        leader_epoch: LeaderEpoch,
+        max_timestamp: i64,
+        now_ms: i64,
+    ) -> Result<(LogAppendInfo, BatchHeader), LogError> {
+        let first_offset = self.log_end_offset();
+        let delta = BatchHeader::parse(&buf)
+            .map(|h| h.last_offset_delta)
+            .ok_or_else(|| LogError::CorruptMessage("short batch header".into()))?;
+        let last_offset = first_offset
+            .0
+            .checked_add(i64::from(delta))
+            .ok_or_else(|| LogError::InvalidRecord("offsets would overflow".into()))?;
+        let timestamp_type = self.config.message_timestamp_type;
         batch::assign_in_place(
             &mut buf,
             first_offset.0,
@@ -231,14 +389,14 @@ impl Log {
         let interval = self.config.index_interval_bytes;
         self.active_mut()
             .append(&buf, &header, max_timestamp, interval)?;
-        self.producer_state.update(&header);
-        Ok(LogAppendInfo {
+        let info = LogAppendInfo {
             first_offset,
             last_offset: Offset(last_offset),
             log_append_time_ms: (timestamp_type == TimestampType::LogAppendTime).then_some(now_ms),
-            record_count: validated.header.record_count.unsigned_abs(),
+            record_count: header.record_count.unsigned_abs(),
             max_timestamp,
-        })
+        };
+        Ok((info, header))
     }
 
     /// Follower append of batches fetched from the leader, offsets and epochs already assigned. Each batch is
@@ -274,10 +432,15 @@ impl Log {
             {
                 self.roll_at(Offset(header.base_offset), now_ms)?;
             }
+            // Parsed before the write: a marker the leader wrote but we cannot read is refused, not half-applied.
+            let marker = batch::end_txn_marker(&batch, &header)?;
             let interval = self.config.index_interval_bytes;
             self.active_mut()
                 .append(&batch, &header, max_ts, interval)?;
-            self.producer_state.update(&header);
+            if let Some(txn) = self.producer_state.update(&header, marker) {
+                let active = self.segments.len() - 1;
+                self.index_completed(active, txn)?;
+            }
             let count = header.record_count.max(0).unsigned_abs();
             match info.as_mut() {
                 Some(info) => {
@@ -328,8 +491,11 @@ impl Log {
         }
         checkpoint::sync_dir(&self.dir)?;
         self.flushed_offset = self.flushed_offset.min(self.log_end_offset());
-        // Snapshots past the cut describe batches that are gone; the state is rebuilt up to the new end.
-        self.load_producer_state()?;
+        self.high_watermark = self.high_watermark.min(self.log_end_offset());
+        // Snapshots past the cut describe batches that are gone; the state is rebuilt up to the new end (Kafka's
+        // truncateAndReload), which reopens a transaction whose marker was cut and forgets one whose start was.
+        // The transaction indexes were cut with their segments and need nothing rebuilt.
+        self.load_producer_state(&[])?;
         self.checkpoint_recovery_point()
     }
 
@@ -378,11 +544,7 @@ impl Log {
         if start == log_end_offset || start >= max_offset {
             return Ok(Bytes::new());
         }
-        let first = self
-            .segments
-            .partition_point(|s| s.base_offset() <= start)
-            .saturating_sub(1);
-        for segment in &self.segments[first..] {
+        for segment in &self.segments[self.segment_index(start)..] {
             if let Some(bytes) = segment.read(start, max_bytes, max_offset, min_one_batch)? {
                 return Ok(bytes);
             }
@@ -427,14 +589,16 @@ impl Log {
         }
     }
 
-    /// For group commit: the log end offset and the files holding data not yet fsynced. The caller syncs them
-    /// (`File::sync_data`) outside its lock and then calls [`Log::mark_flushed`] with that offset.
+    /// For group commit: the log end offset and the files holding data not yet fsynced (logs and their transaction
+    /// indexes). The caller syncs them (`File::sync_data`) outside its lock and then calls [`Log::mark_flushed`]
+    /// with that offset.
     pub fn unflushed(&self) -> (Offset, Vec<Arc<File>>) {
         let files = self
             .segments
             .iter()
             .filter(|s| s.next_offset() > self.flushed_offset)
-            .map(|s| Arc::clone(s.log_file()))
+            .flat_map(|s| std::iter::once(s.log_file()).chain(s.txn_index().file()))
+            .map(Arc::clone)
             .collect();
         (self.log_end_offset(), files)
     }
@@ -524,10 +688,10 @@ pub(super) fn segment_max_timestamp(segment: &LogSegment) -> i64 {
         .map_or(batch::NO_TIMESTAMP, |(ts, _)| ts)
 }
 
-/// Base offsets of the directory's segments, sorted. Clears away what a crash can leave behind: temporary files
-/// and indexes whose log is gone.
-fn scan_dir(dir: &Path) -> Result<Vec<Offset>, LogError> {
-    super::cleaner::complete_swaps(dir)?;
+/// Base offsets of the directory's segments, sorted, and those of segments a cleaner swap was completed for. Clears
+/// away what a crash can leave behind: temporary files and indexes whose log is gone.
+fn scan_dir(dir: &Path) -> Result<(Vec<Offset>, Vec<Offset>), LogError> {
+    let swapped = super::cleaner::complete_swaps(dir)?;
     let mut logs = Vec::new();
     let mut indexes = Vec::new();
     for entry in fs::read_dir(dir)? {
@@ -544,7 +708,9 @@ fn scan_dir(dir: &Path) -> Result<Vec<Offset>, LogError> {
         }
         match segment::parse_file_name(&name) {
             Some((base, LOG_SUFFIX)) => logs.push(base),
-            Some((base, INDEX_SUFFIX | TIME_INDEX_SUFFIX)) => indexes.push((base, entry.path())),
+            Some((base, suffix)) if SEGMENT_SUFFIXES.contains(&suffix) => {
+                indexes.push((base, entry.path()))
+            }
             _ => {}
         }
     }
@@ -555,12 +721,12 @@ fn scan_dir(dir: &Path) -> Result<Vec<Offset>, LogError> {
             remove_if_present(&path)?;
         }
     }
-    Ok(logs)
+    Ok((logs, swapped))
 }
 
 fn delete_segments_from(dir: &Path, bases: &[Offset]) -> Result<(), LogError> {
     for base in bases {
-        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        for suffix in SEGMENT_SUFFIXES {
             remove_if_present(&dir.join(segment::file_name(*base, suffix)))?;
         }
     }

@@ -10,7 +10,7 @@ use kafka_protocol::records::Compression as Codec;
 use super::batch::{self, BatchHeader};
 use super::segment::{file_name, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use super::test_batches::{batch, batch_with, TestRecord};
-use super::{Log, LogConfig, LogError, TimestampType};
+use super::{AppendOrigin, Log, LogConfig, LogError, TimestampType};
 use crate::ids::{LeaderEpoch, Offset};
 
 const NOW: i64 = 1_700_000_000_000;
@@ -59,13 +59,13 @@ fn assigns_offsets_across_appends_and_stamps_epoch() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = open(dir.path(), LogConfig::default());
     let a = log
-        .append(batch(3, NOW), LeaderEpoch(5), NOW)
+        .append(batch(3, NOW), LeaderEpoch(5), AppendOrigin::Client, NOW)
         .expect("append");
     let b = log
-        .append(batch(1, NOW), LeaderEpoch(5), NOW)
+        .append(batch(1, NOW), LeaderEpoch(5), AppendOrigin::Client, NOW)
         .expect("append");
     let c = log
-        .append(batch(5, NOW), LeaderEpoch(6), NOW)
+        .append(batch(5, NOW), LeaderEpoch(6), AppendOrigin::Client, NOW)
         .expect("append");
     assert_eq!(
         (a.first_offset, a.last_offset, a.record_count),
@@ -91,12 +91,12 @@ fn assigns_offsets_across_appends_and_stamps_epoch() {
 fn rejected_batches_leave_the_log_alone() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = open(dir.path(), LogConfig::default());
-    log.append(batch(2, NOW), LeaderEpoch(0), NOW)
+    log.append(batch(2, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW)
         .expect("append");
     let mut bad = batch(2, NOW).to_vec();
     bad[70] ^= 1;
     assert!(matches!(
-        log.append(Bytes::from(bad), LeaderEpoch(0), NOW),
+        log.append(Bytes::from(bad), LeaderEpoch(0), AppendOrigin::Client, NOW),
         Err(LogError::CorruptMessage(_))
     ));
     let tiny = LogConfig {
@@ -105,7 +105,7 @@ fn rejected_batches_leave_the_log_alone() {
     };
     log.update_config(tiny);
     assert!(matches!(
-        log.append(batch(4, NOW), LeaderEpoch(0), NOW),
+        log.append(batch(4, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW),
         Err(LogError::MessageTooLarge { .. })
     ));
     assert_eq!(log.log_end_offset(), Offset(2));
@@ -115,9 +115,9 @@ fn rejected_batches_leave_the_log_alone() {
 fn read_from_the_middle_of_a_batch_returns_that_batch() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = open(dir.path(), LogConfig::default());
-    log.append(batch(4, NOW), LeaderEpoch(0), NOW)
+    log.append(batch(4, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW)
         .expect("append");
-    log.append(batch(4, NOW), LeaderEpoch(0), NOW)
+    log.append(batch(4, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW)
         .expect("append");
     assert_eq!(
         bases(&log.read(Offset(2), 1 << 20, ALL, false).expect("read")),
@@ -136,7 +136,7 @@ fn kip74_first_batch_and_whole_batches_only() {
     let one = batch(10, NOW);
     let size = one.len();
     for _ in 0..3 {
-        log.append(batch(10, NOW), LeaderEpoch(0), NOW)
+        log.append(batch(10, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW)
             .expect("append");
     }
     let first = log.read(Offset(0), 10, ALL, true).expect("read");
@@ -160,11 +160,11 @@ fn kip74_first_batch_and_whole_batches_only() {
 fn max_offset_cuts_off_batches_and_range_is_checked() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = open(dir.path(), LogConfig::default());
-    log.append(batch(3, NOW), LeaderEpoch(0), NOW)
+    log.append(batch(3, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW)
         .expect("append");
-    log.append(batch(1, NOW), LeaderEpoch(0), NOW)
+    log.append(batch(1, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW)
         .expect("append");
-    log.append(batch(5, NOW), LeaderEpoch(0), NOW)
+    log.append(batch(5, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW)
         .expect("append");
     assert_eq!(
         bases(
@@ -212,8 +212,13 @@ fn index_lookup_with_dense_index() {
     };
     let mut log = open(dir.path(), config);
     for n in 1..=40 {
-        log.append(batch(n % 4 + 1, NOW), LeaderEpoch(0), NOW)
-            .expect("append");
+        log.append(
+            batch(n % 4 + 1, NOW),
+            LeaderEpoch(0),
+            AppendOrigin::Client,
+            NOW,
+        )
+        .expect("append");
     }
     assert_every_offset_readable(&log);
     log.close().expect("close");
@@ -237,7 +242,7 @@ fn rolls_by_size() {
     };
     let mut log = open(dir.path(), config.clone());
     for _ in 0..10 {
-        log.append(batch(2, NOW), LeaderEpoch(0), NOW)
+        log.append(batch(2, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW)
             .expect("append");
     }
     assert_eq!(
@@ -260,7 +265,7 @@ fn rolls_by_size() {
     let mut log = open(dir.path(), config);
     assert_eq!(log.segment_count(), 4);
     assert_eq!(
-        log.append(batch(1, NOW), LeaderEpoch(0), NOW)
+        log.append(batch(1, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW)
             .expect("append")
             .first_offset,
         Offset(20)
@@ -277,7 +282,7 @@ fn batch_larger_than_a_segment_is_refused() {
     };
     let mut log = open(dir.path(), config);
     assert!(matches!(
-        log.append(batch(5, NOW), LeaderEpoch(0), NOW),
+        log.append(batch(5, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW),
         Err(LogError::RecordListTooLarge { .. })
     ));
 }
@@ -290,14 +295,24 @@ fn rolls_by_time_and_by_full_index() {
         ..LogConfig::default()
     };
     let mut log = open(dir.path(), config);
-    log.append(batch(1, NOW), LeaderEpoch(0), NOW)
+    log.append(batch(1, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW)
         .expect("append");
-    log.append(batch(1, NOW + 1_000), LeaderEpoch(0), NOW)
-        .expect("append");
+    log.append(
+        batch(1, NOW + 1_000),
+        LeaderEpoch(0),
+        AppendOrigin::Client,
+        NOW,
+    )
+    .expect("append");
     assert_eq!(log.segment_count(), 1);
     // Measured in record time from the first batch, as Kafka does.
-    log.append(batch(1, NOW + 1_001), LeaderEpoch(0), NOW)
-        .expect("append");
+    log.append(
+        batch(1, NOW + 1_001),
+        LeaderEpoch(0),
+        AppendOrigin::Client,
+        NOW,
+    )
+    .expect("append");
     assert_eq!(log.segment_base_offsets(), vec![Offset(0), Offset(2)]);
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -308,7 +323,7 @@ fn rolls_by_time_and_by_full_index() {
     };
     let mut log = open(dir.path(), config);
     for _ in 0..8 {
-        log.append(batch(1, NOW), LeaderEpoch(0), NOW)
+        log.append(batch(1, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW)
             .expect("append");
     }
     assert!(log.segment_count() > 1, "{:?}", log.segment_base_offsets());
@@ -332,7 +347,8 @@ fn offset_for_timestamp_inside_batches_and_across_segments() {
         batch_with(&[t(80), t(100)], Codec::None),       // 10..=11
     ];
     for b in batches {
-        log.append(b, LeaderEpoch(0), NOW).expect("append");
+        log.append(b, LeaderEpoch(0), AppendOrigin::Client, NOW)
+            .expect("append");
     }
     assert!(log.segment_count() > 1, "{:?}", log.segment_base_offsets());
     let find = |ms: i64| log.offset_for_timestamp(NOW + ms).expect("lookup");
@@ -359,11 +375,17 @@ fn max_timestamp_prefers_the_first_of_a_tie_and_survives_reopen() {
     log.append(
         batch_with(&[t(5), t(9), t(7)], Codec::Gzip),
         LeaderEpoch(0),
+        AppendOrigin::Client,
         NOW,
     )
     .expect("append");
-    log.append(batch_with(&[t(9), t(1)], Codec::None), LeaderEpoch(0), NOW)
-        .expect("append");
+    log.append(
+        batch_with(&[t(9), t(1)], Codec::None),
+        LeaderEpoch(0),
+        AppendOrigin::Client,
+        NOW,
+    )
+    .expect("append");
     assert_eq!(
         log.max_timestamp_offset().expect("max"),
         Some((NOW + 9, Offset(1)))
@@ -385,7 +407,7 @@ fn log_append_time_rewrites_the_batch() {
     };
     let mut log = open(dir.path(), config);
     let info = log
-        .append(batch(3, 5), LeaderEpoch(0), NOW)
+        .append(batch(3, 5), LeaderEpoch(0), AppendOrigin::Client, NOW)
         .expect("append");
     assert_eq!(info.log_append_time_ms, Some(NOW));
     assert_eq!(info.max_timestamp, NOW);
@@ -403,7 +425,7 @@ fn flush_bookkeeping() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = open(dir.path(), LogConfig::default());
     assert_eq!(log.unflushed().1.len(), 0);
-    log.append(batch(2, NOW), LeaderEpoch(0), NOW)
+    log.append(batch(2, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW)
         .expect("append");
     let (upto, files) = log.unflushed();
     assert_eq!((upto, files.len()), (Offset(2), 1));
@@ -413,7 +435,7 @@ fn flush_bookkeeping() {
     log.mark_flushed(upto);
     assert_eq!(log.flushed_offset(), Offset(2));
     assert!(log.unflushed().1.is_empty());
-    log.append(batch(2, NOW), LeaderEpoch(0), NOW)
+    log.append(batch(2, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW)
         .expect("append");
     log.flush().expect("flush");
     assert_eq!(log.flushed_offset(), Offset(4));
@@ -426,7 +448,7 @@ fn flush_bookkeeping() {
 fn crashed_log(dir: &Path, n: usize, config: &LogConfig) -> usize {
     let mut log = open(dir, config.clone());
     for _ in 0..n {
-        log.append(batch(2, NOW), LeaderEpoch(0), NOW)
+        log.append(batch(2, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW)
             .expect("append");
     }
     drop(log);
@@ -438,7 +460,7 @@ fn assert_recovered(dir: &Path, config: &LogConfig, batches: i64) {
     assert_eq!(log.log_end_offset(), Offset(2 * batches));
     assert_every_offset_readable(&log);
     let info = log
-        .append(batch(2, NOW), LeaderEpoch(0), NOW)
+        .append(batch(2, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW)
         .expect("append after recovery");
     assert_eq!(info.first_offset, Offset(2 * batches));
     assert_every_offset_readable(&log);
@@ -499,7 +521,7 @@ fn missing_or_corrupt_indexes_are_rebuilt_after_clean_shutdown() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut log = open(dir.path(), dense());
     for _ in 0..6 {
-        log.append(batch(2, NOW), LeaderEpoch(0), NOW)
+        log.append(batch(2, NOW), LeaderEpoch(0), AppendOrigin::Client, NOW)
             .expect("append");
     }
     log.close().expect("close");
@@ -550,7 +572,7 @@ fn follower_copies_the_leader_and_truncates() {
     let mut leader = open(ldir.path(), config.clone());
     for n in 0..5 {
         leader
-            .append(batch(2, NOW + n), LeaderEpoch(3), NOW)
+            .append(batch(2, NOW + n), LeaderEpoch(3), AppendOrigin::Client, NOW)
             .expect("append");
     }
     let mut follower = open(fdir.path(), config.clone());

@@ -8,6 +8,14 @@
 //!   (base offset, partition leader epoch and, for `LogAppendTime` topics, the max timestamp). See [`batch`].
 //! * `<base>.index`: the sparse offset index, see [`offset_index`].
 //! * `<base>.timeindex`: the sparse time index, see [`time_index`].
+//! * `<base>.txnindex`: the aborted transactions whose ABORT marker the segment holds, see [`transaction_index`];
+//!   present only once there is one.
+//!
+//! Transactions (KIP-98): a transactional producer's batches are ordinary data batches with the transactional bit;
+//! the transaction coordinator ends a transaction by having each partition's leader append a marker, a control
+//! batch ([`batch::encode_control_batch`], [`Log::append_marker`]). The [`producer_state`] tracks the open
+//! transactions, whose first offset holds back the LastStableOffset that read_committed fetches stop at, and the
+//! transaction index lets such a fetch tell the consumer which of the records it returns were aborted.
 //!
 //! Small checkpoint files record how far the directory is known to be intact, the LogStartOffset and the log
 //! cleaner's progress; see [`checkpoint`]. Retention renames deleted segments to `*.deleted` (see `retention`), and
@@ -30,6 +38,7 @@ pub mod producer_state;
 mod records;
 pub mod segment;
 pub mod time_index;
+pub mod transaction_index;
 
 mod index_file;
 mod retention;
@@ -37,12 +46,15 @@ mod retention;
 #[cfg(test)]
 mod log_tests;
 #[cfg(test)]
+mod log_txn_tests;
+#[cfg(test)]
 pub(crate) mod test_batches;
 
-pub use batch::BatchHeader;
+pub use batch::{BatchHeader, ControlRecordType, EndTxnMarker};
 pub use cleaner::{build as build_cleaned, CleanPlan, CleanStats, Cleaned};
 pub use log::Log;
 pub use offset_map::OffsetMap;
+pub use transaction_index::AbortedTxn;
 
 use crate::ids::Offset;
 
@@ -120,6 +132,17 @@ impl Default for LogConfig {
             min_insync_replicas: 1,
         }
     }
+}
+
+/// Who appends as leader (Kafka's `AppendOrigin`). Only a client's batches are checked for sequence and
+/// duplicates; the replica manager also refuses clients the internal topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOrigin {
+    /// A producer's request.
+    Client,
+    /// A coordinator of this broker writing its own records (the group coordinator's offset commits, the
+    /// transaction coordinator's markers).
+    Coordinator,
 }
 
 /// What a leader append did, for the produce response and the replica manager.

@@ -113,6 +113,43 @@ where
     Ok(Walked { consumed: pos })
 }
 
+/// The key and value of the first record of an uncompressed records section (`None` for a null one); `None` when
+/// the section is empty. For control records, whose key and value are what they mean.
+pub(crate) fn first_key_value(records: &[u8]) -> Result<Option<KeyValue<'_>>, LogError> {
+    if records.is_empty() {
+        return Ok(None);
+    }
+    let mut pos = 0usize;
+    let len =
+        usize::try_from(read_varint(records, &mut pos)?).map_err(|_| corrupt("negative length"))?;
+    let record = pos
+        .checked_add(len)
+        .and_then(|end| records.get(pos..end))
+        .ok_or_else(|| corrupt("length runs past the batch"))?;
+    let mut at = 1; // attributes: unused
+    read_varlong(record, &mut at)?; // timestamp delta
+    read_varint(record, &mut at)?; // offset delta
+    let key = read_field(record, &mut at)?;
+    let value = read_field(record, &mut at)?;
+    Ok(Some((key, value)))
+}
+
+/// A record's key and value; `None` for a null one.
+pub(crate) type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// A varint length (-1: null) and that many bytes.
+fn read_field<'a>(record: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, LogError> {
+    let Ok(len) = usize::try_from(read_varint(record, pos)?) else {
+        return Ok(None);
+    };
+    let field = pos
+        .checked_add(len)
+        .and_then(|end| record.get(*pos..end))
+        .ok_or_else(|| corrupt("field runs past the record"))?;
+    *pos += len;
+    Ok(Some(field))
+}
+
 /// Runs `f` over the batch's records section, inflated if the batch is compressed.
 pub(crate) fn with_records<R>(
     batch: &[u8],

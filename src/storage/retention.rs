@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use super::checkpoint;
 use super::log::{remove_if_present, segment_max_timestamp, Log};
-use super::segment::{self, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use super::segment::{self, LogSegment, SEGMENT_SUFFIXES};
 use super::{batch, LogError};
 use crate::ids::Offset;
 
@@ -136,7 +136,7 @@ impl Log {
     /// Renames a segment's files out of the log's namespace, and removes them now or after `file.delete.delay.ms`.
     pub(super) fn schedule_delete(&mut self, base: Offset, now_ms: i64) -> Result<(), LogError> {
         let delay_ms = self.config.file_delete_delay_ms;
-        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        for suffix in SEGMENT_SUFFIXES {
             let path = self.dir.join(segment::file_name(base, suffix));
             if delay_ms <= 0 {
                 remove_if_present(&path)?;
@@ -192,6 +192,7 @@ mod tests {
     use super::*;
     use crate::ids::LeaderEpoch;
     use crate::storage::test_batches::batch;
+    use crate::storage::AppendOrigin;
     use crate::storage::LogConfig;
 
     const NOW: i64 = 10_000_000;
@@ -206,8 +207,13 @@ mod tests {
 
     fn fill(log: &mut Log, batches: i64, first_ts: i64) {
         for i in 0..batches {
-            log.append(batch(2, first_ts + i * 1000), LeaderEpoch(0), NOW)
-                .expect("append");
+            log.append(
+                batch(2, first_ts + i * 1000),
+                LeaderEpoch(0),
+                AppendOrigin::Client,
+                NOW,
+            )
+            .expect("append");
         }
     }
 

@@ -1,11 +1,13 @@
-//! A LogSegment: one `.log` file of record batches and its two sparse indexes.
+//! A LogSegment: one `.log` file of record batches, its two sparse indexes and its transaction index.
 //!
 //! The `.log` file is a plain concatenation of v2 record batches ([`super::batch`]) with increasing offsets, nothing
 //! else: no file header, no padding, no preallocation. Its length is the segment's size. Appends go to the end with
 //! positional writes; reads are positional too, so readers and the writer share the file without a cursor. A crash
 //! can leave a torn batch at the end (or, without fsync, any suffix of unsynced pages in any state); recovery
 //! ([`LogSegment::recover`]) walks the batches from the start, checks lengths and CRCs, cuts the file at the first
-//! batch that fails and rebuilds both indexes from what remains.
+//! batch that fails and rebuilds both indexes from what remains. The transaction index cannot be rebuilt from the
+//! segment alone (an entry needs the transaction's first offset, which may lie in an earlier segment): the log
+//! rebuilds it for every recovered segment from its producer state replay.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -18,12 +20,21 @@ use super::batch::{self, BatchHeader, HEADER_SIZE, MAGIC_V2};
 use super::offset_index::OffsetIndex;
 use super::records;
 use super::time_index::TimeIndex;
+use super::transaction_index::TransactionIndex;
 use super::{LogConfig, LogError};
 use crate::ids::Offset;
 
 pub const LOG_SUFFIX: &str = "log";
 pub const INDEX_SUFFIX: &str = "index";
 pub const TIME_INDEX_SUFFIX: &str = "timeindex";
+pub const TXN_INDEX_SUFFIX: &str = "txnindex";
+/// Every file of a segment, by suffix.
+pub const SEGMENT_SUFFIXES: [&str; 4] = [
+    LOG_SUFFIX,
+    INDEX_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    TXN_INDEX_SUFFIX,
+];
 
 /// Header scans read ahead this much, so walking many small batches costs few system calls.
 const READ_AHEAD_BYTES: usize = 64 * 1024;
@@ -116,6 +127,7 @@ pub struct LogSegment {
     size: u64,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
+    txn_index: TransactionIndex,
     bytes_since_last_index_entry: u64,
     /// The largest batch max timestamp and the last offset of the first batch that reached it.
     max_timestamp_so_far: Option<(i64, Offset)>,
@@ -157,6 +169,10 @@ impl LogSegment {
             max,
             true,
         )?;
+        let txn_index = TransactionIndex::create(
+            &dir.join(file_name(base_offset, TXN_INDEX_SUFFIX)),
+            base_offset,
+        )?;
         Ok(LogSegment {
             base_offset,
             log: Arc::new(log),
@@ -164,6 +180,7 @@ impl LogSegment {
             size: 0,
             offset_index,
             time_index,
+            txn_index,
             bytes_since_last_index_entry: 0,
             max_timestamp_so_far: None,
             next_offset: base_offset,
@@ -173,8 +190,8 @@ impl LogSegment {
     }
 
     /// Opens an existing segment. With `trust_log`, the log is taken as valid and the indexes are kept if they pass
-    /// their sanity checks; otherwise (or if they fail) the segment is recovered. The returned count is the bytes
-    /// cut off the log by recovery.
+    /// their sanity checks; otherwise (or if they fail) the segment is recovered, which `Some` reports. Recovery
+    /// leaves the transaction index as it found it (emptied if it failed its check): the caller rebuilds it.
     pub fn open(
         dir: &Path,
         base_offset: Offset,
@@ -182,7 +199,7 @@ impl LogSegment {
         now_ms: i64,
         active: bool,
         trust_log: bool,
-    ) -> Result<(LogSegment, u64), LogError> {
+    ) -> Result<(LogSegment, Option<Recovered>), LogError> {
         let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
         let log = OpenOptions::new().read(true).write(true).open(&log_path)?;
         let size = log.metadata()?.len();
@@ -191,7 +208,13 @@ impl LogSegment {
         let time_path = dir.join(file_name(base_offset, TIME_INDEX_SUFFIX));
         let offset_index = OffsetIndex::open(&index_path, base_offset, max, active)?;
         let time_index = TimeIndex::open(&time_path, base_offset, max, active)?;
-        let damaged = offset_index.is_none() || time_index.is_none();
+        let txn_path = dir.join(file_name(base_offset, TXN_INDEX_SUFFIX));
+        let txn_index = TransactionIndex::open(&txn_path, base_offset)?;
+        let damaged = offset_index.is_none() || time_index.is_none() || txn_index.is_none();
+        let txn_index = match txn_index {
+            Some(i) => i,
+            None => TransactionIndex::create(&txn_path, base_offset)?,
+        };
         let offset_index = match offset_index {
             Some(i) => i,
             None => OffsetIndex::create(&index_path, base_offset, max, active)?,
@@ -207,6 +230,7 @@ impl LogSegment {
             size,
             offset_index,
             time_index,
+            txn_index,
             bytes_since_last_index_entry: 0,
             max_timestamp_so_far: None,
             next_offset: base_offset,
@@ -214,13 +238,13 @@ impl LogSegment {
             created_ms: now_ms,
         };
         if trust_log && !damaged && segment.load_trusted()? {
-            return Ok((segment, 0));
+            return Ok((segment, None));
         }
         if trust_log {
             tracing::warn!(segment = %segment.log_path.display(), "index damaged, rebuilding from the log");
         }
         let recovered = segment.recover(config.index_interval_bytes, config.segment_index_bytes)?;
-        Ok((segment, recovered.truncated_bytes))
+        Ok((segment, Some(recovered)))
     }
 
     /// Fills in the in-memory state of a cleanly closed segment from its indexes and its tail. `false` if anything
@@ -378,6 +402,7 @@ impl LogSegment {
         self.size = pos;
         self.offset_index.truncate_to_position(pos);
         self.time_index.truncate_to_offset(target);
+        self.txn_index.truncate_to(target)?;
         if !self.load_trusted()? {
             self.recover(config.index_interval_bytes, config.segment_index_bytes)?;
         }
@@ -553,6 +578,7 @@ impl LogSegment {
         self.log.sync_data()?;
         self.offset_index.flush()?;
         self.time_index.flush()?;
+        self.txn_index.flush()?;
         Ok(())
     }
 
@@ -562,6 +588,7 @@ impl LogSegment {
             self.log_path.clone(),
             self.offset_index.path().to_path_buf(),
             self.time_index.path().to_path_buf(),
+            self.txn_index.path().to_path_buf(),
         ];
         drop(self);
         for path in paths {
@@ -601,5 +628,15 @@ impl LogSegment {
 
     pub fn time_index(&self) -> &TimeIndex {
         &self.time_index
+    }
+
+    pub fn txn_index(&self) -> &TransactionIndex {
+        &self.txn_index
+    }
+
+    /// For the log, which alone knows the transactions: it appends an entry when an ABORT marker lands here and
+    /// rebuilds the index of a recovered segment.
+    pub fn txn_index_mut(&mut self) -> &mut TransactionIndex {
+        &mut self.txn_index
     }
 }

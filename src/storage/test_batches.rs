@@ -60,3 +60,75 @@ pub fn keyed_batch(
     )
     .expect("encode test batch")
 }
+
+/// Who writes a producer's batch: its id, epoch and first sequence (-1: none), and whether it is transactional.
+#[derive(Debug, Clone, Copy)]
+pub struct TestProducer {
+    pub id: i64,
+    pub epoch: i16,
+    pub sequence: i32,
+    pub transactional: bool,
+}
+
+impl TestProducer {
+    /// A transactional producer's batch from `sequence` on.
+    pub fn txn(id: i64, epoch: i16, sequence: i32) -> Self {
+        TestProducer {
+            id,
+            epoch,
+            sequence,
+            transactional: true,
+        }
+    }
+}
+
+/// One uncompressed batch of keyed records from `producer`, timestamps `ts`, `ts + 1`, ...
+pub fn producer_batch(
+    producer: TestProducer,
+    records: &[(Option<&str>, Option<&str>)],
+    ts: i64,
+) -> Bytes {
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: producer.transactional,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: producer.id,
+            producer_epoch: producer.epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: producer.sequence + i as i32,
+            timestamp: ts + i as i64,
+            key: key.map(|k| Bytes::from(k.as_bytes().to_vec())),
+            value: value.map(|v| Bytes::from(v.as_bytes().to_vec())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode test batch");
+    buf.freeze()
+}
+
+/// A transactional batch of `count` keyless records k0.. with values v0..
+pub fn txn_batch(producer_id: i64, epoch: i16, sequence: i32, count: usize, ts: i64) -> Bytes {
+    let keys: Vec<(String, String)> = (0..count)
+        .map(|i| (format!("k{i}"), format!("v{i}")))
+        .collect();
+    let records: Vec<(Option<&str>, Option<&str>)> = keys
+        .iter()
+        .map(|(k, v)| (Some(k.as_str()), Some(v.as_str())))
+        .collect();
+    producer_batch(
+        TestProducer::txn(producer_id, epoch, sequence),
+        &records,
+        ts,
+    )
+}

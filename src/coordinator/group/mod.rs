@@ -5,6 +5,11 @@
 //! partition coordinates it. Each led partition has a [`GroupCoordinatorShard`] (pure: handlers return records and
 //! replies, timers are data) that the [`CoordinatorRuntime`] loads by replaying the partition, writes for and drives
 //! timers of. This module routes each group to its shard and turns the runtime's results into group answers.
+//!
+//! Offsets a transactional producer commits (TxnOffsetCommit) go to the same partition as a transactional batch of
+//! that producer and stay pending ([`txn_offsets`]) until the transaction coordinator, having written the
+//! transaction's marker on that partition, reports it with [`GroupCoordinator::complete_transaction`]; a reload
+//! replays the marker from the log instead.
 
 pub mod classic;
 mod ids;
@@ -14,12 +19,15 @@ pub mod records;
 pub mod shard;
 #[cfg(test)]
 mod shard_tests;
+pub mod txn_offsets;
+#[cfg(test)]
+mod txn_offsets_tests;
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::ids::{BrokerId, PartitionIndex, TopicId};
+use crate::ids::{BrokerId, PartitionIndex, ProducerId, TopicId};
 use ferrite_raft::{CreateTopicSpec, QuorumController};
 
 pub use classic::GroupState;
@@ -29,7 +37,9 @@ pub use records::CoordinatorRecord;
 pub use shard::{
     GroupCoordinatorShard, JoinRequest, JoinResult, Output, Reply, SyncRequest, SyncResult,
 };
+pub use txn_offsets::TxnCommitRequest;
 
+pub use crate::coordinator::partition_for;
 use crate::coordinator::runtime::{
     CoordinatorRuntime, Failable, ResponderId, RuntimeError, ShardHandle,
 };
@@ -77,6 +87,9 @@ pub enum GroupError {
     GroupSubscribedToTopic,
     #[error("unknown topic or partition")]
     UnknownTopicOrPartition,
+    /// OffsetFetch with require_stable: an open transaction has an offset pending for the partition.
+    #[error("a transaction has an offset pending for the partition")]
+    UnstableOffsetCommit,
     #[error("a record does not fit the __consumer_offsets schema")]
     InvalidRecord(#[source] records::RecordError),
     #[error("writing to __consumer_offsets failed")]
@@ -101,16 +114,6 @@ impl PartialEq for GroupError {
     }
 }
 impl Eq for GroupError {}
-
-/// Kafka's partitioning of groups: `Utils.abs(groupId.hashCode()) % partitions`, with Java's String.hashCode over
-/// UTF-16 code units.
-pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
-    let hash = group_id.encode_utf16().fold(0i32, |h, unit| {
-        h.wrapping_mul(31).wrapping_add(i32::from(unit))
-    });
-    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
-    abs % partitions.max(1)
-}
 
 pub struct GroupCoordinator {
     broker_id: BrokerId,
@@ -172,8 +175,15 @@ impl GroupCoordinator {
 
     /// The `__consumer_offsets` partition of a group, once the topic exists.
     pub fn partition_of(&self, group_id: &GroupId) -> Option<(TopicId, PartitionIndex)> {
+        self.offsets_topic_partition_of(group_id.as_str())
+    }
+
+    /// The `__consumer_offsets` partition a group id maps to, once the topic exists (this broker's latest metadata):
+    /// where the transaction coordinator writes the markers of a transaction that committed offsets of the group
+    /// (AddOffsetsToTxn). `None` before the topic exists.
+    pub fn offsets_topic_partition_of(&self, group_id: &str) -> Option<(TopicId, PartitionIndex)> {
         let topic = *self.offsets_topic.read().unwrap_or_else(|p| p.into_inner());
-        topic.map(|(id, count)| (id, PartitionIndex(partition_for(group_id.as_str(), count))))
+        topic.map(|(id, count)| (id, PartitionIndex(partition_for(group_id, count))))
     }
 
     fn shard(
@@ -284,13 +294,52 @@ impl GroupCoordinator {
             .await
     }
 
+    /// TxnOffsetCommit: the offsets are written as a transactional batch of the request's producer and stay
+    /// pending until [`complete_transaction`](Self::complete_transaction) (or a reload's replay of the marker)
+    /// ends that producer's transaction. Per partition, the error if it was refused.
+    pub async fn txn_commit_offsets(
+        &self,
+        request: &TxnCommitRequest,
+    ) -> Result<Vec<Option<GroupError>>, GroupError> {
+        self.shard(&request.group_id)?
+            .write_transactional(request.producer_id, request.producer_epoch, |s, now| {
+                s.txn_commit_offsets(now, request)
+            })
+            .await
+    }
+
+    /// The transaction coordinator wrote the COMMIT (`commit`) or ABORT marker of `producer_id` on this
+    /// `__consumer_offsets` partition: the producer's pending offsets there become committed, or are dropped
+    /// (Kafka's onTransactionCompleted). Waits while the partition's shard loads. A no-op if this broker does not
+    /// coordinate the partition (any more): whoever loads it replays the marker from the log.
+    pub async fn complete_transaction(
+        &self,
+        topic_id: TopicId,
+        index: PartitionIndex,
+        producer_id: ProducerId,
+        commit: bool,
+    ) {
+        let Ok(shard) = self.runtime.shard(topic_id, index) else {
+            return;
+        };
+        if let Err(error) = shard
+            .apply(|s, _| s.end_transaction(producer_id, commit))
+            .await
+        {
+            tracing::debug!(partition = index.0, %producer_id, ?error, "transaction marker left to the next coordinator");
+        }
+    }
+
+    /// Committed offsets of a group; with `require_stable`, UNSTABLE_OFFSET_COMMIT for partitions an open
+    /// transaction has an offset pending for.
     pub fn fetch_offsets(
         &self,
         group_id: &GroupId,
         topics: Option<&[(String, Vec<i32>)]>,
+        require_stable: bool,
     ) -> Result<Vec<(String, Vec<FetchedOffset>)>, GroupError> {
         self.shard(group_id)?
-            .read(|s| s.fetch_offsets(group_id, topics))
+            .read(|s| s.fetch_offsets(group_id, topics, require_stable))
     }
 
     pub fn describe_group(
@@ -370,29 +419,5 @@ impl MetadataPublisher for GroupCoordinator {
         let config = self.config.clone();
         self.runtime
             .set_led_partitions(wanted, || GroupCoordinatorShard::new(config.clone()));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn partitions_groups_as_kafka_does() {
-        // Java: Math.abs("test-group".hashCode()) % 50 etc., computed with the JDK.
-        assert_eq!("".encode_utf16().count(), 0);
-        assert_eq!(partition_for("", 50), 0);
-        let hash = "a"
-            .encode_utf16()
-            .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)));
-        assert_eq!(hash, 97);
-        assert_eq!(partition_for("a", 50), 97 % 50);
-        // "polygenelubricants".hashCode() == Integer.MIN_VALUE: Kafka's Utils.abs maps it to 0.
-        assert_eq!(partition_for("polygenelubricants", 50), 0);
-        // "console-consumer-1".hashCode() is negative; abs then modulo.
-        let h = "console-consumer-1"
-            .encode_utf16()
-            .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)));
-        assert_eq!(partition_for("console-consumer-1", 50), h.abs() % 50);
     }
 }

@@ -1,11 +1,15 @@
 //! Committed offsets and the group admin operations of a [`GroupCoordinatorShard`]: OffsetCommit, OffsetFetch,
 //! OffsetDelete, ListGroups, DescribeGroups, DeleteGroups, and offset expiry (offsets.retention.minutes).
+//!
+//! Offsets a transaction commits ([`txn_offsets`](super::txn_offsets)) are pending until it ends: OffsetFetch does
+//! not return them (and with require_stable answers UNSTABLE_OFFSET_COMMIT for their partitions), expiry keeps the
+//! committed offset of such a partition and the group, and the deletions tombstone them too.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use super::classic::GroupState;
+use super::classic::{ClassicGroup, GroupState};
 use super::ids::{GroupId, GroupInstanceId, MemberId};
 use super::records::{CoordinatorRecord, OffsetCommitValue};
 use super::shard::{validate_member, GroupCoordinatorShard, Output, TimerKey};
@@ -57,16 +61,54 @@ pub struct GroupListing {
     pub state: GroupState,
 }
 
-/// One partition's committed offset as OffsetFetch reports it (-1 and "" when nothing was committed).
+/// One partition's committed offset as OffsetFetch reports it (-1 and "" when nothing was committed, or when
+/// `error` says why not).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedOffset {
     pub partition: i32,
     pub offset: i64,
     pub leader_epoch: i32,
     pub metadata: String,
+    /// UNSTABLE_OFFSET_COMMIT: require_stable was asked and a transaction has an offset pending here.
+    pub error: Option<GroupError>,
+}
+
+impl FetchedOffset {
+    /// Nothing to report for `partition`, because of `error` if any.
+    pub fn none(partition: i32, error: Option<GroupError>) -> FetchedOffset {
+        FetchedOffset {
+            partition,
+            offset: -1,
+            leader_epoch: -1,
+            metadata: String::new(),
+            error,
+        }
+    }
+}
+
+/// A committed offset, numbered by the place of its record among the partition's offset commits (Kafka keeps the
+/// record offset): a committing transaction's offset replaces the committed one only if its record came later, so
+/// that a plain commit made meanwhile stands, as it would after a reload of a compacted partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Committed {
+    pub value: OffsetCommitValue,
+    pub order: u64,
 }
 
 impl GroupCoordinatorShard {
+    /// The next offset commit record, replayed: its number, and its group, which it creates if needed (Kafka's
+    /// "simple" group: Empty, without a protocol type).
+    pub(super) fn next_commit(&mut self, group: &GroupId, value: &OffsetCommitValue) -> Committed {
+        self.groups
+            .entry(group.clone())
+            .or_insert_with(|| ClassicGroup::new(group.clone(), value.commit_timestamp_ms));
+        self.commit_records += 1;
+        Committed {
+            value: value.clone(),
+            order: self.commit_records,
+        }
+    }
+
     pub fn commit_offsets(
         &mut self,
         now: i64,
@@ -148,26 +190,27 @@ impl GroupCoordinatorShard {
         Ok(())
     }
 
-    /// Committed offsets of `topics` (every committed partition when `None`).
+    /// Committed offsets of `topics` (every committed partition when `None`). With `require_stable` (OffsetFetch
+    /// v7+), a partition with an offset pending in an open transaction answers UNSTABLE_OFFSET_COMMIT instead.
     pub fn fetch_offsets(
         &self,
         group_id: &GroupId,
         topics: Option<&[(String, Vec<i32>)]>,
+        require_stable: bool,
     ) -> Vec<(String, Vec<FetchedOffset>)> {
         let committed = self.offsets.get(group_id);
-        let fetched = |value: Option<&OffsetCommitValue>, partition| match value {
-            Some(v) => FetchedOffset {
+        let fetched = |topic: &str, value: Option<&Committed>, partition: i32| match value {
+            _ if require_stable && self.has_pending_offset(group_id, topic, partition) => {
+                FetchedOffset::none(partition, Some(GroupError::UnstableOffsetCommit))
+            }
+            Some(Committed { value: v, .. }) => FetchedOffset {
                 partition,
                 offset: v.offset,
                 leader_epoch: v.leader_epoch,
                 metadata: v.metadata.clone(),
+                error: None,
             },
-            None => FetchedOffset {
-                partition,
-                offset: -1,
-                leader_epoch: -1,
-                metadata: String::new(),
-            },
+            None => FetchedOffset::none(partition, None),
         };
         match topics {
             Some(topics) => topics
@@ -175,7 +218,10 @@ impl GroupCoordinatorShard {
                 .map(|(topic, partitions)| {
                     let offsets = partitions
                         .iter()
-                        .map(|p| fetched(committed.and_then(|c| c.get(&(topic.clone(), *p))), *p))
+                        .map(|p| {
+                            let value = committed.and_then(|c| c.get(&(topic.clone(), *p)));
+                            fetched(topic, value, *p)
+                        })
                         .collect();
                     (topic.clone(), offsets)
                 })
@@ -183,10 +229,11 @@ impl GroupCoordinatorShard {
             None => {
                 let mut by_topic: BTreeMap<String, Vec<FetchedOffset>> = BTreeMap::new();
                 for ((topic, partition), value) in committed.into_iter().flatten() {
-                    by_topic
-                        .entry(topic.clone())
-                        .or_default()
-                        .push(fetched(Some(value), *partition));
+                    by_topic.entry(topic.clone()).or_default().push(fetched(
+                        topic,
+                        Some(value),
+                        *partition,
+                    ));
                 }
                 by_topic.into_iter().collect()
             }
@@ -263,6 +310,7 @@ impl GroupCoordinatorShard {
                 }
                 Some(_) => {
                     output.records.extend(self.tombstones(group_id, |_| true));
+                    output.records.extend(self.pending_tombstones(group_id));
                     output.records.push(CoordinatorRecord::GroupMetadata {
                         group: group_id.clone(),
                         value: None,
@@ -310,7 +358,7 @@ impl GroupCoordinatorShard {
                 .offsets
                 .get(group_id)
                 .is_some_and(|o| o.contains_key(&(topic.clone(), *partition)));
-            if committed {
+            if committed || self.has_pending_offset(group_id, topic, *partition) {
                 output.records.push(CoordinatorRecord::OffsetCommit {
                     group: group_id.clone(),
                     topic: topic.clone(),
@@ -333,7 +381,7 @@ impl GroupCoordinatorShard {
             .get(group_id)
             .into_iter()
             .flatten()
-            .filter(|(key, value)| expired(&((*key).clone(), *value)))
+            .filter(|(key, committed)| expired(&((*key).clone(), &committed.value)))
             .map(|((topic, partition), _)| CoordinatorRecord::OffsetCommit {
                 group: group_id.clone(),
                 topic: topic.clone(),
@@ -360,7 +408,11 @@ impl GroupCoordinatorShard {
                 .clone()
                 .filter(|_| group.is(GroupState::Stable));
             let state_since = group.protocol_type.as_ref().and(group.state_timestamp_ms);
-            let expired = self.tombstones(&group_id, |((topic, _), value)| {
+            let expired = self.tombstones(&group_id, |((topic, partition), value)| {
+                // What an open transaction would commit there decides when it ends; not expiry.
+                if self.has_pending_offset(&group_id, topic, *partition) {
+                    return false;
+                }
                 let base = match (&stable_subscriptions, empty) {
                     (_, true) => state_since.unwrap_or(value.commit_timestamp_ms),
                     (Some(topics), false) if !topics.contains(topic) => value.commit_timestamp_ms,
@@ -372,7 +424,10 @@ impl GroupCoordinatorShard {
                 }
             });
             let remaining = self.offsets.get(&group_id).map_or(0, |o| o.len());
-            let delete_group = empty && remaining == expired.len();
+            // A group an open transaction commits offsets of stays, whatever it holds now.
+            let delete_group = empty
+                && remaining == expired.len()
+                && !self.open_transactions.contains_key(&group_id);
             output.records.extend(expired);
             if delete_group {
                 output.records.push(CoordinatorRecord::GroupMetadata {

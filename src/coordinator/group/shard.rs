@@ -4,26 +4,29 @@
 //! Pure: handlers take `now_ms`, return [`Output`] (records to append, replies to deliver once they are durable) and
 //! keep timers as data ([`TimerKey`] → deadline) that the [`CoordinatorRuntime`](crate::coordinator::runtime)
 //! turns into tokio sleeps. Durable state (committed
-//! offsets, each group's generation, leader, members and assignments) changes only in [`GroupCoordinatorShard::replay`];
+//! offsets, each group's generation, leader, members and assignments) changes only in [`GroupCoordinatorShard::replay`]
+//! and, for a transactional producer's offsets, in its transactional twins (see [`txn_offsets`](super::txn_offsets));
 //! the runtime replays a handler's records before anything else touches the shard. Rebalance bookkeeping (who is
 //! awaiting a join or sync response, pending member ids, timers) is volatile, as in Kafka: after a coordinator move
 //! members simply rejoin.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 
 use super::classic::{ClassicGroup, ClassicGroupMember, GroupState};
 use super::ids::{GroupId, GroupInstanceId, MemberId};
+use super::offsets::Committed;
 use super::rebalance::{
     heartbeat_expired, join_existing_member, join_new_member, join_timer_fired,
     maybe_complete_join, member_session_ms, remove_member_and_update, sync_timer_fired,
     validate_sync,
 };
-use super::records::{CoordinatorRecord, OffsetCommitValue};
+use super::records::CoordinatorRecord;
 use super::GroupError;
 use crate::config::GroupCoordinatorConfig;
 use crate::coordinator::runtime::{self, CoordinatorShard, Failable, ResponderId};
+use crate::ids::{ProducerEpoch, ProducerId};
 
 /// Kafka's classic.group.new.member.join.timeout.ms: a new member's JoinGroup is parked at most this long.
 pub const NEW_MEMBER_JOIN_TIMEOUT_MS: i64 = 300_000;
@@ -169,11 +172,22 @@ pub(super) fn heartbeat_key(group: &GroupId, member: &MemberId) -> TimerKey {
     }
 }
 
+/// One group's offsets by (topic, partition).
+pub(super) type GroupOffsets = BTreeMap<(String, i32), Committed>;
+
 pub struct GroupCoordinatorShard {
     pub(super) config: GroupCoordinatorConfig,
     pub(super) groups: HashMap<GroupId, ClassicGroup>,
     /// group → (topic, partition) → committed offset.
-    pub(super) offsets: HashMap<GroupId, BTreeMap<(String, i32), OffsetCommitValue>>,
+    pub(super) offsets: HashMap<GroupId, GroupOffsets>,
+    /// producer id → group → (topic, partition) → the offset that producer's open transaction commits (Kafka's
+    /// pendingTransactionalOffsets). A group's entry stays, maybe empty, until the transaction ends.
+    pub(super) pending_offsets: HashMap<ProducerId, HashMap<GroupId, GroupOffsets>>,
+    /// group → the producers whose open transaction commits offsets of it (Kafka's openTransactionsByGroup).
+    pub(super) open_transactions: HashMap<GroupId, BTreeSet<ProducerId>>,
+    /// How many offset commit records have been replayed: each one's number orders it in the partition (replay
+    /// follows the log both live and on load), in place of the record offset Kafka compares.
+    pub(super) commit_records: u64,
     pub(super) timers: HashMap<TimerKey, i64>,
 }
 
@@ -183,6 +197,9 @@ impl GroupCoordinatorShard {
             config,
             groups: HashMap::new(),
             offsets: HashMap::new(),
+            pending_offsets: HashMap::new(),
+            open_transactions: HashMap::new(),
+            commit_records: 0,
             timers: HashMap::new(),
         }
     }
@@ -239,13 +256,11 @@ impl GroupCoordinatorShard {
                 partition,
                 value: Some(value),
             } => {
-                self.groups
-                    .entry(group.clone())
-                    .or_insert_with(|| ClassicGroup::new(group.clone(), value.commit_timestamp_ms));
+                let committed = self.next_commit(group, value);
                 self.offsets
                     .entry(group.clone())
                     .or_default()
-                    .insert((topic.clone(), *partition), value.clone());
+                    .insert((topic.clone(), *partition), committed);
             }
             CoordinatorRecord::OffsetCommit {
                 group,
@@ -253,10 +268,21 @@ impl GroupCoordinatorShard {
                 partition,
                 value: None,
             } => {
+                let key = (topic.clone(), *partition);
                 if let Some(offsets) = self.offsets.get_mut(group) {
-                    offsets.remove(&(topic.clone(), *partition));
+                    offsets.remove(&key);
                     if offsets.is_empty() {
                         self.offsets.remove(group);
+                    }
+                }
+                // A tombstone also drops what open transactions would commit there, as Kafka's replay does.
+                for producer_id in self.open_transactions.get(group).into_iter().flatten() {
+                    if let Some(pending) = self
+                        .pending_offsets
+                        .get_mut(producer_id)
+                        .and_then(|groups| groups.get_mut(group))
+                    {
+                        pending.remove(&key);
                     }
                 }
             }
@@ -632,6 +658,19 @@ impl CoordinatorShard for GroupCoordinatorShard {
 
     fn replay(&mut self, record: &CoordinatorRecord) {
         GroupCoordinatorShard::replay(self, record)
+    }
+
+    fn replay_transactional(
+        &mut self,
+        producer_id: ProducerId,
+        _producer_epoch: ProducerEpoch,
+        record: &CoordinatorRecord,
+    ) {
+        GroupCoordinatorShard::replay_transactional(self, producer_id, record)
+    }
+
+    fn replay_end_transaction(&mut self, producer_id: ProducerId, commit: bool) {
+        GroupCoordinatorShard::end_transaction(self, producer_id, commit)
     }
 
     fn on_loaded(&mut self, now_ms: i64) {

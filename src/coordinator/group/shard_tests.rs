@@ -511,7 +511,7 @@ fn offsets_commit_fetch_and_survive_a_reload_from_the_records() {
         Some(GroupError::UnknownMemberId)
     );
     let wanted = [("t".to_string(), vec![0, 1])];
-    let fetched = h.shard.fetch_offsets(&g(), Some(&wanted));
+    let fetched = h.shard.fetch_offsets(&g(), Some(&wanted), false);
     assert_eq!(fetched[0].1[0].offset, 42);
     assert_eq!(fetched[0].1[0].metadata, "meta");
     assert_eq!(fetched[0].1[1].offset, -1, "never committed");
@@ -521,7 +521,7 @@ fn offsets_commit_fetch_and_survive_a_reload_from_the_records() {
     for record in &h.log {
         loaded.replay(record);
     }
-    assert_eq!(loaded.fetch_offsets(&g(), Some(&wanted)), fetched);
+    assert_eq!(loaded.fetch_offsets(&g(), Some(&wanted), false), fetched);
     let group = loaded.group(&g()).expect("group loaded");
     assert_eq!(group.state, GroupState::Stable);
     assert_eq!(group.generation, generation);
@@ -563,7 +563,7 @@ fn delete_groups_refuses_non_empty_groups_and_tombstones_empty_ones() {
     assert!(h.shard.group(&g()).is_none());
     let wanted = [("t".to_string(), vec![0])];
     assert_eq!(
-        h.shard.fetch_offsets(&g(), Some(&wanted))[0].1[0].offset,
+        h.shard.fetch_offsets(&g(), Some(&wanted), false)[0].1[0].offset,
         -1
     );
     assert!(h.log.iter().rev().take(2).all(|r| matches!(
@@ -586,7 +586,7 @@ fn offset_delete_refuses_subscribed_topics() {
         h.apply(output, false),
         Ok(vec![Some(GroupError::GroupSubscribedToTopic), None])
     );
-    let all = h.shard.fetch_offsets(&g(), None);
+    let all = h.shard.fetch_offsets(&g(), None, false);
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].0, "t");
     let output = h.shard.delete_offsets(&"nope".into(), &[]);
@@ -606,7 +606,7 @@ fn offsets_of_an_empty_group_expire_after_the_retention_and_the_group_goes() {
     assert!(h.shard.group(&g()).is_some(), "not expired yet");
     h.advance(2 * check);
     assert!(h.shard.group(&g()).is_none(), "expired and deleted");
-    assert!(h.shard.fetch_offsets(&g(), None).is_empty());
+    assert!(h.shard.fetch_offsets(&g(), None, false).is_empty());
     assert!(
         h.shard.timers.contains_key(&TimerKey::OffsetExpiration),
         "the check repeats"

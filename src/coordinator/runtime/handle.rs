@@ -11,7 +11,7 @@ use kafka_protocol::records::{Compression, RecordBatchDecoder};
 use tokio::sync::{oneshot, Notify};
 
 use super::{CoordinatorShard, Failable, Output, ResponderId, RuntimeError};
-use crate::ids::{Offset, PartitionIndex, TopicId};
+use crate::ids::{Offset, PartitionIndex, ProducerEpoch, ProducerId, TopicId};
 use crate::replica::{
     now_ms, AppendOrigin, IsolationLevel, PendingAppend, ReplicaError, ReplicaManager, RequiredAcks,
 };
@@ -39,6 +39,8 @@ pub struct ShardHandle<S: CoordinatorShard> {
     replicas: Arc<ReplicaManager>,
     slot: Mutex<ShardSlot<S>>,
     wake: Notify,
+    /// Signalled once the shard is loaded, and when it is stopped: what [`ShardHandle::apply`] waits for.
+    settled: Notify,
     stopped: AtomicBool,
 }
 
@@ -94,12 +96,18 @@ impl<S: CoordinatorShard> ShardHandle<S> {
                 next_responder: 0,
             }),
             wake: Notify::new(),
+            settled: Notify::new(),
             stopped: AtomicBool::new(false),
         }
     }
 
     fn slot(&self) -> MutexGuard<'_, ShardSlot<S>> {
         self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The partition of the coordinator's topic this shard serves.
+    pub fn partition(&self) -> (TopicId, PartitionIndex) {
+        (self.topic_id, self.index)
     }
 
     /// Runs a read-only handler on the loaded shard.
@@ -120,8 +128,59 @@ impl<S: CoordinatorShard> ShardHandle<S> {
         &self,
         handler: impl FnOnce(&mut S, i64) -> Output<S::Record, S::Reply, R>,
     ) -> Result<R, S::Error> {
-        let pending = self.execute(None, false, |shard, _, now| handler(shard, now))?;
+        let pending = self.execute(None, false, None, |shard, _, now| handler(shard, now))?;
         Ok(pending.finish().await)
+    }
+
+    /// [`write`](Self::write), with the handler's records appended as one transactional batch of `producer_id` at
+    /// `producer_epoch` (base sequence -1) and replayed with [`CoordinatorShard::replay_transactional`]: they take
+    /// effect when that producer's COMMIT marker reaches the partition.
+    pub async fn write_transactional<R: Failable<S::Error>>(
+        &self,
+        producer_id: ProducerId,
+        producer_epoch: ProducerEpoch,
+        handler: impl FnOnce(&mut S, i64) -> Output<S::Record, S::Reply, R>,
+    ) -> Result<R, S::Error> {
+        let transaction = Some((producer_id, producer_epoch));
+        let pending = self.execute(None, false, transaction, |shard, _, now| {
+            handler(shard, now)
+        })?;
+        Ok(pending.finish().await)
+    }
+
+    /// Runs a handler on the loaded shard under its lock, writing nothing: for a change that is already in the
+    /// partition but was not written by this runtime (a transaction marker the transaction coordinator appended;
+    /// Kafka's onTransactionCompleted). While the shard loads it waits, then applies: the load may have read the
+    /// partition before the change was written. A change the load did replay is thus applied twice, which a
+    /// transaction marker allows ([`CoordinatorShard::replay_end_transaction`]). NOT_COORDINATOR once the shard has
+    /// been stopped: the next leader replays the change from the log.
+    pub async fn apply<T>(&self, handler: impl FnOnce(&mut S, i64) -> T) -> Result<T, S::Error> {
+        self.settled().await;
+        if self.stopped.load(Ordering::SeqCst) {
+            return Err(RuntimeError::NotCoordinator.into());
+        }
+        let mut slot = self.slot();
+        let ShardState::Loaded(shard) = &mut slot.state else {
+            return Err(RuntimeError::LoadInProgress.into());
+        };
+        let result = handler(shard, now_ms());
+        drop(slot);
+        // The handler may have moved a timer.
+        self.wake.notify_one();
+        Ok(result)
+    }
+
+    /// Returns once the shard is loaded or stopped.
+    async fn settled(&self) {
+        loop {
+            let mut signalled = std::pin::pin!(self.settled.notified());
+            // Registered before the check, so that a load finishing in between still wakes us.
+            signalled.as_mut().enable();
+            if self.stopped.load(Ordering::SeqCst) || self.is_loaded() {
+                return;
+            }
+            signalled.await;
+        }
     }
 
     /// Runs a handler that parks the request under a [`ResponderId`], and waits for the reply that this or a
@@ -131,18 +190,22 @@ impl<S: CoordinatorShard> ShardHandle<S> {
         handler: impl FnOnce(&mut S, ResponderId, i64) -> Output<S::Record, S::Reply, ()>,
     ) -> Result<S::Reply, S::Error> {
         let (sender, receiver) = oneshot::channel();
-        self.execute(Some(sender), false, handler)?.finish().await;
+        self.execute(Some(sender), false, None, handler)?
+            .finish()
+            .await;
         receiver
             .await
             .map_err(|_| RuntimeError::NotCoordinator.into())
     }
 
-    /// Runs a handler on the loaded shard under its lock: appends its records, replays them unless the handler
-    /// did already (timers), and collects the replies it gives.
+    /// Runs a handler on the loaded shard under its lock: appends its records (as a transactional batch of the
+    /// producer in `transaction`, if any), replays them unless the handler did already (timers), and collects the
+    /// replies it gives.
     fn execute<R>(
         &self,
         reply_to: Option<oneshot::Sender<S::Reply>>,
         already_replayed: bool,
+        transaction: Option<(ProducerId, ProducerEpoch)>,
         handler: impl FnOnce(&mut S, ResponderId, i64) -> Output<S::Record, S::Reply, R>,
     ) -> Result<Pending<S, R>, S::Error> {
         let now = now_ms();
@@ -155,11 +218,16 @@ impl<S: CoordinatorShard> ShardHandle<S> {
         let output = handler(shard, responder, now);
         let mut write = None;
         if !output.records.is_empty() {
-            let appended =
-                encode_batch::<S>(&output.records, now).and_then(|batch| self.append(batch, now));
+            let appended = encode_batch::<S>(&output.records, now, transaction)
+                .and_then(|batch| self.append(batch, now));
             if appended.is_ok() && !already_replayed {
                 for record in &output.records {
-                    shard.replay(record);
+                    match transaction {
+                        Some((producer_id, epoch)) => {
+                            shard.replay_transactional(producer_id, epoch, record)
+                        }
+                        None => shard.replay(record),
+                    }
                 }
             }
             write = Some(appended);
@@ -204,6 +272,7 @@ impl<S: CoordinatorShard> ShardHandle<S> {
         // Parked requests see their channel close and answer NOT_COORDINATOR.
         self.slot().responders.clear();
         self.wake.notify_one();
+        self.settled.notify_waiters();
     }
 
     /// Replays the partition from its LogStartOffset to its HighWatermark into `shard`, then serves and drives
@@ -238,6 +307,7 @@ impl<S: CoordinatorShard> ShardHandle<S> {
         }
         shard.on_loaded(now_ms());
         self.slot().state = ShardState::Loaded(Box::new(shard));
+        self.settled.notify_waiters();
         tracing::info!(
             topic = self.topic,
             partition = self.index.0,
@@ -266,7 +336,7 @@ impl<S: CoordinatorShard> ShardHandle<S> {
             tokio::select! {
                 _ = sleep => {
                     // Timer handlers replay their own records as they go.
-                    match self.execute(None, true, |shard, _, now| shard.fire_timers(now)) {
+                    match self.execute(None, true, None, |shard, _, now| shard.fire_timers(now)) {
                         Ok(pending) => { tokio::spawn(pending.finish()); }
                         Err(error) => tracing::warn!(?error, "timers not fired"),
                     }
@@ -277,8 +347,11 @@ impl<S: CoordinatorShard> ShardHandle<S> {
     }
 }
 
-/// Replays the records of `bytes` at or after `from`; returns the offset after the last batch and how many records
-/// were applied, or `None` when nothing could be read.
+/// Replays the records of `bytes` at or after `from`: a transactional batch's with
+/// [`CoordinatorShard::replay_transactional`], a control batch's COMMIT or ABORT marker with
+/// [`CoordinatorShard::replay_end_transaction`] (other control records, and markers Kafka could not parse either,
+/// are skipped). Returns the offset after the last batch and how many records were applied, or `None` when nothing
+/// could be read.
 fn replay_batches<S: CoordinatorShard>(
     topic: &str,
     shard: &mut S,
@@ -296,8 +369,21 @@ fn replay_batches<S: CoordinatorShard>(
                 continue;
             }
         };
+        let producer_id = ProducerId(header.producer_id);
         for record in records {
-            if record.offset < from.0 || record.control {
+            if record.offset < from.0 {
+                continue;
+            }
+            if header.is_control() {
+                match end_transaction_marker(record.key.as_deref()) {
+                    Some(commit) => {
+                        shard.replay_end_transaction(producer_id, commit);
+                        count += 1;
+                    }
+                    None => {
+                        tracing::debug!(topic, offset = record.offset, "skipping a control record")
+                    }
+                }
                 continue;
             }
             let Some(key) = record.key.as_deref() else {
@@ -305,7 +391,12 @@ fn replay_batches<S: CoordinatorShard>(
             };
             match S::deserialize(key, record.value.as_deref()) {
                 Ok(Some(decoded)) => {
-                    shard.replay(&decoded);
+                    if header.is_transactional() {
+                        let epoch = ProducerEpoch(header.producer_epoch);
+                        shard.replay_transactional(producer_id, epoch, &decoded);
+                    } else {
+                        shard.replay(&decoded);
+                    }
                     count += 1;
                 }
                 Ok(None) => {}
@@ -318,7 +409,25 @@ fn replay_batches<S: CoordinatorShard>(
     next.map(|n| (n, count))
 }
 
-fn encode_batch<S: CoordinatorShard>(records: &[S::Record], now: i64) -> Result<Bytes, S::Error> {
+/// What a control record's key says (Kafka's ControlRecordType): `Some(true)` COMMIT, `Some(false)` ABORT, `None`
+/// for another type (a leader change) or a key too short to say. Key: int16 version, int16 type; versions other
+/// than 0 are read as 0, a negative one is corrupt, as Kafka parses them.
+fn end_transaction_marker(key: Option<&[u8]>) -> Option<bool> {
+    let key = key?;
+    let version = i16::from_be_bytes([*key.first()?, *key.get(1)?]);
+    let kind = i16::from_be_bytes([*key.get(2)?, *key.get(3)?]);
+    match (version >= 0, kind) {
+        (true, 0) => Some(false),
+        (true, 1) => Some(true),
+        _ => None,
+    }
+}
+
+fn encode_batch<S: CoordinatorShard>(
+    records: &[S::Record],
+    now: i64,
+    transaction: Option<(ProducerId, ProducerEpoch)>,
+) -> Result<Bytes, S::Error> {
     let encoded = records
         .iter()
         .map(|record| {
@@ -330,31 +439,233 @@ fn encode_batch<S: CoordinatorShard>(records: &[S::Record], now: i64) -> Result<
             })
         })
         .collect::<Result<Vec<_>, S::Error>>()?;
-    batch::encode_batch(encoded, Compression::None).map_err(|_| RuntimeError::BatchTooLarge.into())
+    let batch = match transaction {
+        Some((producer_id, epoch)) => {
+            batch::encode_transactional_batch(encoded, Compression::None, producer_id, epoch)
+        }
+        None => batch::encode_batch(encoded, Compression::None),
+    };
+    batch.map_err(|_| RuntimeError::BatchTooLarge.into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::coordinator::group::records::OffsetCommitValue;
-    use crate::coordinator::group::{CoordinatorRecord, GroupCoordinatorShard};
+    use crate::coordinator::group::{CoordinatorRecord, GroupCoordinatorShard, GroupError};
 
-    #[test]
-    fn a_handlers_records_go_out_as_one_batch_and_replay_back() {
-        let commit = |partition| CoordinatorRecord::OffsetCommit {
+    fn commit(partition: i32) -> CoordinatorRecord {
+        commit_of("t", partition, 10 + i64::from(partition))
+    }
+
+    fn commit_of(topic: &str, partition: i32, offset: i64) -> CoordinatorRecord {
+        CoordinatorRecord::OffsetCommit {
             group: "g".into(),
-            topic: "t".into(),
+            topic: topic.into(),
             partition,
             value: Some(OffsetCommitValue {
-                offset: 10 + i64::from(partition),
+                offset,
                 leader_epoch: -1,
                 metadata: String::new(),
                 commit_timestamp_ms: 5,
                 expire_timestamp_ms: None,
             }),
+        }
+    }
+
+    fn shard() -> GroupCoordinatorShard {
+        GroupCoordinatorShard::new(crate::config::BrokerConfig::default().group_coordinator)
+    }
+
+    /// Sets a batch's base offset, as the leader does on append (outside the CRC).
+    fn at(batch: Bytes, base_offset: i64) -> Vec<u8> {
+        let mut batch = batch.to_vec();
+        batch[..8].copy_from_slice(&base_offset.to_be_bytes());
+        batch
+    }
+
+    /// A control batch of `producer_id` as the transaction coordinator writes it: one record, key int16 version 0
+    /// and int16 type (0 ABORT, 1 COMMIT), value int16 version 0 and int32 coordinator epoch.
+    fn marker(producer_id: i64, commit: bool, base_offset: i64) -> Vec<u8> {
+        use kafka_protocol::records::{
+            Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
         };
-        let batch = encode_batch::<GroupCoordinatorShard>(&[commit(0), commit(1), commit(2)], 5)
+        let kind: i16 = if commit { 1 } else { 0 };
+        let mut key = 0i16.to_be_bytes().to_vec();
+        key.extend_from_slice(&kind.to_be_bytes());
+        let mut value = 0i16.to_be_bytes().to_vec();
+        value.extend_from_slice(&7i32.to_be_bytes());
+        let record = Record {
+            transactional: true,
+            control: true,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch: 0,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: 5,
+            key: Some(Bytes::from(key)),
+            value: Some(Bytes::from(value)),
+            headers: Default::default(),
+        };
+        let mut buf = bytes::BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, std::slice::from_ref(&record), &options)
             .expect("encodes");
+        at(buf.freeze(), base_offset)
+    }
+
+    #[test]
+    fn a_transactional_batch_carries_the_producer_and_no_sequence() {
+        let transaction = Some((ProducerId(42), ProducerEpoch(3)));
+        let batch = encode_batch::<GroupCoordinatorShard>(&[commit(0), commit(1)], 5, transaction)
+            .expect("encodes");
+        let header = batch::check_framing(&batch).expect("one whole batch with a good CRC");
+        assert!(header.is_transactional());
+        assert!(!header.is_control());
+        assert_eq!(
+            (
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence
+            ),
+            (42, 3, -1)
+        );
+        assert_eq!(header.record_count, 2);
+        let plain = encode_batch::<GroupCoordinatorShard>(&[commit(0)], 5, None).expect("encodes");
+        let header = batch::check_framing(&plain).expect("framed");
+        assert!(!header.is_transactional());
+        assert_eq!((header.producer_id, header.base_sequence), (-1, -1));
+    }
+
+    #[test]
+    fn loading_keeps_transactional_records_pending_until_their_marker() {
+        let batch = |records: &[CoordinatorRecord], producer: Option<i64>, base_offset| {
+            let transaction = producer.map(|id| (ProducerId(id), ProducerEpoch(0)));
+            let encoded =
+                encode_batch::<GroupCoordinatorShard>(records, 5, transaction).expect("encodes");
+            at(encoded, base_offset)
+        };
+        let mut log = Vec::new();
+        log.extend(batch(&[commit_of("t", 0, 1)], None, 0));
+        // Producer 7 commits t-0 and t-1 and its transaction commits; producer 8 aborts; producer 9 is still open.
+        log.extend(batch(
+            &[commit_of("t", 0, 70), commit_of("t", 1, 71)],
+            Some(7),
+            1,
+        ));
+        log.extend(batch(&[commit_of("t", 2, 80)], Some(8), 3));
+        log.extend(marker(7, true, 4));
+        log.extend(marker(8, false, 5));
+        log.extend(batch(&[commit_of("t", 0, 90)], Some(9), 6));
+        let log = Bytes::from(log);
+
+        let mut loaded = shard();
+        let (next, count) = replay_batches("t", &mut loaded, &log, Offset(0)).expect("replayed");
+        assert_eq!(next, Offset(7));
+        assert_eq!(count, 7, "five offset commits and two markers");
+        let wanted = [("t".to_string(), vec![0, 1, 2])];
+        let offsets: Vec<i64> = loaded.fetch_offsets(&"g".into(), Some(&wanted), false)[0]
+            .1
+            .iter()
+            .map(|o| o.offset)
+            .collect();
+        assert_eq!(offsets, vec![70, 71, -1]);
+        let stable = loaded.fetch_offsets(&"g".into(), Some(&wanted), true);
+        assert_eq!(
+            stable[0].1[0].error,
+            Some(GroupError::UnstableOffsetCommit),
+            "producer 9's offset is pending"
+        );
+        assert_eq!(stable[0].1[1].error, None);
+
+        // Producer 9's marker, applied later (live), commits its offset.
+        loaded.end_transaction(ProducerId(9), true);
+        let fetched = loaded.fetch_offsets(&"g".into(), Some(&wanted), true);
+        assert_eq!(
+            (fetched[0].1[0].offset, fetched[0].1[0].error.clone()),
+            (90, None)
+        );
+    }
+
+    #[test]
+    fn only_commit_and_abort_control_records_end_a_transaction() {
+        assert_eq!(end_transaction_marker(Some(&[0, 0, 0, 1])), Some(true));
+        assert_eq!(end_transaction_marker(Some(&[0, 0, 0, 0])), Some(false));
+        assert_eq!(
+            end_transaction_marker(Some(&[0, 1, 0, 1])),
+            Some(true),
+            "a newer key version is read as version 0"
+        );
+        assert_eq!(
+            end_transaction_marker(Some(&[0, 0, 0, 2])),
+            None,
+            "a leader change"
+        );
+        assert_eq!(end_transaction_marker(Some(&[0xff, 0xff, 0, 1])), None);
+        assert_eq!(end_transaction_marker(Some(&[0, 0, 0])), None);
+        assert_eq!(end_transaction_marker(None), None);
+    }
+
+    #[tokio::test]
+    async fn apply_waits_for_the_load_and_fails_once_stopped() {
+        let replicas = Arc::new(ReplicaManager::new(crate::config::BrokerConfig::default()));
+        let handle = Arc::new(ShardHandle::<GroupCoordinatorShard>::new(
+            "t",
+            TopicId::random(),
+            PartitionIndex(0),
+            replicas.clone(),
+        ));
+        let waiting = tokio::spawn({
+            let handle = handle.clone();
+            async move {
+                handle
+                    .apply(|shard, _| shard.next_deadline().is_some())
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "the shard is still loading");
+        // No partition to read: the load finishes at once, then serves.
+        tokio::spawn(handle.clone().load_and_run(shard()));
+        let applied = waiting.await.expect("joined");
+        assert_eq!(applied, Ok(true), "applied on the loaded shard");
+
+        handle.stop();
+        assert_eq!(
+            handle.apply(|_, _| ()).await,
+            Err(GroupError::NotCoordinator)
+        );
+
+        // A shard stopped while loading answers the waiting apply too.
+        let loading = Arc::new(ShardHandle::<GroupCoordinatorShard>::new(
+            "t",
+            TopicId::random(),
+            PartitionIndex(1),
+            replicas,
+        ));
+        let waiting = tokio::spawn({
+            let loading = loading.clone();
+            async move { loading.apply(|_, _| ()).await }
+        });
+        tokio::task::yield_now().await;
+        loading.stop();
+        assert_eq!(
+            waiting.await.expect("joined"),
+            Err(GroupError::NotCoordinator)
+        );
+    }
+
+    #[test]
+    fn a_handlers_records_go_out_as_one_batch_and_replay_back() {
+        let batch =
+            encode_batch::<GroupCoordinatorShard>(&[commit(0), commit(1), commit(2)], 5, None)
+                .expect("encodes");
         let sets = RecordBatchDecoder::decode_all(&mut batch.clone()).expect("decodes");
         assert_eq!(
             sets.len(),
@@ -362,15 +673,14 @@ mod tests {
             "one batch: the log takes one batch per append"
         );
         assert_eq!(sets[0].records.len(), 3);
-        let mut shard =
-            GroupCoordinatorShard::new(crate::config::BrokerConfig::default().group_coordinator);
+        let mut shard = shard();
         let (next, count) = replay_batches("t", &mut shard, &batch, Offset(1)).expect("replayed");
         assert_eq!(
             (next, count),
             (Offset(3), 2),
             "records before the start offset are skipped"
         );
-        let offsets = shard.fetch_offsets(&"g".into(), None);
+        let offsets = shard.fetch_offsets(&"g".into(), None, false);
         assert_eq!(
             offsets[0].1.iter().map(|o| o.offset).collect::<Vec<_>>(),
             vec![11, 12]

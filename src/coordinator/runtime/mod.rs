@@ -15,6 +15,12 @@
 //!   refuses are not replayed, so the shard stays what a reload would build;
 //! - hands out the replies and the response once the records are durable ([`Pending::finish`]), or the error
 //!   instead ([`Failable`]);
+//! - writes a handler's records as a transactional batch of a producer when asked
+//!   ([`ShardHandle::write_transactional`]: producer id and epoch in the header, base sequence -1), replays those with
+//!   [`CoordinatorShard::replay_transactional`], and hands the transaction's end to
+//!   [`CoordinatorShard::replay_end_transaction`]: on load from the control batch (its record's key is int16
+//!   version, int16 type: 0 ABORT, 1 COMMIT), live from the transaction coordinator through [`ShardHandle::apply`]
+//!   once it has written that marker;
 //! - drives the shard's timers with one tokio sleep until its earliest deadline.
 
 mod handle;
@@ -26,7 +32,7 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 
-use crate::ids::{PartitionIndex, TopicId};
+use crate::ids::{PartitionIndex, ProducerEpoch, ProducerId, TopicId};
 use crate::replica::{ReplicaError, ReplicaManager};
 
 /// Identifies a request parked until a later handler answers it (a JoinGroup waiting for the rebalance); the runtime
@@ -67,6 +73,15 @@ impl<Record, Reply, R> Output<Record, Reply, R> {
             response,
         }
     }
+
+    /// The same records and replies with the response `f` makes of this one.
+    pub fn map<R2>(self, f: impl FnOnce(R) -> R2) -> Output<Record, Reply, R2> {
+        Output {
+            records: self.records,
+            replies: self.replies,
+            response: f(self.response),
+        }
+    }
 }
 
 /// A response or reply that a failed write turns into an error.
@@ -81,6 +96,13 @@ impl<E> Failable<E> for () {
 impl<T, E> Failable<E> for Result<T, E> {
     fn fail(&mut self, error: E) {
         *self = Err(error);
+    }
+}
+
+/// Something the handler would have done had its records become durable: nothing, when they did not.
+impl<T, E> Failable<E> for Option<T> {
+    fn fail(&mut self, _: E) {
+        *self = None;
     }
 }
 
@@ -103,6 +125,25 @@ pub trait CoordinatorShard: Send + 'static {
 
     /// Applies one record of the partition: the only way durable state changes.
     fn replay(&mut self, record: &Self::Record);
+    /// Applies one record of a transactional batch of `producer_id`: it takes effect only if a COMMIT marker of
+    /// that producer follows ([`replay_end_transaction`](Self::replay_end_transaction)). A shard without
+    /// transactional state applies it at once.
+    fn replay_transactional(
+        &mut self,
+        producer_id: ProducerId,
+        producer_epoch: ProducerEpoch,
+        record: &Self::Record,
+    ) {
+        let _ = (producer_id, producer_epoch);
+        self.replay(record)
+    }
+    /// Applies the COMMIT (`commit`) or ABORT marker of `producer_id`'s transaction on this partition: whether the
+    /// records [`replay_transactional`](Self::replay_transactional) kept for that producer take effect. The same
+    /// marker may be applied twice (once replayed, once by [`ShardHandle::apply`] when it was written during the
+    /// load); the second finds nothing of that producer left and must change nothing.
+    fn replay_end_transaction(&mut self, producer_id: ProducerId, commit: bool) {
+        let _ = (producer_id, commit);
+    }
     /// Called once the partition has been replayed, before the first request.
     fn on_loaded(&mut self, now_ms: i64);
     /// The earliest timer deadline, if any.

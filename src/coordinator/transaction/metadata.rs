@@ -76,6 +76,22 @@ impl TransactionState {
         }
     }
 
+    /// The state a ListTransactions filter names, by Kafka's name.
+    pub fn from_name(name: &str) -> Option<TransactionState> {
+        [
+            TransactionState::Empty,
+            TransactionState::Ongoing,
+            TransactionState::PrepareCommit,
+            TransactionState::PrepareAbort,
+            TransactionState::CompleteCommit,
+            TransactionState::CompleteAbort,
+            TransactionState::Dead,
+            TransactionState::PrepareEpochFence,
+        ]
+        .into_iter()
+        .find(|state| state.name() == name)
+    }
+
     pub fn is_prepared(self) -> bool {
         matches!(
             self,
