@@ -67,7 +67,10 @@ fn init_producer_id(broker: &TestBroker) -> (i64, i16) {
         broker,
         ApiKey::InitProducerId,
         4,
+        // The codec's default transactional id is "", which Kafka refuses (INVALID_REQUEST): an idempotent
+        // producer sends null.
         &InitProducerIdRequest::default()
+            .with_transactional_id(None)
             .with_transaction_timeout_ms(60_000)
             .with_producer_id(kafka_protocol::messages::ProducerId(-1))
             .with_producer_epoch(-1),

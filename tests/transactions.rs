@@ -216,7 +216,7 @@ fn rewind_to_committed(consumer: &BaseConsumer) {
 fn a_consume_transform_produce_loop_leaves_exactly_the_committed_output() {
     const INPUT: usize = 2000;
     const PARTITIONS: i32 = 3;
-    const BATCH: usize = 150;
+    const BATCH: usize = 100;
     let broker = start(&[]);
     create_topic(&broker, "ctp-in", PARTITIONS);
     create_topic(&broker, "ctp-out", PARTITIONS);

@@ -17,6 +17,9 @@ use crate::coordinator::transaction::TRANSACTION_STATE_TOPIC;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
+/// How long a lookup waits for a coordinator partition of this broker to load. A freshly created partition loads in
+/// moments; answering after that spares the client a round of COORDINATOR_LOAD_IN_PROGRESS.
+const LOAD_WAIT: Duration = Duration::from_secs(5);
 
 pub async fn handle(
     apis: &Arc<KafkaApis>,
@@ -67,23 +70,9 @@ async fn find(apis: &Arc<KafkaApis>, key_type: i8, key: StrBytes) -> Coordinator
                     .await;
             }
             let group_id = GroupId::from(key.to_string());
-            let image = apis.image();
-            let leader = apis
-                .groups
-                .partition_of(&group_id)
-                .and_then(|(topic_id, index)| {
-                    image
-                        .topic_by_id(topic_id)?
-                        .partitions
-                        .get(&index)
-                        .map(|p| p.leader)
-                });
+            let leader = leader_of(apis, apis.groups.partition_of(&group_id));
             if leader == Some(apis.config.node_id) {
-                // A freshly created partition loads in moments; answering after that spares the client a round of
-                // COORDINATOR_LOAD_IN_PROGRESS.
-                apis.groups
-                    .wait_loaded(&group_id, Duration::from_secs(5))
-                    .await;
+                apis.groups.wait_loaded(&group_id, LOAD_WAIT).await;
             }
             leader
         }
@@ -97,21 +86,9 @@ async fn find(apis: &Arc<KafkaApis>, key_type: i8, key: StrBytes) -> Coordinator
                     .create_state_topic(apis.quorum.controller(), brokers)
                     .await;
             }
-            let image = apis.image();
-            let leader = apis
-                .transactions
-                .partition_of(&key)
-                .and_then(|(topic_id, index)| {
-                    image
-                        .topic_by_id(topic_id)?
-                        .partitions
-                        .get(&index)
-                        .map(|p| p.leader)
-                });
+            let leader = leader_of(apis, apis.transactions.partition_of(&key));
             if leader == Some(apis.config.node_id) {
-                apis.transactions
-                    .wait_loaded(&key, Duration::from_secs(5))
-                    .await;
+                apis.transactions.wait_loaded(&key, LOAD_WAIT).await;
             }
             leader
         }
@@ -126,4 +103,15 @@ async fn find(apis: &Arc<KafkaApis>, key_type: i8, key: StrBytes) -> Coordinator
             .with_port(i32::from(registration.port)),
         None => not_available(key, ResponseError::CoordinatorNotAvailable),
     }
+}
+
+/// The leader of a coordinator partition, by this broker's latest metadata.
+fn leader_of(
+    apis: &KafkaApis,
+    partition: Option<(crate::ids::TopicId, crate::ids::PartitionIndex)>,
+) -> Option<crate::ids::BrokerId> {
+    let (topic_id, index) = partition?;
+    let image = apis.image();
+    let leader = image.topic_by_id(topic_id)?.partitions.get(&index)?.leader;
+    Some(leader)
 }

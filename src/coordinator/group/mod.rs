@@ -23,8 +23,7 @@ pub mod txn_offsets;
 #[cfg(test)]
 mod txn_offsets_tests;
 
-use std::collections::HashSet;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ids::{BrokerId, PartitionIndex, ProducerId, TopicId};
@@ -116,12 +115,8 @@ impl PartialEq for GroupError {
 impl Eq for GroupError {}
 
 pub struct GroupCoordinator {
-    broker_id: BrokerId,
     config: GroupCoordinatorConfig,
-    replicas: Arc<ReplicaManager>,
     runtime: CoordinatorRuntime<GroupCoordinatorShard>,
-    /// `__consumer_offsets`' id and partition count, once it exists.
-    offsets_topic: RwLock<Option<(TopicId, i32)>>,
 }
 
 impl GroupCoordinator {
@@ -131,11 +126,8 @@ impl GroupCoordinator {
         replicas: Arc<ReplicaManager>,
     ) -> GroupCoordinator {
         GroupCoordinator {
-            broker_id,
             config,
-            runtime: CoordinatorRuntime::new(OFFSETS_TOPIC, replicas.clone()),
-            replicas,
-            offsets_topic: RwLock::new(None),
+            runtime: CoordinatorRuntime::new(OFFSETS_TOPIC, broker_id, replicas),
         }
     }
 
@@ -182,8 +174,7 @@ impl GroupCoordinator {
     /// where the transaction coordinator writes the markers of a transaction that committed offsets of the group
     /// (AddOffsetsToTxn). `None` before the topic exists.
     pub fn offsets_topic_partition_of(&self, group_id: &str) -> Option<(TopicId, PartitionIndex)> {
-        let topic = *self.offsets_topic.read().unwrap_or_else(|p| p.into_inner());
-        topic.map(|(id, count)| (id, PartitionIndex(partition_for(group_id, count))))
+        self.runtime.partition_of(group_id)
     }
 
     fn shard(
@@ -198,13 +189,7 @@ impl GroupCoordinator {
 
     /// Waits (briefly) until the shard of a group has been loaded, after FindCoordinator created the topic.
     pub async fn wait_loaded(&self, group_id: &GroupId, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while tokio::time::Instant::now() < deadline {
-            if self.shard(group_id).is_ok_and(|shard| shard.is_loaded()) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.runtime.wait_loaded(group_id.as_str(), timeout).await
     }
 
     /// A request the shard parks until the rebalance answers it (JoinGroup, SyncGroup).
@@ -383,41 +368,10 @@ impl GroupCoordinator {
 }
 
 impl MetadataPublisher for GroupCoordinator {
-    /// Loads a shard for each `__consumer_offsets` partition this broker now leads, and drops the others; an update
-    /// that does not touch `__consumer_offsets` changes nothing here.
+    /// Loads a shard for each `__consumer_offsets` partition this broker now leads, and drops the others.
     fn on_metadata_update(&self, delta: &MetadataDelta, image: &MetadataImage) {
-        let topic = image.topic(OFFSETS_TOPIC);
-        let new = topic.map(|t| {
-            (
-                t.topic_id,
-                i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
-            )
-        });
-        let mut offsets_topic = self
-            .offsets_topic
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
-        let touched = [*offsets_topic, new]
-            .into_iter()
-            .flatten()
-            .any(|(id, _)| delta.touches_topic(id));
-        if !delta.full && !touched {
-            return;
-        }
-        *offsets_topic = new;
-        drop(offsets_topic);
-        let wanted: HashSet<(TopicId, PartitionIndex)> = topic
-            .into_iter()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .filter(|(_, p)| p.leader == self.broker_id)
-                    .map(move |(index, _)| (t.topic_id, *index))
-            })
-            .filter(|(id, index)| self.replicas.partition(*id, *index).is_some())
-            .collect();
         let config = self.config.clone();
         self.runtime
-            .set_led_partitions(wanted, || GroupCoordinatorShard::new(config.clone()));
+            .on_metadata_update(delta, image, || GroupCoordinatorShard::new(config.clone()));
     }
 }

@@ -32,7 +32,8 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 
-use crate::ids::{PartitionIndex, ProducerEpoch, ProducerId, TopicId};
+use crate::ids::{BrokerId, PartitionIndex, ProducerEpoch, ProducerId, TopicId};
+use crate::metadata::{MetadataDelta, MetadataImage};
 use crate::replica::{ReplicaError, ReplicaManager};
 
 /// Identifies a request parked until a later handler answers it (a JoinGroup waiting for the rebalance); the runtime
@@ -161,24 +162,102 @@ type Shards<S> = HashMap<(TopicId, PartitionIndex), Arc<ShardHandle<S>>>;
 
 /// The shards of one coordinator on this broker.
 pub struct CoordinatorRuntime<S: CoordinatorShard> {
-    /// The coordinator's topic, for logs.
+    /// The coordinator's topic.
     topic: &'static str,
+    broker_id: BrokerId,
     replicas: Arc<ReplicaManager>,
+    /// The topic's id and partition count, once it exists.
+    topic_partitions: RwLock<Option<(TopicId, i32)>>,
     shards: RwLock<Shards<S>>,
 }
 
 impl<S: CoordinatorShard> CoordinatorRuntime<S> {
-    pub fn new(topic: &'static str, replicas: Arc<ReplicaManager>) -> Self {
+    pub fn new(topic: &'static str, broker_id: BrokerId, replicas: Arc<ReplicaManager>) -> Self {
         CoordinatorRuntime {
             topic,
+            broker_id,
             replicas,
+            topic_partitions: RwLock::new(None),
             shards: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The partition of the coordinator's topic that a key (a group id, a transactional id) lives in
+    /// ([`partition_for`](crate::coordinator::partition_for)), once the topic exists.
+    pub fn partition_of(&self, key: &str) -> Option<(TopicId, PartitionIndex)> {
+        let topic = *self
+            .topic_partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        topic.map(|(id, count)| {
+            (
+                id,
+                PartitionIndex(crate::coordinator::partition_for(key, count)),
+            )
+        })
+    }
+
+    /// A coordinator's [`MetadataPublisher`](crate::metadata::MetadataPublisher) work: keeps a shard (from
+    /// `new_shard`) for each partition of the coordinator's topic that this broker now leads and has opened, and
+    /// stops the others. An update that does not touch the topic changes nothing.
+    pub fn on_metadata_update(
+        &self,
+        delta: &MetadataDelta,
+        image: &MetadataImage,
+        new_shard: impl Fn() -> S,
+    ) {
+        let topic = image.topic(self.topic);
+        let new = topic.map(|t| {
+            (
+                t.topic_id,
+                i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
+            )
+        });
+        let mut known = self
+            .topic_partitions
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        let touched = [*known, new]
+            .into_iter()
+            .flatten()
+            .any(|(id, _)| delta.touches_topic(id));
+        if !delta.full && !touched {
+            return;
+        }
+        *known = new;
+        drop(known);
+        let wanted: HashSet<(TopicId, PartitionIndex)> = topic
+            .into_iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .filter(|(_, p)| p.leader == self.broker_id)
+                    .map(move |(index, _)| (t.topic_id, *index))
+            })
+            .filter(|(id, index)| self.replicas.partition(*id, *index).is_some())
+            .collect();
+        self.set_led_partitions(wanted, new_shard);
+    }
+
+    /// Waits (up to `timeout`) until the shard of `key` has been loaded: FindCoordinator answers after that, when
+    /// it has just created the topic, sparing the client a round of COORDINATOR_LOAD_IN_PROGRESS.
+    pub async fn wait_loaded(&self, key: &str, timeout: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            let loaded = self
+                .partition_of(key)
+                .and_then(|(id, index)| self.shard(id, index).ok())
+                .is_some_and(|shard| shard.is_loaded());
+            if loaded {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 
     /// Keeps a shard for each partition of `wanted` (those this broker now leads), loading new ones with a shard
     /// from `new_shard`, and stops the others. Parked requests of a stopped shard answer NOT_COORDINATOR.
-    pub fn set_led_partitions(
+    fn set_led_partitions(
         &self,
         wanted: HashSet<(TopicId, PartitionIndex)>,
         new_shard: impl Fn() -> S,

@@ -109,14 +109,11 @@ impl Eq for TransactionError {}
 type Shard = Arc<ShardHandle<TransactionCoordinatorShard>>;
 
 pub struct TransactionCoordinator {
-    broker_id: BrokerId,
     config: TransactionCoordinatorConfig,
     producer_ids: ProducerIdManager,
     replicas: Arc<ReplicaManager>,
     groups: Arc<GroupCoordinator>,
     runtime: CoordinatorRuntime<TransactionCoordinatorShard>,
-    /// `__transaction_state`'s id and partition count, once it exists.
-    state_topic: RwLock<Option<(TopicId, i32)>>,
     /// The latest metadata, for the topics a transaction's markers go to.
     image: RwLock<Arc<MetadataImage>>,
     /// The transactions whose markers are being written (transactional id, producer id, epoch): one writer each.
@@ -131,13 +128,11 @@ impl TransactionCoordinator {
         groups: Arc<GroupCoordinator>,
     ) -> TransactionCoordinator {
         TransactionCoordinator {
-            broker_id,
             config,
             producer_ids: ProducerIdManager::new(broker_id),
-            runtime: CoordinatorRuntime::new(TRANSACTION_STATE_TOPIC, replicas.clone()),
+            runtime: CoordinatorRuntime::new(TRANSACTION_STATE_TOPIC, broker_id, replicas.clone()),
             replicas,
             groups,
-            state_topic: RwLock::new(None),
             image: RwLock::new(Arc::new(MetadataImage::default())),
             completing: Mutex::new(HashSet::new()),
         }
@@ -189,8 +184,7 @@ impl TransactionCoordinator {
 
     /// The `__transaction_state` partition of a transactional id, once the topic exists.
     pub fn partition_of(&self, transactional_id: &str) -> Option<(TopicId, PartitionIndex)> {
-        let topic = *self.state_topic.read().unwrap_or_else(|p| p.into_inner());
-        topic.map(|(id, count)| (id, PartitionIndex(partition_for(transactional_id, count))))
+        self.runtime.partition_of(transactional_id)
     }
 
     fn shard(&self, transactional_id: &str) -> Result<Shard, TransactionError> {
@@ -206,16 +200,7 @@ impl TransactionCoordinator {
     /// Waits (briefly) until the shard of a transactional id has been loaded, after FindCoordinator created the
     /// topic.
     pub async fn wait_loaded(&self, transactional_id: &str, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while tokio::time::Instant::now() < deadline {
-            if self
-                .shard(transactional_id)
-                .is_ok_and(|shard| shard.is_loaded())
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.runtime.wait_loaded(transactional_id, timeout).await
     }
 
     /// The `__consumer_offsets` partition of a group, where AddOffsetsToTxn puts the transaction's offsets: the
@@ -481,34 +466,7 @@ impl MetadataPublisher for TransactionCoordinator {
     /// broker now leads, dropping the others.
     fn on_metadata_update(&self, delta: &MetadataDelta, image: &MetadataImage) {
         *self.image.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(image.clone());
-        let topic = image.topic(TRANSACTION_STATE_TOPIC);
-        let new = topic.map(|t| {
-            (
-                t.topic_id,
-                i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
-            )
-        });
-        let mut state_topic = self.state_topic.write().unwrap_or_else(|p| p.into_inner());
-        let touched = [*state_topic, new]
-            .into_iter()
-            .flatten()
-            .any(|(id, _)| delta.touches_topic(id));
-        if !delta.full && !touched {
-            return;
-        }
-        *state_topic = new;
-        drop(state_topic);
-        let wanted: HashSet<(TopicId, PartitionIndex)> = topic
-            .into_iter()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .filter(|(_, p)| p.leader == self.broker_id)
-                    .map(move |(index, _)| (t.topic_id, *index))
-            })
-            .filter(|(id, index)| self.replicas.partition(*id, *index).is_some())
-            .collect();
         self.runtime
-            .set_led_partitions(wanted, TransactionCoordinatorShard::new);
+            .on_metadata_update(delta, image, TransactionCoordinatorShard::new);
     }
 }
