@@ -1,6 +1,11 @@
 //! Produce (key 0): append each partition's batch, then answer once the appends are as durable as `acks` and the
 //! flush policy require. acks=0 gets no response at all, as in Kafka.
 //!
+//! A transactional producer's first batch in a partition is checked first against its ongoing transaction (KIP-890
+//! part 1, Kafka's `transaction.partition.verification.enable`): a batch the coordinator does not know to be part of
+//! the transaction (a zombie's, or one that arrives after its transaction was aborted) is refused, so it can never
+//! hang the partition's last stable offset.
+//!
 //! The appends go through [`ReplicaManager::append_records`](crate::replica::ReplicaManager::append_records) before
 //! this returns its future, so that batches from one connection reach the log in the order the client sent them
 //! even though responses are pipelined.
@@ -75,6 +80,11 @@ impl Failure {
 
 pub fn handle(apis: &Arc<KafkaApis>, version: i16, request: ProduceRequest) -> HandlerFuture {
     let acks = RequiredAcks::from_wire(request.acks);
+    let transactional_id = request
+        .transactional_id
+        .as_ref()
+        .map(|id| id.0.to_string())
+        .filter(|id| !id.is_empty());
     let image = apis.image();
     let now = now_ms();
     let mut topics = Vec::with_capacity(request.topic_data.len());
@@ -95,7 +105,17 @@ pub fn handle(apis: &Arc<KafkaApis>, version: i16, request: ProduceRequest) -> H
                     (None, _) if by_id => failed(ResponseError::UnknownTopicId),
                     (None, _) => failed(ResponseError::UnknownTopicOrPartition),
                     (Some(t), Some(acks)) => {
-                        append(apis, t, PartitionIndex(data.index), data.records, acks, now)
+                        let index = PartitionIndex(data.index);
+                        let verified = match (&transactional_id, &data.records) {
+                            (Some(id), Some(records)) => {
+                                verify_transaction(apis, version, id, t, index, records)
+                            }
+                            _ => Ok(()),
+                        };
+                        match verified {
+                            Ok(()) => append(apis, t, index, data.records, acks, now),
+                            Err(failure) => Outcome::Failed(failure),
+                        }
                     }
                 };
                 (data.index, outcome)
@@ -172,6 +192,67 @@ fn append(
             Outcome::Failed(Failure::from_replica(&error))
         }
     }
+}
+
+/// KIP-890 part 1: a transactional batch that would start a transaction in this partition must belong to the
+/// producer's ongoing transaction, as its coordinator says (AddPartitionsToTxn's verify form). Errors as Kafka
+/// answers them: TRANSACTION_ABORTABLE (INVALID_TXN_STATE for Produce v10 and older, which do not know it), and
+/// NOT_ENOUGH_REPLICAS for a coordinator that cannot tell right now, which every client retries. A coordinator on
+/// another broker is asked nothing yet (that is the inter-broker AddPartitionsToTxn, with the cluster).
+fn verify_transaction(
+    apis: &KafkaApis,
+    version: i16,
+    transactional_id: &str,
+    topic: &TopicImage,
+    index: PartitionIndex,
+    records: &Bytes,
+) -> Result<(), Failure> {
+    use crate::coordinator::transaction::{TopicPartition, TransactionError};
+    use crate::ids::{ProducerEpoch, ProducerId};
+    let Some(header) = crate::storage::BatchHeader::parse(records) else {
+        return Ok(());
+    };
+    if !header.is_transactional() || header.is_control() {
+        return Ok(());
+    }
+    let (producer_id, epoch) = (
+        ProducerId(header.producer_id),
+        ProducerEpoch(header.producer_epoch),
+    );
+    let Some(partition) = apis.replicas.partition(topic.topic_id, index) else {
+        return Ok(());
+    };
+    if partition.in_transaction(producer_id, epoch) {
+        return Ok(());
+    }
+    let partitions = [TopicPartition {
+        topic: topic.name.to_string(),
+        partition: index.0,
+    }];
+    let error =
+        match apis
+            .transactions
+            .verify_partitions(transactional_id, producer_id, epoch, &partitions)
+        {
+            Ok(errors) => errors.into_iter().next().flatten(),
+            Err(TransactionError::NotCoordinator) => None,
+            Err(error) => Some(error),
+        };
+    let Some(error) = error else {
+        return Ok(());
+    };
+    let code = match &error {
+        TransactionError::TransactionAbortable if version <= 10 => ResponseError::InvalidTxnState,
+        TransactionError::ConcurrentTransactions
+        | TransactionError::CoordinatorLoadInProgress
+        | TransactionError::CoordinatorNotAvailable => ResponseError::NotEnoughReplicas,
+        error => error.error(),
+    };
+    tracing::debug!(%transactional_id, topic = %topic.name, partition = index.0, %error, "transactional batch not in the transaction");
+    Err(Failure::with_message(
+        code,
+        "the partition was not added to the transaction".into(),
+    ))
 }
 
 async fn respond(index: i32, outcome: Outcome) -> PartitionProduceResponse {

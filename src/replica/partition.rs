@@ -94,6 +94,15 @@ impl Partition {
         self.state().leader_epoch
     }
 
+    /// Whether `producer_id` at `epoch` has a transaction open in this partition: its next transactional batch
+    /// continues that transaction, so KIP-890's verification is needed only when this is false.
+    pub fn in_transaction(&self, producer_id: ProducerId, epoch: ProducerEpoch) -> bool {
+        self.log()
+            .producer_state()
+            .entry(producer_id)
+            .is_some_and(|e| e.epoch == epoch && e.current_txn_first_offset.is_some())
+    }
+
     /// Whether `broker` leads this partition, as of the last image applied.
     pub fn is_leader(&self, broker: BrokerId) -> bool {
         self.state().leader == broker
