@@ -23,16 +23,16 @@
 //! Transactions: the cleaner never touches a segment that reaches the first unstable offset (an open transaction's
 //! records, or a closed one's whose marker is not yet below the HighWatermark), as Kafka never cleans past the
 //! LastStableOffset. Below it, committed transactional records compact like any others; the records of aborted
-//! transactions (known from the transaction indexes) are kept whole and never mapped, so they can hide no
-//! committed record; control batches are all kept, and the cleaned segment takes over the transaction index
-//! entries of the segments it replaces. Kafka removes aborted records and, later, their markers; this cleaner
-//! does not yet.
+//! transactions (known from the transaction indexes) are never mapped, so they hide no committed record, and are
+//! dropped. A marker stays while its transaction has records left, and otherwise until `delete.retention.ms` has
+//! passed for its segment, as a tombstone does. The cleaned segment takes over the transaction index entries of the
+//! segments it replaces.
 //!
 //! Steps 1 and 2 read only inactive segments, which never change, through their own file handles: the caller runs
 //! them without the partition lock ([`Log::clean_plan`], [`build`], [`Log::install_cleaned`]), so produce and
 //! fetch go on while a log is cleaned; only the swap takes the lock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -432,6 +432,8 @@ pub fn build(
     let to_clean: Vec<&SegmentView> = plan.segments.iter().filter(|v| v.base < end).collect();
     let mut groups = Vec::new();
     let mut tombstones_due_ms: Option<i64> = None;
+    // Producers whose transaction, as read so far, still has records in the cleaned log: its marker must stay.
+    let mut transaction_records: HashSet<ProducerId> = HashSet::new();
     for group in group_segments(&to_clean, plan.config.segment_bytes) {
         let base = group[0].base;
         let group_end = group[group.len() - 1].next_base;
@@ -453,11 +455,29 @@ pub fn build(
             let drop_tombstones = now_ms >= horizon_ms;
             let mut kept_tombstone = false;
             for_each_batch(view, |header, bytes| {
-                let aborted = header.is_transactional()
-                    && plan.is_aborted(ProducerId(header.producer_id), Offset(header.base_offset));
-                if header.is_control() || aborted {
+                let producer_id = ProducerId(header.producer_id);
+                if header.is_control() {
+                    // A marker closes its producer's transaction. Once nothing of that transaction is left (an
+                    // aborted one never has anything; a committed one when compaction took all its records), it
+                    // goes like a tombstone: after delete.retention.ms, so that a consumer that read the
+                    // transaction's records still sees how it ended.
+                    let has_records = transaction_records.remove(&producer_id);
+                    if !has_records {
+                        if drop_tombstones {
+                            return Ok(true);
+                        }
+                        kept_tombstone = true;
+                    }
                     out.write_all(bytes)?;
                     written += bytes.len() as u64;
+                    return Ok(true);
+                }
+                if header.is_transactional()
+                    && plan.is_aborted(producer_id, Offset(header.base_offset))
+                {
+                    // No consumer may see an aborted record: read_committed ones skip it, and a compacted log
+                    // keeps what a read_committed consumer would read.
+                    stats.records_read += u64::from(header.record_count.max(0).unsigned_abs());
                     return Ok(true);
                 }
                 let records = decode(bytes)?;
@@ -481,6 +501,9 @@ pub fn build(
                     })
                     .collect();
                 stats.records_kept += keep.len() as u64;
+                if header.is_transactional() && !keep.is_empty() {
+                    transaction_records.insert(producer_id);
+                }
                 if keep.len() == records.len() {
                     out.write_all(bytes)?;
                     written += bytes.len() as u64;

@@ -277,6 +277,28 @@ fn swap_names_round_trip() {
     assert_eq!(parse_swap_name("00000000000000000005.log"), None);
 }
 
+/// How many control batches (transaction markers) the log holds.
+fn markers(log: &Log) -> usize {
+    let mut count = 0;
+    let mut at = log.log_start_offset();
+    let end = log.log_end_offset();
+    while at < end {
+        let mut rest = log.read(at, 1 << 20, end, true).expect("read");
+        if rest.is_empty() {
+            break;
+        }
+        while let Some(h) = BatchHeader::parse(&rest) {
+            if h.next_offset() > at.0 {
+                count += usize::from(h.is_control());
+                at = Offset(h.next_offset());
+            }
+            let size = h.size_in_bytes().unwrap_or(rest.len()).min(rest.len());
+            let _ = rest.split_to(size);
+        }
+    }
+    count
+}
+
 /// The data records of the log (no markers), as (offset, key, value).
 fn data_records(log: &Log) -> Vec<(i64, String, Option<String>)> {
     contents(log)
@@ -286,8 +308,8 @@ fn data_records(log: &Log) -> Vec<(i64, String, Option<String>)> {
 }
 
 /// Committed and aborted transactions below an open one, plain records around them: the cleaner compacts below
-/// the open transaction only, keeps the aborted records (which hide nothing) and the markers, and the transaction
-/// index survives it, also a crash in the middle of its swap.
+/// the open transaction only, drops the aborted records (which hide nothing), keeps the young markers, and the
+/// transaction index survives it, also a crash in the middle of its swap.
 #[test]
 fn transactions_are_cleaned_around_and_never_past_the_first_unstable_offset() {
     use crate::ids::{ProducerEpoch, ProducerId};
@@ -378,9 +400,11 @@ fn transactions_are_cleaned_around_and_never_past_the_first_unstable_offset() {
                 .filter_map(|(_, _, v)| v.clone())
                 .collect()
         };
-        // The committed values survive the later aborted writes of their keys; the plain ones before are gone.
-        assert_eq!(values("k0"), vec!["committed", "aborted"], "{stop:?}");
-        assert_eq!(values("k1"), vec!["committed", "aborted"], "{stop:?}");
+        // The committed values survive the later aborted writes of their keys, which are gone, as are the plain
+        // ones before.
+        assert_eq!(values("k0"), vec!["committed"], "{stop:?}");
+        assert_eq!(values("k1"), vec!["committed"], "{stop:?}");
+        assert_eq!(markers(&log), 2, "{stop:?}: markers younger than delete.retention.ms stay");
         // Nothing at or after the open transaction was touched.
         let from_open =
             |records: &[(i64, String, Option<String>)]| -> Vec<(i64, String, Option<String>)> {
@@ -401,14 +425,76 @@ fn transactions_are_cleaned_around_and_never_past_the_first_unstable_offset() {
             aborted,
             "{stop:?}"
         );
-        // And a crash now keeps the cleaned segment's index as well.
+        // A crash now may rebuild the cleaned segment's index from the log (nothing was flushed, so recovery
+        // replays every segment): the aborted transaction's records are gone, so the rebuilt index may lack its
+        // entry, but it never invents one, and no aborted record comes back.
         drop(log);
         let log = Log::open(dir.path().to_path_buf(), config(), NOW).expect("reopen");
-        assert_eq!(
-            log.collect_aborted_transactions(Offset(0), Offset(i64::MAX))
-                .expect("collect"),
-            aborted,
-            "{stop:?}"
+        let recovered = log
+            .collect_aborted_transactions(Offset(0), Offset(i64::MAX))
+            .expect("collect");
+        assert!(
+            recovered.iter().all(|txn| aborted.contains(txn)),
+            "{stop:?}: {recovered:?}"
         );
+        assert_eq!(data_records(&log), after, "{stop:?}");
     }
+}
+
+/// Once delete.retention.ms has passed, a marker whose transaction has nothing left goes (the aborted one's, and a
+/// committed one's whose records were all compacted away); one whose committed records remain stays.
+#[test]
+fn markers_go_after_delete_retention_once_their_transaction_is_empty() {
+    use crate::ids::{ProducerEpoch, ProducerId};
+    use crate::storage::test_batches::{producer_batch, TestProducer};
+    use crate::storage::ControlRecordType;
+    let ts = NOW - 10_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut log = Log::open(dir.path().to_path_buf(), config(), NOW).expect("open");
+    let txn = |log: &mut Log, producer: i64, key: &str, kind: ControlRecordType| {
+        let batch = producer_batch(
+            TestProducer::txn(producer, 0, 0),
+            &[(Some(key), Some("v"))],
+            ts,
+        );
+        log.append(batch, LeaderEpoch(0), AppendOrigin::Client, ts)
+            .expect("append");
+        log.append_marker(
+            ProducerId(producer),
+            ProducerEpoch(0),
+            kind,
+            0,
+            LeaderEpoch(0),
+            ts,
+        )
+        .expect("marker");
+    };
+    // Producer 1 commits k0, later overwritten by a plain record; producer 2 commits k1 (kept); 3 aborts.
+    txn(&mut log, 1, "k0", ControlRecordType::Commit);
+    txn(&mut log, 2, "k1", ControlRecordType::Commit);
+    txn(&mut log, 3, "k2", ControlRecordType::Abort);
+    let plain = keyed_batch(&[(Some("k0"), Some("plain"))], ts, Codec::None);
+    log.append(plain, LeaderEpoch(0), AppendOrigin::Client, ts)
+        .expect("append");
+    log.roll(ts).expect("roll");
+    let tail = keyed_batch(&[(Some("k9"), Some("tail"))], ts, Codec::None);
+    log.append(tail, LeaderEpoch(0), AppendOrigin::Client, ts)
+        .expect("append");
+    log.update_high_watermark(log.log_end_offset());
+    assert_eq!(markers(&log), 3);
+
+    while log.clean(1 << 16, NOW).expect("clean").is_some() {}
+    let values: Vec<(String, Option<String>)> = data_records(&log)
+        .into_iter()
+        .map(|(_, k, v)| (k, v))
+        .collect();
+    assert_eq!(
+        values,
+        vec![
+            ("k1".to_string(), Some("v".to_string())),
+            ("k0".to_string(), Some("plain".to_string())),
+            ("k9".to_string(), Some("tail".to_string())),
+        ]
+    );
+    assert_eq!(markers(&log), 1, "only the marker of the transaction with records left");
 }
