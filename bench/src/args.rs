@@ -27,6 +27,8 @@ PRODUCE FLAGS:
     --linger-ms MS                                                  [default: 5]
     --batch-size BYTES              max bytes per batch             [default: 1000000]
     --throughput N                  cap at N records/s; -1 = as fast as possible [default: -1]
+    --transaction-records N         produce transactionally, committing every N records
+                                    (transactional.id ferrite-bench-<pid>); 0 = not transactional [default: 0]
 
 CONSUME FLAGS:
     --timeout-ms MS                 give up when no record arrives for this long [default: 10000]
@@ -58,6 +60,8 @@ pub struct Options {
     pub batch_size: u64,
     /// Records per second; `None` is unthrottled.
     pub throughput: Option<u64>,
+    /// Records per transaction; `None` produces without transactions.
+    pub transaction_records: Option<u64>,
     pub timeout_ms: u64,
     /// librdkafka properties from `-X`, in the order given.
     pub properties: Vec<(String, String)>,
@@ -88,6 +92,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>> 
         linger_ms: 5,
         batch_size: 1_000_000,
         throughput: None,
+        transaction_records: None,
         timeout_ms: 10_000,
         properties: Vec::new(),
     };
@@ -125,6 +130,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>> 
                     0 => bail!("--throughput must be positive, or -1 for no limit"),
                     n => Some(n.unsigned_abs()),
                 };
+            }
+            "--transaction-records" => {
+                let records: u64 = number(&flag, &value()?)?;
+                options.transaction_records = (records > 0).then_some(records);
             }
             "--timeout-ms" => options.timeout_ms = number(&flag, &value()?)?,
             "-X" | "--property" => {

@@ -24,6 +24,8 @@ const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
 const PAYLOAD_OFFSETS: usize = 4096;
 /// Long enough for a topic that was just created to get its leaders elected.
 const TOPIC_WAIT: Duration = Duration::from_secs(30);
+/// How long one commit may take: it waits for every record of the transaction, then the markers.
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct ProduceReport {
     pub partitions: usize,
@@ -108,6 +110,12 @@ pub fn run(options: &Options) -> Result<ProduceReport> {
         // Deep enough that the client, not the queue, is what limits an unthrottled run.
         .set("queue.buffering.max.messages", "2000000")
         .set("queue.buffering.max.kbytes", "2097152");
+    if options.transaction_records.is_some() {
+        config.set(
+            "transactional.id",
+            format!("ferrite-bench-{}", std::process::id()),
+        );
+    }
     cluster::apply_overrides(&mut config, options);
     let context = BenchContext {
         start: Instant::now(),
@@ -131,6 +139,11 @@ pub fn run(options: &Options) -> Result<ProduceReport> {
         options.compression
     );
 
+    if options.transaction_records.is_some() {
+        producer
+            .init_transactions(TOPIC_WAIT)
+            .context("init_transactions")?;
+    }
     let payloads = random_letters(options.record_size + PAYLOAD_OFFSETS);
     let context = producer.context();
     let start = Instant::now();
@@ -138,6 +151,17 @@ pub fn run(options: &Options) -> Result<ProduceReport> {
     for index in 0..options.records {
         if let Some(rate) = options.throughput {
             pace(&producer, start, index, rate);
+        }
+        if let Some(per_transaction) = options.transaction_records {
+            if index % per_transaction == 0 {
+                if index > 0 {
+                    finish_transaction(&producer)?;
+                    producer
+                        .commit_transaction(TRANSACTION_TIMEOUT)
+                        .with_context(|| format!("committing before record {index}"))?;
+                }
+                producer.begin_transaction().context("begin_transaction")?;
+            }
         }
         let offset = (index as usize).wrapping_mul(7919) % PAYLOAD_OFFSETS;
         let payload = &payloads[offset..offset + options.record_size];
@@ -162,6 +186,12 @@ pub fn run(options: &Options) -> Result<ProduceReport> {
         if index % 1024 == 0 {
             progress.maybe_print(index + 1, context.deliveries().acked);
         }
+    }
+    if options.transaction_records.is_some() {
+        finish_transaction(&producer)?;
+        producer
+            .commit_transaction(TRANSACTION_TIMEOUT)
+            .context("committing the last transaction")?;
     }
     while producer.in_flight_count() > 0 {
         producer.poll(Duration::from_millis(50));
@@ -246,6 +276,20 @@ fn random_letters(len: usize) -> Vec<u8> {
             b'A' + (state % 26) as u8
         })
         .collect()
+}
+
+/// Waits for every record sent to be acknowledged, serving delivery reports, before a commit. The rdkafka crate's
+/// commit flushes too, but by polling in 100 ms steps, which would make that step, not the broker, the cost of
+/// each transaction.
+fn finish_transaction(producer: &BaseProducer<BenchContext>) -> Result<()> {
+    let deadline = Instant::now() + TRANSACTION_TIMEOUT;
+    while producer.in_flight_count() > 0 {
+        if Instant::now() > deadline {
+            bail!("the transaction's records were not acknowledged in time");
+        }
+        producer.poll(Duration::from_millis(1));
+    }
+    Ok(())
 }
 
 pub fn table(options: &Options, report: &ProduceReport) -> Table {

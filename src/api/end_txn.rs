@@ -1,6 +1,6 @@
-//! EndTxn (key 26, v0..=v4): a transactional producer commits or aborts its transaction. The answer comes once the
-//! decision (PrepareCommit or PrepareAbort) is durable in `__transaction_state`; the markers to the transaction's
-//! partitions follow, and until they are all written the producer's next transaction hears
+//! EndTxn (key 26, v0..=v4): a transactional producer commits or aborts its transaction. Once the decision
+//! (PrepareCommit or PrepareAbort) is durable in `__transaction_state` it stands; the answer waits a bounded while
+//! longer for the markers to the transaction's partitions, until which the producer's next transaction would hear
 //! CONCURRENT_TRANSACTIONS. A retry of an EndTxn already completed the same way succeeds. Before v2 a fenced
 //! producer hears INVALID_PRODUCER_EPOCH. v5 (KIP-890's epoch bump per transaction, transaction version 2) is not
 //! offered.

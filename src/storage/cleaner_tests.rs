@@ -404,7 +404,11 @@ fn transactions_are_cleaned_around_and_never_past_the_first_unstable_offset() {
         // ones before.
         assert_eq!(values("k0"), vec!["committed"], "{stop:?}");
         assert_eq!(values("k1"), vec!["committed"], "{stop:?}");
-        assert_eq!(markers(&log), 2, "{stop:?}: markers younger than delete.retention.ms stay");
+        assert_eq!(
+            markers(&log),
+            2,
+            "{stop:?}: markers younger than delete.retention.ms stay"
+        );
         // Nothing at or after the open transaction was touched.
         let from_open =
             |records: &[(i64, String, Option<String>)]| -> Vec<(i64, String, Option<String>)> {
@@ -496,5 +500,9 @@ fn markers_go_after_delete_retention_once_their_transaction_is_empty() {
             ("k9".to_string(), Some("tail".to_string())),
         ]
     );
-    assert_eq!(markers(&log), 1, "only the marker of the transaction with records left");
+    assert_eq!(
+        markers(&log),
+        1,
+        "only the marker of the transaction with records left"
+    );
 }

@@ -48,6 +48,9 @@ pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 /// with CONCURRENT_TRANSACTIONS, so this is short).
 const RECOVERY_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
+/// How long EndTxn waits for its markers after the decision is durable (well below clients' request timeouts).
+const END_TXN_COMPLETION_WAIT: Duration = Duration::from_secs(5);
+
 /// What transactional requests fail with; api/mod.rs turns these into Kafka error codes.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TransactionError {
@@ -307,7 +310,11 @@ impl TransactionCoordinator {
             .write(|s, now| s.end_transaction(transactional_id, producer_id, epoch, commit, now))
             .await??;
         if let EndOutcome::Prepared(completion) = outcome {
-            self.spawn_completion(&shard, completion);
+            // The decision is durable, which is all Kafka waits for. Waiting (a bounded while) for the markers
+            // too spares the producer's next transaction the CONCURRENT_TRANSACTIONS retries it would otherwise
+            // meet while they are written; a partition that cannot take its marker does not hold EndTxn longer.
+            let completed = self.spawn_completion(&shard, completion);
+            let _ = tokio::time::timeout(END_TXN_COMPLETION_WAIT, completed).await;
         }
         Ok(())
     }
@@ -336,8 +343,14 @@ impl TransactionCoordinator {
         Ok(listed)
     }
 
-    /// Writes a decided transaction's markers and completes it, in the background; one writer per transaction.
-    fn spawn_completion(self: &Arc<Self>, shard: &Shard, completion: Completion) {
+    /// Writes a decided transaction's markers and completes it, in the background; one writer per transaction. The
+    /// receiver hears when this writer is done (dropped unheard if another writer has the transaction).
+    fn spawn_completion(
+        self: &Arc<Self>,
+        shard: &Shard,
+        completion: Completion,
+    ) -> tokio::sync::oneshot::Receiver<()> {
+        let (done, receiver) = tokio::sync::oneshot::channel();
         let key = (
             completion.transactional_id.clone(),
             completion.producer_id,
@@ -349,7 +362,7 @@ impl TransactionCoordinator {
             .unwrap_or_else(|p| p.into_inner())
             .insert(key.clone())
         {
-            return;
+            return receiver;
         }
         let (this, shard) = (self.clone(), shard.clone());
         tokio::spawn(async move {
@@ -358,7 +371,9 @@ impl TransactionCoordinator {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&key);
+            let _ = done.send(());
         });
+        receiver
     }
 
     /// Whether `shard` is still the one serving its partition here (not stopped and replaced by a move).
