@@ -76,6 +76,18 @@ class Broker:
     def require_idempotence(self):
         self.require_apis({22: "InitProducerId"}, "idempotent producers need InitProducerId")
 
+    def require_transactions(self):
+        self.require_apis(
+            {
+                22: "InitProducerId",
+                24: "AddPartitionsToTxn",
+                25: "AddOffsetsToTxn",
+                26: "EndTxn",
+                28: "TxnOffsetCommit",
+            },
+            "transactional producers land with issue 10",
+        )
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -21,8 +21,8 @@ async def create_topic(broker, name, partitions=1):
         await admin.close()
 
 
-async def read_all(broker, topic, count):
-    consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None, enable_auto_commit=False)
+async def read_all(broker, topic, count, **config):
+    consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None, enable_auto_commit=False, **config)
     await consumer.start()
     try:
         tp = TopicPartition(topic, 0)
@@ -203,5 +203,84 @@ def test_consumer_group_subscribe_and_commit(broker, topic):
             assert sum(committed) == 20
         finally:
             await consumer.stop()
+
+    asyncio.run(scenario())
+
+
+def test_transactions_commit_and_abort(broker, topic):
+    """Committed transactions are visible to a read_committed consumer, an aborted one is not (its records are in
+    the log, acknowledged before the abort, and a read_uncommitted consumer sees them)."""
+    broker.require_transactions()
+
+    async def scenario():
+        await create_topic(broker, topic)
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, transactional_id="py-aiokafka-txn")
+        await producer.start()
+        try:
+            for name, end in [("c", "commit"), ("a", "abort"), ("d", "commit")]:
+                await producer.begin_transaction()
+                futures = [await producer.send(topic, value=f"{name}{i}".encode()) for i in range(5)]
+                for f in futures:
+                    await f
+                if end == "commit":
+                    await producer.commit_transaction()
+                else:
+                    await producer.abort_transaction()
+        finally:
+            await producer.stop()
+        committed = await read_all(broker, topic, 10, isolation_level="read_committed")
+        assert [r.value for r in committed] == [f"{n}{i}".encode() for n in "cd" for i in range(5)]
+        everything = await read_all(broker, topic, 15, isolation_level="read_uncommitted")
+        assert [r.value for r in everything] == [f"{n}{i}".encode() for n in "cad" for i in range(5)]
+
+    asyncio.run(scenario())
+
+
+def test_send_offsets_to_transaction(broker, topic):
+    """Consume-transform-produce: the group's offsets commit with the transaction that wrote the output."""
+    broker.require_transactions()
+    output = topic + "-out"
+
+    async def scenario():
+        await create_topic(broker, topic)
+        await create_topic(broker, output)
+        plain = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+        await plain.start()
+        try:
+            for i in range(10):
+                await plain.send_and_wait(topic, value=f"v{i}".encode())
+        finally:
+            await plain.stop()
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=broker.bootstrap,
+            group_id="py-aiokafka-txn",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        await consumer.start()
+        try:
+            seen = []
+            deadline = time.monotonic() + 60
+            while len(seen) < 10 and time.monotonic() < deadline:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    seen.extend(r.value for r in records)
+            assert len(seen) == 10
+            tp = TopicPartition(topic, 0)
+            producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, transactional_id="py-aiokafka-ctp")
+            await producer.start()
+            try:
+                async with producer.transaction():
+                    for value in seen:
+                        await producer.send(output, value=value.upper())
+                    await producer.send_offsets_to_transaction({tp: await consumer.position(tp)}, "py-aiokafka-txn")
+            finally:
+                await producer.stop()
+            assert await consumer.committed(tp) == 10
+        finally:
+            await consumer.stop()
+        got = await read_all(broker, output, 10, isolation_level="read_committed")
+        assert [r.value for r in got] == [f"V{i}".encode() for i in range(10)]
 
     asyncio.run(scenario())

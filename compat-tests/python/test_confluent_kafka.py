@@ -33,13 +33,14 @@ def produce(broker, topic, records, **conf):
     assert errors == []
 
 
-def read_all(broker, topic, count, partition=0):
+def read_all(broker, topic, count, partition=0, **conf):
     """Assigned (no group) consumption from the beginning of one partition."""
     consumer = Consumer(
         {
             "bootstrap.servers": broker.bootstrap,
             "group.id": "unused-with-assign",
             "enable.auto.commit": False,
+            **conf,
         }
     )
     consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
@@ -163,3 +164,72 @@ def test_consumer_group_subscribe_and_commit(broker, topic):
     assert all(tp.offset > 0 for tp in committed), committed
     assert sum(tp.offset for tp in committed) == 20
     consumer.close()
+
+
+def transactional_producer(broker, transactional_id):
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": transactional_id, "linger.ms": 5})
+    producer.init_transactions(30)
+    return producer
+
+
+def test_transactions_commit_and_abort(broker, topic):
+    """Committed transactions are visible to a read_committed consumer, an aborted one is not (its records are in
+    the log, flushed before the abort, and a read_uncommitted consumer sees them)."""
+    broker.require_transactions()
+    create_topic(broker, topic)
+    producer = transactional_producer(broker, "py-confluent-txn")
+    for name, end in [("c", "commit"), ("a", "abort"), ("d", "commit")]:
+        producer.begin_transaction()
+        for i in range(5):
+            producer.produce(topic, value=f"{name}{i}".encode())
+        producer.flush(30)
+        if end == "commit":
+            producer.commit_transaction(30)
+        else:
+            producer.abort_transaction(30)
+
+    committed = read_all(broker, topic, 10, **{"isolation.level": "read_committed"})
+    assert [m.value() for m in committed] == [f"{n}{i}".encode() for n in "cd" for i in range(5)]
+    everything = read_all(broker, topic, 15, **{"isolation.level": "read_uncommitted"})
+    assert [m.value() for m in everything] == [f"{n}{i}".encode() for n in "cad" for i in range(5)]
+
+
+def test_send_offsets_to_transaction(broker, topic):
+    """Consume-transform-produce: the group's offsets commit with the transaction that wrote the output."""
+    broker.require_transactions()
+    output = topic + "-out"
+    create_topic(broker, topic)
+    create_topic(broker, output)
+    produce(broker, topic, [(None, f"v{i}".encode(), None) for i in range(10)])
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap,
+            "group.id": "py-confluent-txn",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.subscribe([topic])
+    seen = []
+    deadline = time.monotonic() + 60
+    while len(seen) < 10 and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None and msg.error() is None:
+            seen.append(msg.value())
+    assert len(seen) == 10
+
+    producer = transactional_producer(broker, "py-confluent-ctp")
+    producer.begin_transaction()
+    for value in seen:
+        producer.produce(output, value=value.upper())
+    producer.send_offsets_to_transaction(
+        consumer.position(consumer.assignment()), consumer.consumer_group_metadata(), 30
+    )
+    producer.commit_transaction(30)
+
+    (committed,) = consumer.committed([TopicPartition(topic, 0)], timeout=10)
+    assert committed.offset == 10
+    consumer.close()
+    got = read_all(broker, output, 10, **{"isolation.level": "read_committed"})
+    assert [m.value() for m in got] == [f"V{i}".encode() for i in range(10)]

@@ -4,7 +4,7 @@ python-snappy/cramjam, lz4 and zstandard (requirements.txt)."""
 import time
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import InvalidTopicError, TopicAlreadyExistsError
 
@@ -21,17 +21,21 @@ def create_topic(broker, name, partitions=1):
     client.close()
 
 
-def assigned_consumer(broker, topic, partitions=(0,)):
+def assigned_consumer(broker, topic, partitions=(0,), **config):
     consumer = KafkaConsumer(
-        bootstrap_servers=broker.bootstrap, group_id=None, enable_auto_commit=False, consumer_timeout_ms=1000
+        bootstrap_servers=broker.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+        **config,
     )
     consumer.assign([TopicPartition(topic, p) for p in partitions])
     consumer.seek_to_beginning()
     return consumer
 
 
-def read_all(broker, topic, count):
-    consumer = assigned_consumer(broker, topic)
+def read_all(broker, topic, count, **config):
+    consumer = assigned_consumer(broker, topic, **config)
     out = []
     deadline = time.monotonic() + 30
     while len(out) < count and time.monotonic() < deadline:
@@ -108,6 +112,19 @@ def test_default_producer_is_idempotent(broker, topic):
     offsets = [producer.send(topic, value=f"v{i}".encode()).get(timeout=30).offset for i in range(5)]
     assert offsets == list(range(5))
     producer.close()
+
+
+def test_idempotent_producer(broker, topic):
+    """kafka-python with enable_idempotence=True set explicitly (strict: a conflicting setting would raise)."""
+    broker.require_idempotence()
+    create_topic(broker, topic)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=True, linger_ms=5)
+    futures = [producer.send(topic, value=f"v{i}".encode()) for i in range(30)]
+    producer.flush(30)
+    assert [f.get(timeout=30).offset for f in futures] == list(range(30))
+    producer.close()
+    got = read_all(broker, topic, 30)
+    assert [r.value for r in got] == [f"v{i}".encode() for i in range(30)]
 
 
 def test_list_offsets_earliest_latest_and_by_time(broker, topic):
@@ -189,3 +206,75 @@ def test_consumer_fetches_incrementally_in_a_fetch_session(broker, topic):
     assert handler.next_metadata.epoch > 1
     consumer.close()
     producer.close()
+
+
+def transactional_producer(broker, transactional_id):
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, transactional_id=transactional_id, linger_ms=5)
+    producer.init_transactions()
+    return producer
+
+
+def test_transactions_commit_and_abort(broker, topic):
+    """Committed transactions are visible to a read_committed consumer, an aborted one is not (its records are in
+    the log, flushed before the abort, and a read_uncommitted consumer sees them)."""
+    broker.require_transactions()
+    create_topic(broker, topic)
+    producer = transactional_producer(broker, "py-kafka-python-txn")
+    for name, end in [("c", "commit"), ("a", "abort"), ("d", "commit")]:
+        producer.begin_transaction()
+        for i in range(5):
+            producer.send(topic, value=f"{name}{i}".encode())
+        producer.flush(30)
+        if end == "commit":
+            producer.commit_transaction()
+        else:
+            producer.abort_transaction()
+    producer.close()
+
+    committed = read_all(broker, topic, 10, isolation_level="read_committed")
+    assert [r.value for r in committed] == [f"{n}{i}".encode() for n in "cd" for i in range(5)]
+    everything = read_all(broker, topic, 15, isolation_level="read_uncommitted")
+    assert [r.value for r in everything] == [f"{n}{i}".encode() for n in "cad" for i in range(5)]
+
+
+def test_send_offsets_to_transaction(broker, topic):
+    """Consume-transform-produce: the group's offsets commit with the transaction that wrote the output."""
+    broker.require_transactions()
+    output = topic + "-out"
+    create_topic(broker, topic)
+    create_topic(broker, output)
+    plain = KafkaProducer(bootstrap_servers=broker.bootstrap, enable_idempotence=False)
+    for i in range(10):
+        plain.send(topic, value=f"v{i}".encode())
+    plain.flush(30)
+    plain.close()
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=broker.bootstrap,
+        group_id="py-kafka-python-txn",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    seen = []
+    deadline = time.monotonic() + 60
+    while len(seen) < 10 and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            seen.extend(r.value for r in records)
+    assert len(seen) == 10
+
+    producer = transactional_producer(broker, "py-kafka-python-ctp")
+    producer.begin_transaction()
+    for value in seen:
+        producer.send(output, value=value.upper())
+    tp = TopicPartition(topic, 0)
+    offsets = {tp: OffsetAndMetadata(consumer.position(tp), "", -1)}
+    producer.send_offsets_to_transaction(offsets, consumer.group_metadata())
+    producer.commit_transaction()
+    producer.close()
+
+    assert consumer.committed(tp) == 10
+    consumer.close()
+    got = read_all(broker, output, 10, isolation_level="read_committed")
+    assert [r.value for r in got] == [f"V{i}".encode() for i in range(10)]
