@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod broker_lifecycle;
 pub mod config;
 pub mod coordinator;
 /// Every id, offset and epoch newtype, defined once in `ferrite-raft` (the metadata log needs them too).

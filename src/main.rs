@@ -1,5 +1,6 @@
 //! `ferrite`: run a node. Configuration: see `ferrite::config` and the README. `ferrite admin ...` runs the
-//! administration tools instead (`ferrite::admin`).
+//! administration tools instead (`ferrite::admin`); `ferrite format ...` and `ferrite random-uuid` prepare a log
+//! directory for a cluster (`ferrite::admin::storage`).
 
 use anyhow::Context;
 use ferrite::config::BrokerConfig;
@@ -9,8 +10,10 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("admin") {
-        std::process::exit(ferrite::admin::run(&args[1..]).await);
+    match args.first().map(String::as_str) {
+        Some("admin") => std::process::exit(ferrite::admin::run(&args[1..]).await),
+        Some("format" | "random-uuid") => std::process::exit(ferrite::admin::storage::run(&args)),
+        _ => {}
     }
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -1,8 +1,8 @@
-//! The node: recovers the logs, starts the metadata quorum, registers the broker, wires the request layer
-//! ([`KafkaApis`]) to the transport ([`crate::server`]) and takes them all down cleanly.
+//! The node: checks which cluster its log directory belongs to, recovers the logs, starts the metadata quorum,
+//! registers the broker and waits to be unfenced, wires the request layer ([`KafkaApis`]) to the transport
+//! ([`crate::server`]) and takes them all down cleanly.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use ferrite_raft::{MetadataListener, MetadataQuorum, QuorumConfig};
@@ -10,13 +10,16 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::alter_configs::Schema;
 use crate::api::KafkaApis;
+use crate::broker_lifecycle::{BrokerLifecycleManager, LifecycleError};
 use crate::config::BrokerConfig;
 use crate::coordinator::group::GroupCoordinator;
 use crate::coordinator::transaction::TransactionCoordinator;
 use crate::metadata::{MetadataLoader, MetadataPublisher};
 use crate::replica::ReplicaManager;
 use crate::server::{ConnectionLimits, Shutdown};
+use crate::storage::meta_properties::{MetaProperties, MetaPropertiesError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -26,8 +29,8 @@ pub enum NodeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0} in meta.properties does not match this node's configuration")]
-    MetaProperties(String),
+    #[error(transparent)]
+    MetaProperties(#[from] MetaPropertiesError),
     #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
@@ -40,8 +43,8 @@ pub enum NodeError {
     Loader(#[source] std::io::Error),
     #[error("the metadata quorum failed")]
     Quorum(#[from] ferrite_raft::QuorumError),
-    #[error("cannot register this broker with the controller")]
-    Register(#[from] ferrite_raft::ControllerError),
+    #[error("cannot join the cluster")]
+    Lifecycle(#[from] LifecycleError),
 }
 
 /// A running node.
@@ -53,6 +56,7 @@ pub struct Node {
     accept: JoinHandle<()>,
     housekeeping: JoinHandle<()>,
     transaction_housekeeping: JoinHandle<()>,
+    lifecycle: BrokerLifecycleManager,
 }
 
 impl Node {
@@ -63,7 +67,17 @@ impl Node {
             path: log_dir.clone(),
             source,
         })?;
-        let cluster_id = load_or_create_meta_properties(&log_dir, &config)?;
+        let sole_voter = config.controller_quorum_voters.len() == 1
+            && config
+                .controller_quorum_voters
+                .contains_key(&config.node_id);
+        let meta = MetaProperties::load_or_format(
+            &log_dir,
+            config.node_id,
+            config.cluster.cluster_id.as_deref(),
+            sole_voter,
+        )?;
+        let cluster_id = meta.cluster_id;
 
         let client = config.client_listener().cloned().ok_or_else(|| {
             crate::config::ConfigError::Invalid {
@@ -110,15 +124,28 @@ impl Node {
                 voters: config.controller_quorum_voters.clone(),
                 listener: controller_listener,
                 snapshot_after_entries: config.metadata_snapshot_after_entries,
+                cluster_id: cluster_id.clone(),
+                config_schema: Arc::new(Schema {
+                    config: config.clone(),
+                }),
+                broker_session_timeout: std::time::Duration::from_millis(
+                    config.cluster.session_timeout_ms,
+                ),
             },
             loader.clone(),
         )
         .await?;
         let (host, port) = config.advertised_endpoint(local_addr);
-        quorum
-            .controller()
-            .register_broker(config.node_id, host.clone(), port, None)
-            .await?;
+        let lifecycle = BrokerLifecycleManager::start(
+            quorum.clone(),
+            loader.clone(),
+            config.node_id,
+            host.clone(),
+            port,
+            &config.cluster,
+        )
+        .await?;
+        lifecycle.wait_unfenced().await?;
         tracing::info!(%cluster_id, node_id = config.node_id.0, %local_addr, advertised = %format!("{host}:{port}"), "ferrite is listening");
 
         let (stop, stopped) = watch::channel(false);
@@ -148,6 +175,7 @@ impl Node {
             accept,
             housekeeping,
             transaction_housekeeping,
+            lifecycle,
         })
     }
 
@@ -158,6 +186,8 @@ impl Node {
 
     /// Stops accepting, lets connections finish the requests in flight, stops the quorum and closes every log.
     pub async fn shutdown(self) {
+        // Fenced first, so that Metadata stops sending clients here while the node winds down.
+        self.lifecycle.shutdown().await;
         let _ = self.stop.send(true);
         let _ = self.accept.await;
         let _ = self.housekeeping.await;
@@ -179,55 +209,4 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| NodeError::Bind { addr, source })
-}
-
-/// KRaft's `meta.properties`: the cluster id this directory belongs to, created on first start (what
-/// `kafka-storage format` does for Kafka).
-fn load_or_create_meta_properties(
-    log_dir: &Path,
-    config: &BrokerConfig,
-) -> Result<String, NodeError> {
-    let path = log_dir.join("meta.properties");
-    let io_error = |source| NodeError::LogDir {
-        path: path.clone(),
-        source,
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let value = |key: &str| {
-                text.lines()
-                    .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
-                    .map(str::trim)
-                    .map(String::from)
-            };
-            if value("node.id").and_then(|id| id.parse::<i32>().ok()) != Some(config.node_id.0) {
-                return Err(NodeError::MetaProperties("node.id".into()));
-            }
-            value("cluster.id").ok_or_else(|| NodeError::MetaProperties("cluster.id".into()))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let cluster_id = new_cluster_id();
-            let text = format!(
-                "version=1\ncluster.id={cluster_id}\nnode.id={}\n",
-                config.node_id.0
-            );
-            let tmp = log_dir.join("meta.properties.tmp");
-            std::fs::write(&tmp, text).map_err(io_error)?;
-            std::fs::File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(io_error)?;
-            std::fs::rename(&tmp, &path).map_err(io_error)?;
-            Ok(cluster_id)
-        }
-        Err(e) => Err(io_error(e)),
-    }
-}
-
-/// Kafka's cluster ids are a random UUID in URL-safe base64 without padding (22 characters).
-fn new_cluster_id() -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bits = uuid::Uuid::new_v4().as_u128();
-    (0..22)
-        .map(|i| ALPHABET[((bits >> (i * 6)) & 63) as usize] as char)
-        .collect()
 }

@@ -116,6 +116,38 @@ impl fmt::Display for ProducerEpoch {
     }
 }
 
+/// Kafka's broker epoch: the metadata log offset of the broker's current registration. A heartbeat or request
+/// carrying an older one comes from a previous incarnation of the broker.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct BrokerEpoch(pub i64);
+
+impl fmt::Display for BrokerEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Kafka's incarnation id: drawn anew each time a broker process starts, so that the controller tells a retried
+/// registration (same incarnation) from a second process claiming the same node id (another incarnation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IncarnationId(pub uuid::Uuid);
+
+impl IncarnationId {
+    pub fn random() -> IncarnationId {
+        IncarnationId(uuid::Uuid::new_v4())
+    }
+}
+
+impl fmt::Display for IncarnationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

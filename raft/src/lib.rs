@@ -20,12 +20,18 @@ mod snapshot;
 mod state_machine;
 
 pub use controller::admin::{ConfigAlteration, ConfigOp, ConfigSchema, CreatePartitionsSpec};
+pub use controller::brokers::{
+    BrokerHeartbeatReply, BrokerHeartbeatRequest, BrokerRegistrationRequest,
+};
+pub use controller::channel::ControllerChannel;
 pub use controller::handlers::{validate_topic_name, ProducerIdBlock};
-pub use controller::state::{BrokerRegistration, ControllerState, PartitionRegistration};
+pub use controller::state::{
+    replay_broker, BrokerRegistration, ControllerState, PartitionRegistration,
+};
 pub use controller::{
     ControllerError, CreateTopicSpec, CreatedTopic, DeletedTopic, QuorumController, TopicRef,
 };
-pub use ids::{BrokerId, LeaderEpoch, PartitionIndex, TopicId};
+pub use ids::{BrokerEpoch, BrokerId, IncarnationId, LeaderEpoch, PartitionIndex, TopicId};
 pub use log_store::LogStoreError;
 pub use quorum::{MetadataQuorum, QuorumConfig, QuorumError, QuorumReplica, QuorumStatus};
 pub use record::{ConfigResource, MetadataListener, MetadataRecord};

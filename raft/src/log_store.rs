@@ -310,6 +310,9 @@ mod tests {
                 host: format!("host-{index}"),
                 port: 9092,
                 rack: None,
+                incarnation_id: None,
+                broker_epoch: None,
+                fenced: false,
             }]),
         }
     }

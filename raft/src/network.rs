@@ -1,5 +1,5 @@
-//! The client side of the Raft RPCs: one pooled TCP connection per peer, re-dialled after any
-//! error, every call bounded by openraft's deadline for it.
+//! The client side of the CONTROLLER listener's RPCs: one pooled TCP connection per peer, re-dialled after any
+//! error, opened with the cluster handshake, every call bounded by its deadline.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use openraft::{BasicNode, RPCTypes};
 use tokio::io::BufStream;
 use tokio::net::TcpStream;
 
+use crate::controller::channel::{ControllerReply, ControllerRequest};
 use crate::raft_types::{LogId, MetadataLog, NodeId};
 use crate::rpc::{encode_frame, read_frame, write_frame, RaftRequest, RaftResponse, RpcError};
 
@@ -26,15 +27,21 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub(crate) struct TcpNetworkFactory {
     node_id: NodeId,
+    cluster_id: Arc<str>,
     /// `controller.quorum.voters`: the addresses to dial. They win over the address stored in the
     /// membership, so that moving a controller only needs the config changed (as in KRaft).
     voters: Arc<BTreeMap<NodeId, String>>,
 }
 
 impl TcpNetworkFactory {
-    pub(crate) fn new(node_id: NodeId, voters: BTreeMap<NodeId, String>) -> TcpNetworkFactory {
+    pub(crate) fn new(
+        node_id: NodeId,
+        cluster_id: Arc<str>,
+        voters: BTreeMap<NodeId, String>,
+    ) -> TcpNetworkFactory {
         TcpNetworkFactory {
             node_id,
+            cluster_id,
             voters: Arc::new(voters),
         }
     }
@@ -49,7 +56,7 @@ impl RaftNetworkFactory<MetadataLog> for TcpNetworkFactory {
             .get(&target)
             .cloned()
             .unwrap_or_else(|| node.addr.clone());
-        PeerConnection::new(self.node_id, target, addr)
+        PeerConnection::new(self.node_id, target, addr, self.cluster_id.clone())
     }
 }
 
@@ -57,6 +64,7 @@ pub(crate) struct PeerConnection {
     node_id: NodeId,
     target: NodeId,
     addr: String,
+    cluster_id: Arc<str>,
     stream: Option<BufStream<TcpStream>>,
 }
 
@@ -68,12 +76,36 @@ enum CallError {
 }
 
 impl PeerConnection {
-    pub(crate) fn new(node_id: NodeId, target: NodeId, addr: String) -> PeerConnection {
+    pub(crate) fn new(
+        node_id: NodeId,
+        target: NodeId,
+        addr: String,
+        cluster_id: Arc<str>,
+    ) -> PeerConnection {
         PeerConnection {
             node_id,
             target,
             addr,
+            cluster_id,
             stream: None,
+        }
+    }
+
+    /// Sends a request to the peer's controller; `None` when it was unreachable or did not answer in `ttl`.
+    pub(crate) async fn controller(
+        &mut self,
+        request: &ControllerRequest,
+        ttl: Duration,
+    ) -> Option<ControllerReply> {
+        let frame = encode_frame(&RaftRequest::Controller(request.clone())).ok()?;
+        match self.call(&frame, ttl).await {
+            Ok(RaftResponse::Controller(reply)) => Some(reply),
+            Ok(_) => None,
+            Err(CallError::Rpc(RpcError::Refused(reason))) => {
+                tracing::warn!(peer = %self.addr, %reason, "controller refused this node");
+                None
+            }
+            Err(_) => None,
         }
     }
 
@@ -120,11 +152,27 @@ impl PeerConnection {
                 stream
                     .set_nodelay(true)
                     .map_err(|e| CallError::Rpc(e.into()))?;
-                self.stream.insert(BufStream::new(stream))
+                let mut stream = BufStream::new(stream);
+                self.hello(&mut stream).await.map_err(CallError::Rpc)?;
+                self.stream.insert(stream)
             }
         };
         write_frame(stream, frame).await.map_err(CallError::Rpc)?;
         read_frame(stream).await.map_err(CallError::Rpc)
+    }
+
+    /// The handshake: names this node's cluster; the peer answers whether it is the same.
+    async fn hello(&self, stream: &mut BufStream<TcpStream>) -> Result<(), RpcError> {
+        let hello = encode_frame(&RaftRequest::Hello {
+            cluster_id: self.cluster_id.to_string(),
+            node_id: self.node_id,
+        })?;
+        write_frame(stream, &hello).await?;
+        match read_frame(stream).await? {
+            RaftResponse::Hello(Ok(())) => Ok(()),
+            RaftResponse::Hello(Err(reason)) => Err(RpcError::Refused(reason)),
+            _ => Err(RpcError::UnexpectedResponse),
+        }
     }
 
     fn rpc_error<E: std::error::Error>(

@@ -11,13 +11,15 @@ use openraft::metrics::WaitError;
 use openraft::{BasicNode, SnapshotPolicy};
 use tokio::net::TcpListener;
 
+use crate::controller::admin::ConfigSchema;
+use crate::controller::channel::ControllerChannel;
 use crate::controller::{QuorumController, SharedState};
 use crate::ids::BrokerId;
 use crate::log_store::{LogStoreError, RedbLogStore};
 use crate::network::{PeerConnection, TcpNetworkFactory};
 use crate::raft_types::{NodeId, Raft};
 use crate::record::MetadataListener;
-use crate::rpc_server::RpcServer;
+use crate::rpc_server::{RpcServer, RpcTarget};
 use crate::snapshot::{SnapshotError, SnapshotStore};
 use crate::state_machine::MetadataStateMachine;
 
@@ -41,6 +43,8 @@ const CATCH_UP_RETRY: Duration = Duration::from_millis(100);
 const START_PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 /// How long `shutdown` waits for openraft's tasks to let go of the database.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the active controller looks for brokers whose sessions expired.
+const FENCING_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
 pub struct QuorumConfig {
     pub node_id: BrokerId,
@@ -52,6 +56,12 @@ pub struct QuorumConfig {
     pub listener: Option<TcpListener>,
     /// Take a snapshot after this many entries since the last one; 0 never snapshots.
     pub snapshot_after_entries: u64,
+    /// meta.properties' `cluster.id`: peers of another cluster are refused.
+    pub cluster_id: String,
+    /// How the controller checks config values.
+    pub config_schema: Arc<dyn ConfigSchema>,
+    /// `broker.session.timeout.ms`: a broker not heard from for this long is fenced.
+    pub broker_session_timeout: Duration,
 }
 
 /// Large sources are boxed: this error travels inside every `ControllerError`.
@@ -124,9 +134,12 @@ pub struct MetadataQuorum {
 struct QuorumNode {
     node_id: NodeId,
     raft: Raft,
-    controller: QuorumController,
+    controller: Arc<QuorumController>,
+    channel: ControllerChannel,
     rpc_server: Mutex<Option<RpcServer>>,
+    fencing: Mutex<Option<tokio::task::JoinHandle<()>>>,
     db: Weak<redb::Database>,
+    cluster_id: Arc<str>,
 }
 
 impl MetadataQuorum {
@@ -175,7 +188,8 @@ impl MetadataQuorum {
             MetadataStateMachine::open(snapshots, state.clone(), listener.clone()).await?;
 
         let raft_config = raft_config(config.snapshot_after_entries)?;
-        let network = TcpNetworkFactory::new(node_id, voters.clone());
+        let cluster_id: Arc<str> = config.cluster_id.into();
+        let network = TcpNetworkFactory::new(node_id, cluster_id.clone(), voters.clone());
         let raft = Raft::new(
             node_id,
             Arc::new(raft_config),
@@ -184,16 +198,40 @@ impl MetadataQuorum {
             state_machine,
         )
         .await?;
-        let rpc_server = config
-            .listener
-            .map(|listener| RpcServer::spawn(listener, raft.clone()));
+        let controller = Arc::new(QuorumController::new(
+            raft.clone(),
+            state,
+            listener.clone(),
+            config.config_schema,
+            config.broker_session_timeout,
+        ));
+        let rpc_server = config.listener.map(|listener| {
+            let target = RpcTarget {
+                cluster_id: cluster_id.clone(),
+                raft: raft.clone(),
+                controller: controller.clone(),
+            };
+            RpcServer::spawn(listener, target)
+        });
+        let channel = ControllerChannel::new(
+            node_id,
+            cluster_id.clone(),
+            raft.clone(),
+            controller.clone(),
+            voters.clone(),
+            listener.clone(),
+        );
+        let fencing = tokio::spawn(fence_expired_brokers(controller.clone()));
         let quorum = MetadataQuorum {
             node: Arc::new(QuorumNode {
                 node_id,
-                controller: QuorumController::new(raft.clone(), state, listener.clone()),
+                controller,
+                channel,
                 raft,
                 rpc_server: Mutex::new(rpc_server),
+                fencing: Mutex::new(Some(fencing)),
                 db,
+                cluster_id,
             }),
         };
         // From here a failure must stop Raft, or the database would stay open (and locked).
@@ -211,8 +249,20 @@ impl MetadataQuorum {
         }
     }
 
+    /// This node's own controller; it acts only while this node leads. Brokers use [`MetadataQuorum::channel`].
     pub fn controller(&self) -> &QuorumController {
         &self.node.controller
+    }
+
+    /// The active controller, wherever it runs.
+    pub fn channel(&self) -> &ControllerChannel {
+        &self.node.channel
+    }
+
+    /// The offset of the last metadata log entry this node has applied (what a broker heartbeat reports).
+    pub fn applied_offset(&self) -> i64 {
+        let applied = self.node.raft.metrics().borrow().last_applied;
+        applied.map_or(-1, |id| i64::try_from(id.index).unwrap_or(i64::MAX))
     }
 
     /// The quorum's current leader (the active controller), as far as this node knows.
@@ -262,6 +312,16 @@ impl MetadataQuorum {
     /// Stops the RPC server and Raft, and returns once the database is closed, so that the same
     /// dir can be opened again.
     pub async fn shutdown(&self) -> Result<(), QuorumError> {
+        let fencing = self
+            .node
+            .fencing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(fencing) = fencing {
+            fencing.abort();
+            let _ = fencing.await;
+        }
         let server = self
             .node
             .rpc_server
@@ -312,6 +372,11 @@ impl MetadataQuorum {
         let metrics = metrics.borrow();
         let membership = metrics.membership_config.membership();
         let stored: Vec<NodeId> = membership.voter_ids().collect();
+        // A voter that has only voted (for a peer that bootstrapped first) holds no membership yet: it gets the
+        // membership entry by replication, so there is nothing to check.
+        if stored.is_empty() {
+            return Ok(());
+        }
         if !stored.contains(&self.node.node_id) {
             return Err(QuorumError::InvalidConfig(format!(
                 "node.id {} is not a voter of the quorum stored in the metadata log (voters \
@@ -365,7 +430,9 @@ impl MetadataQuorum {
                 (Some(leader), Some(addr)) => {
                     peers
                         .entry(leader)
-                        .or_insert_with(|| PeerConnection::new(me, leader, addr))
+                        .or_insert_with(|| {
+                            PeerConnection::new(me, leader, addr, self.node.cluster_id.clone())
+                        })
                         .read_index(READ_INDEX_TIMEOUT)
                         .await
                 }
@@ -398,6 +465,18 @@ impl MetadataQuorum {
             }
             // Wake on news (a leader elected) or retry after a while.
             let _ = tokio::time::timeout(CATCH_UP_RETRY, metrics.changed()).await;
+        }
+    }
+}
+
+/// Fences brokers whose sessions expired, for as long as the quorum runs; only the active controller finds any.
+async fn fence_expired_brokers(controller: Arc<QuorumController>) {
+    let mut interval = tokio::time::interval(FENCING_CHECK_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(error) = controller.fence_expired_brokers().await {
+            tracing::debug!(%error, "fencing expired brokers");
         }
     }
 }

@@ -7,16 +7,38 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, ProducerId, TopicId};
+use crate::ids::{
+    BrokerEpoch, BrokerId, IncarnationId, LeaderEpoch, PartitionIndex, ProducerId, TopicId,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetadataRecord {
-    /// A broker's registration: replaces any earlier registration of the same id.
+    /// A broker's registration: replaces any earlier registration of the same id (Kafka's RegisterBrokerRecord).
     RegisterBroker {
         broker_id: BrokerId,
         host: String,
         port: u16,
         rack: Option<String>,
+        /// The broker process that registered; `None` in logs written before incarnations existed.
+        #[serde(default)]
+        incarnation_id: Option<IncarnationId>,
+        /// `None` means the offset of this record, as in Kafka; snapshots carry the value explicitly.
+        #[serde(default)]
+        broker_epoch: Option<BrokerEpoch>,
+        /// A new registration is fenced until the broker has caught up with the metadata log and heartbeats.
+        #[serde(default)]
+        fenced: bool,
+    },
+    /// Kafka's FenceBrokerRecord: the broker stopped heartbeating (or asked to stop); it leaves Metadata and takes
+    /// no new replicas. Applies only to the registration of that epoch.
+    FenceBroker {
+        broker_id: BrokerId,
+        broker_epoch: BrokerEpoch,
+    },
+    /// Kafka's UnfenceBrokerRecord: the broker caught up and heartbeats; it serves clients and takes replicas.
+    UnfenceBroker {
+        broker_id: BrokerId,
+        broker_epoch: BrokerEpoch,
     },
     /// A new topic. Its partitions follow as `Partition` records.
     Topic { name: String, topic_id: TopicId },
@@ -68,8 +90,8 @@ pub trait MetadataListener: Send + Sync + 'static {
     /// (with no records when there is no snapshot yet).
     fn on_snapshot(&self, records: &[MetadataRecord]);
 
-    /// One committed entry's records, in order.
-    fn on_records(&self, records: &[MetadataRecord]);
+    /// One committed entry's records, in order; `offset` is the entry's position in the metadata log.
+    fn on_records(&self, offset: u64, records: &[MetadataRecord]);
 
     /// Resolves once everything handed over before the call has taken effect. The controller
     /// awaits it after each write, and the quorum before `start` returns. A listener that acts

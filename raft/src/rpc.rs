@@ -1,5 +1,7 @@
-//! The Raft RPC wire format between controllers: one request frame, one response frame, each a
-//! 4-byte big-endian length followed by that many bytes of JSON.
+//! The wire format of the CONTROLLER listener: Raft's RPCs between controllers and the requests brokers forward to
+//! the active controller. One request frame, one response frame, each a 4-byte big-endian length followed by that
+//! many bytes of JSON. Every connection opens with `Hello`, naming the cluster, and is closed unless the cluster
+//! matches: a node of another cluster can neither vote nor write here.
 
 use std::io;
 
@@ -13,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::controller::channel::{ControllerReply, ControllerRequest};
 use crate::raft_types::{LogId, MetadataLog, NodeId};
 
 /// The largest frame either side sends or accepts. Snapshot chunks are configured well below it
@@ -31,16 +34,25 @@ pub enum RpcError {
     Closed,
     #[error("raft rpc response does not match the request")]
     UnexpectedResponse,
+    #[error("the peer refused the connection: {0}")]
+    Refused(String),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum RaftRequest {
+    /// The first frame of every connection.
+    Hello {
+        cluster_id: String,
+        node_id: NodeId,
+    },
     AppendEntries(AppendEntriesRequest<MetadataLog>),
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<MetadataLog>),
     /// Not Raft's own: a starting voter asks the leader how far the log is committed, to know
     /// when it has caught up (KRaft's brokers learn the same from the high watermark).
     ReadIndex,
+    /// A request for the active controller, from a broker (see `controller::channel`).
+    Controller(ControllerRequest),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -51,6 +63,9 @@ pub(crate) enum RaftResponse {
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
     ),
     ReadIndex(Result<Option<LogId>, RaftError<NodeId, CheckIsLeaderError<NodeId, BasicNode>>>),
+    /// `Err` says why the connection is refused; it is closed after this answer.
+    Hello(Result<(), String>),
+    Controller(ControllerReply),
 }
 
 /// Encodes a frame, refusing one the peer would refuse.

@@ -1,5 +1,5 @@
-//! The server side of the Raft RPCs: accepts peers on the controller's listener and hands each
-//! request to the local Raft node.
+//! The server side of the CONTROLLER listener: accepts peers, checks that each belongs to this cluster, and hands
+//! Raft's requests to the local Raft node and brokers' requests to the local controller.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +9,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::controller::channel::{self, ControllerReply};
+use crate::controller::QuorumController;
 use crate::raft_types::Raft;
 use crate::rpc::{encode_frame, read_frame, write_frame, RaftRequest, RaftResponse, RpcError};
 
@@ -27,10 +29,18 @@ pub(crate) struct RpcServer {
     task: JoinHandle<()>,
 }
 
+/// What a connection is served by.
+#[derive(Clone)]
+pub(crate) struct RpcTarget {
+    pub(crate) cluster_id: Arc<str>,
+    pub(crate) raft: Raft,
+    pub(crate) controller: Arc<QuorumController>,
+}
+
 impl RpcServer {
-    pub(crate) fn spawn(listener: TcpListener, raft: Raft) -> RpcServer {
+    pub(crate) fn spawn(listener: TcpListener, target: RpcTarget) -> RpcServer {
         RpcServer {
-            task: tokio::spawn(serve(listener, raft)),
+            task: tokio::spawn(serve(listener, target)),
         }
     }
 
@@ -48,7 +58,7 @@ impl Drop for RpcServer {
     }
 }
 
-async fn serve(listener: TcpListener, raft: Raft) {
+async fn serve(listener: TcpListener, target: RpcTarget) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     // Owned here so that aborting this task drops (and so aborts) every connection task.
     let mut connections = JoinSet::new();
@@ -60,9 +70,9 @@ async fn serve(listener: TcpListener, raft: Raft) {
                         tracing::warn!(%peer, "too many raft rpc connections; closing this one");
                         continue;
                     };
-                    let raft = raft.clone();
+                    let target = target.clone();
                     connections.spawn(async move {
-                        if let Err(error) = serve_connection(stream, raft).await {
+                        if let Err(error) = serve_connection(stream, target).await {
                             tracing::debug!(%peer, %error, "raft rpc connection ended");
                         }
                         drop(permit);
@@ -78,9 +88,41 @@ async fn serve(listener: TcpListener, raft: Raft) {
     }
 }
 
-async fn serve_connection(stream: TcpStream, raft: Raft) -> Result<(), RpcError> {
+async fn serve_connection(stream: TcpStream, target: RpcTarget) -> Result<(), RpcError> {
     stream.set_nodelay(true)?;
+    let peer = stream.peer_addr()?;
     let mut stream = BufStream::new(stream);
+    let hello = match tokio::time::timeout(IDLE_TIMEOUT, read_frame(&mut stream)).await {
+        Ok(Ok(hello)) => hello,
+        Ok(Err(RpcError::Closed)) | Err(_) => return Ok(()),
+        Ok(Err(e)) => return Err(e),
+    };
+    let refusal = match hello {
+        RaftRequest::Hello {
+            cluster_id,
+            node_id,
+        } if cluster_id != *target.cluster_id => {
+            tracing::warn!(%peer, node_id, theirs = %cluster_id, ours = %target.cluster_id,
+                "refusing a node of another cluster");
+            Some(format!(
+                "this node belongs to cluster {}, not {cluster_id}",
+                target.cluster_id
+            ))
+        }
+        RaftRequest::Hello { .. } => None,
+        _ => Some("the first request must be Hello".to_string()),
+    };
+    let answer = encode_frame(&RaftResponse::Hello(match &refusal {
+        Some(reason) => Err(reason.clone()),
+        None => Ok(()),
+    }))?;
+    match tokio::time::timeout(WRITE_TIMEOUT, write_frame(&mut stream, &answer)).await {
+        Ok(result) => result?,
+        Err(_) => return Ok(()),
+    }
+    if refusal.is_some() {
+        return Ok(());
+    }
     loop {
         // The idle timeout covers waiting for the next request and reading it; a peer that
         // stalls mid-frame is cut off by the same bound.
@@ -89,7 +131,7 @@ async fn serve_connection(stream: TcpStream, raft: Raft) -> Result<(), RpcError>
             Ok(Err(RpcError::Closed)) | Err(_) => return Ok(()),
             Ok(Err(e)) => return Err(e),
         };
-        let response = dispatch(&raft, request).await;
+        let response = dispatch(&target, request).await;
         let frame = encode_frame(&response)?;
         match tokio::time::timeout(WRITE_TIMEOUT, write_frame(&mut stream, &frame)).await {
             Ok(result) => result?,
@@ -98,7 +140,8 @@ async fn serve_connection(stream: TcpStream, raft: Raft) -> Result<(), RpcError>
     }
 }
 
-async fn dispatch(raft: &Raft, request: RaftRequest) -> RaftResponse {
+async fn dispatch(target: &RpcTarget, request: RaftRequest) -> RaftResponse {
+    let raft = &target.raft;
     match request {
         RaftRequest::AppendEntries(rpc) => {
             RaftResponse::AppendEntries(raft.append_entries(rpc).await)
@@ -112,5 +155,17 @@ async fn dispatch(raft: &Raft, request: RaftRequest) -> RaftResponse {
         RaftRequest::ReadIndex => {
             RaftResponse::ReadIndex(raft.get_read_log_id().await.map(|(read, _applied)| read))
         }
+        RaftRequest::Controller(request) => {
+            let applied = || raft.metrics().borrow().last_applied.map(|id| id.index);
+            let before = applied();
+            let response = channel::handle(&target.controller, request).await;
+            // The broker waits to apply what this request wrote; if nothing was written, it need not wait.
+            let after = applied();
+            RaftResponse::Controller(ControllerReply {
+                written_up_to: after.filter(|_| after != before),
+                response,
+            })
+        }
+        RaftRequest::Hello { .. } => RaftResponse::Hello(Err("already greeted".to_string())),
     }
 }

@@ -183,6 +183,9 @@ mod tests {
             host: "h".into(),
             port: 1,
             rack: None,
+            incarnation_id: None,
+            broker_epoch: None,
+            fenced: false,
         }];
         SnapshotFile::new(meta, records)
     }

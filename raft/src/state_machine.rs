@@ -110,14 +110,14 @@ impl RaftStateMachine<MetadataLog> for MetadataStateMachine {
                     {
                         let mut state = state_write(&self.state);
                         for record in &records {
-                            if let Err(error) = state.replay(record) {
+                            if let Err(error) = state.replay_at(record, entry.log_id.index) {
                                 tracing::warn!(%error, ?record, "skipping metadata record");
                             }
                         }
                     }
                     // Outside the state lock: the listener may read controller state.
                     if !records.is_empty() {
-                        self.listener.on_records(&records);
+                        self.listener.on_records(entry.log_id.index, &records);
                     }
                 }
                 EntryPayload::Membership(membership) => {

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{single_voter, topic, Recorder};
+use common::{register, single_voter, topic, Recorder};
 use ferrite_raft::{BrokerId, MetadataQuorum};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -31,9 +31,7 @@ async fn crash_child() -> TestResult {
     let quorum =
         MetadataQuorum::start(single_voter(Path::new(&dir), snapshot_after), recorder).await?;
     let controller = quorum.controller();
-    controller
-        .register_broker(BrokerId(1), "localhost".into(), 9092, None)
-        .await?;
+    register(controller, BrokerId(1), None).await?;
     for i in 0..TOPICS {
         let created = controller
             .create_topics(vec![topic(&format!("t{i}"), 2)], false)

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{eventually, single_voter, topic, Event, Recorder};
+use common::{eventually, register, single_voter, topic, Event, Recorder};
 use ferrite_raft::{
     BrokerId, ConfigResource, ControllerError, MetadataQuorum, MetadataRecord, TopicRef,
 };
@@ -30,18 +30,13 @@ async fn creates_and_deletes_topics_and_the_listener_sees_the_records() -> TestR
     assert_eq!(recorder.events(), vec![Event::Snapshot(Vec::new())]);
 
     let controller = quorum.controller();
-    controller
-        .register_broker(BrokerId(1), "localhost".into(), 9092, None)
-        .await?;
-    // Re-registering unchanged writes nothing.
-    controller
-        .register_broker(BrokerId(1), "localhost".into(), 9092, None)
-        .await?;
-    assert_eq!(recorder.events().len(), 2);
+    // A registration, then the heartbeat that unfences the broker.
+    register(controller, BrokerId(1), None).await?;
+    assert_eq!(recorder.events().len(), 3);
 
     let checked = controller.create_topics(vec![topic("dry", 1)], true).await;
     assert!(checked[0].is_ok());
-    assert_eq!(recorder.events().len(), 2, "validate_only must not write");
+    assert_eq!(recorder.events().len(), 3, "validate_only must not write");
 
     let mut orders = topic("orders", 3);
     orders.configs = vec![("retention.ms".into(), "1000".into())];
@@ -116,9 +111,7 @@ async fn restart_replays_the_log_into_the_same_image() -> TestResult {
     let dir = tempfile::tempdir()?;
     let (quorum, recorder) = start(dir.path(), 0).await?;
     let controller = quorum.controller();
-    controller
-        .register_broker(BrokerId(1), "localhost".into(), 9092, Some("rack-a".into()))
-        .await?;
+    register(controller, BrokerId(1), Some("rack-a".into())).await?;
     for name in ["a", "b", "c"] {
         let created = controller.create_topics(vec![topic(name, 2)], false).await;
         assert!(created[0].is_ok());
@@ -157,9 +150,7 @@ async fn restart_loads_the_snapshot_then_the_entries_after_it() -> TestResult {
     let dir = tempfile::tempdir()?;
     let (quorum, recorder) = start(dir.path(), 3).await?;
     let controller = quorum.controller();
-    controller
-        .register_broker(BrokerId(1), "localhost".into(), 9092, None)
-        .await?;
+    register(controller, BrokerId(1), None).await?;
     for i in 0..10 {
         let created = controller
             .create_topics(vec![topic(&format!("t{i}"), 1)], false)

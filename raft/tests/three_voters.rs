@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{eventually, topic, Recorder};
-use ferrite_raft::{BrokerId, ControllerError, MetadataQuorum, QuorumConfig, QuorumError};
+use common::{eventually, quorum_config, register, topic, Recorder};
+use ferrite_raft::{BrokerId, ControllerError, MetadataQuorum, QuorumError};
 use tokio::net::TcpListener;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -44,14 +44,8 @@ async fn start(
     listener: TcpListener,
 ) -> Result<Voter, QuorumError> {
     let recorder = Arc::new(Recorder::default());
-    let config = QuorumConfig {
-        node_id: id,
-        dir: dir.to_path_buf(),
-        voters: voters.clone(),
-        listener: Some(listener),
-        // Small, so that the voter that was down is sent a snapshot rather than the log.
-        snapshot_after_entries: 2,
-    };
+    // Small snapshot interval, so that the voter that was down is sent a snapshot rather than the log.
+    let config = quorum_config(id, dir, voters.clone(), Some(listener), 2);
     let quorum = tokio::time::timeout(WAIT, MetadataQuorum::start(config, recorder.clone()))
         .await
         .map_err(|_| QuorumError::InvalidConfig(format!("voter {id} did not start in time")))??;
@@ -110,9 +104,7 @@ async fn three_voters_elect_replicate_fail_over_and_catch_up() -> TestResult {
     let leader = nodes.iter().find(|v| v.id == leader_id).ok_or("leader")?;
     let controller = leader.quorum.controller();
     for id in ids {
-        controller
-            .register_broker(id, "127.0.0.1".into(), 9092, None)
-            .await?;
+        register(controller, id, None).await?;
     }
     let created = controller
         .create_topics(vec![replicated_topic("replicated", 3)], false)

@@ -12,6 +12,7 @@ pub mod error;
 mod configs;
 mod groups;
 mod offsets;
+pub mod storage;
 mod topics;
 
 use std::io::Write;
@@ -37,6 +38,7 @@ Commands (flags follow Kafka's tools of the same name):
   topics            kafka-topics.sh: --create, --delete, --list, --describe, --alter
   configs           kafka-configs.sh: --describe, --alter (--add-config, --delete-config)
   consumer-groups   kafka-consumer-groups.sh: --list, --describe, --delete, --reset-offsets
+  storage           kafka-storage.sh: format, random-uuid (local; no --bootstrap-server)
 
 `ferrite admin <command> --help` lists a command's options.
 ";
@@ -75,6 +77,7 @@ pub async fn run(args: &[String]) -> i32 {
         "topics" => (topics::OPTIONS, "Error while executing topic command : "),
         "configs" => (configs::OPTIONS, "Error while executing config command : "),
         "consumer-groups" => (groups::OPTIONS, "Error: "),
+        "storage" => return storage::run(rest),
         "--help" | "-h" | "help" => {
             print!("{USAGE}");
             return 0;

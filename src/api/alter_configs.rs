@@ -131,13 +131,10 @@ async fn commit<K>(
         .iter()
         .filter_map(|(_, a)| a.as_ref().ok().cloned())
         .collect();
-    let schema = Schema {
-        config: apis.config.clone(),
-    };
     let mut answers = apis
         .quorum
-        .controller()
-        .alter_configs(alterations, &schema, validate_only)
+        .channel()
+        .alter_configs(alterations, validate_only)
         .await
         .into_iter();
     prepared

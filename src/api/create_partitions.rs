@@ -52,7 +52,7 @@ pub async fn handle(
     }
     let mut answers = apis
         .quorum
-        .controller()
+        .channel()
         .create_partitions(specs, request.validate_only)
         .await
         .into_iter();

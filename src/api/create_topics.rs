@@ -47,7 +47,7 @@ pub async fn handle(
         .collect();
     let mut created = apis
         .quorum
-        .controller()
+        .channel()
         .create_topics(specs, request.validate_only)
         .await
         .into_iter();

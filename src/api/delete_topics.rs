@@ -36,7 +36,7 @@ pub async fn handle(
             .collect()
     };
     let asked = refs.clone();
-    let results = quorum.controller().delete_topics(refs).await;
+    let results = quorum.channel().delete_topics(refs).await;
     let responses = asked
         .into_iter()
         .zip(results)

@@ -39,11 +39,10 @@ pub fn handle(
     let controller = apis
         .quorum
         .leader_id()
-        .filter(|id| image.brokers.contains_key(id))
+        .filter(|id| image.is_live(*id))
         .unwrap_or(apis.config.node_id);
     let brokers = image
-        .brokers
-        .values()
+        .live_brokers()
         .map(|b| {
             DescribeClusterBroker::default()
                 .with_broker_id(kafka_protocol::messages::BrokerId(b.broker_id.0))

@@ -64,9 +64,9 @@ async fn find(apis: &Arc<KafkaApis>, key_type: i8, key: StrBytes) -> Coordinator
     let leader = match key_type {
         KEY_TYPE_GROUP => {
             if apis.image().topic(OFFSETS_TOPIC).is_none() {
-                let brokers = apis.image().brokers.len();
+                let brokers = apis.image().live_brokers().count();
                 apis.groups
-                    .create_offsets_topic(apis.quorum.controller(), brokers)
+                    .create_offsets_topic(apis.quorum.channel(), brokers)
                     .await;
             }
             let group_id = GroupId::from(key.to_string());
@@ -81,9 +81,9 @@ async fn find(apis: &Arc<KafkaApis>, key_type: i8, key: StrBytes) -> Coordinator
                 return not_available(key, ResponseError::InvalidRequest);
             }
             if apis.image().topic(TRANSACTION_STATE_TOPIC).is_none() {
-                let brokers = apis.image().brokers.len();
+                let brokers = apis.image().live_brokers().count();
                 apis.transactions
-                    .create_state_topic(apis.quorum.controller(), brokers)
+                    .create_state_topic(apis.quorum.channel(), brokers)
                     .await;
             }
             let leader = leader_of(apis, apis.transactions.partition_of(&key));
@@ -95,7 +95,10 @@ async fn find(apis: &Arc<KafkaApis>, key_type: i8, key: StrBytes) -> Coordinator
         _ => return not_available(key, ResponseError::InvalidRequest),
     };
     let image = apis.image();
-    match leader.and_then(|id| image.brokers.get(&id)) {
+    match leader
+        .filter(|id| image.is_live(*id))
+        .and_then(|id| image.brokers.get(&id))
+    {
         Some(registration) => Coordinator::default()
             .with_key(key)
             .with_node_id(BrokerId(registration.broker_id.0))

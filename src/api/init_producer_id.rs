@@ -31,7 +31,7 @@ pub async fn handle(
     let result = apis
         .transactions
         .init_producer_id(
-            apis.quorum.controller(),
+            apis.quorum.channel(),
             transactional_id,
             request.transaction_timeout_ms,
             expected,

@@ -104,8 +104,7 @@ pub async fn handle(
     MetadataResponse::default()
         .with_brokers(
             image
-                .brokers
-                .values()
+                .live_brokers()
                 .map(|b| {
                     MetadataResponseBroker::default()
                         .with_node_id(BrokerId(b.broker_id.0))
@@ -142,7 +141,7 @@ async fn auto_create(apis: &Arc<KafkaApis>, names: Vec<String>) {
             configs: Vec::new(),
         })
         .collect();
-    for result in apis.quorum.controller().create_topics(specs, false).await {
+    for result in apis.quorum.channel().create_topics(specs, false).await {
         match result {
             Ok(created) => tracing::info!(topic = %created.name, "auto-created topic"),
             // Another request created it first, or the name is invalid: the lookup that follows answers for it.
@@ -169,7 +168,8 @@ fn describe(image: &MetadataImage, topic: &TopicImage, operations: i32) -> Metad
         .partitions
         .iter()
         .map(|(index, p)| {
-            let leader_known = image.brokers.contains_key(&p.leader);
+            // Kafka names a leader only while it is alive (unfenced); the replicas that are not alive are offline.
+            let leader_known = image.is_live(p.leader);
             MetadataResponsePartition::default()
                 .with_error_code(if leader_known {
                     0
@@ -181,6 +181,13 @@ fn describe(image: &MetadataImage, topic: &TopicImage, operations: i32) -> Metad
                 .with_leader_epoch(p.leader_epoch.0)
                 .with_replica_nodes(p.replicas.iter().map(|r| BrokerId(r.0)).collect())
                 .with_isr_nodes(p.isr.iter().map(|r| BrokerId(r.0)).collect())
+                .with_offline_replicas(
+                    p.replicas
+                        .iter()
+                        .filter(|r| !image.is_live(**r))
+                        .map(|r| BrokerId(r.0))
+                        .collect(),
+                )
         })
         .collect();
     MetadataResponseTopic::default()

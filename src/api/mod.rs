@@ -428,6 +428,11 @@ impl ToErrorCode for ControllerError {
             ControllerError::NotController => ResponseError::NotController,
             ControllerError::InvalidRequest(_) => ResponseError::InvalidRequest,
             ControllerError::InvalidRegistration(_) => ResponseError::InvalidRegistration,
+            ControllerError::DuplicateBrokerRegistration(_) => {
+                ResponseError::DuplicateBrokerRegistration
+            }
+            ControllerError::StaleBrokerEpoch(_) => ResponseError::StaleBrokerEpoch,
+            ControllerError::BrokerIdNotRegistered(_) => ResponseError::BrokerIdNotRegistered,
             ControllerError::InvalidConfig(_) => ResponseError::InvalidConfig,
             ControllerError::Timeout => ResponseError::RequestTimedOut,
             ControllerError::Quorum(_) => ResponseError::UnknownServerError,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::ids::BrokerId;
 
 use super::catalog::{self, check_type};
+use super::cluster::ClusterConfig;
 use super::log::{with_time_synonyms, LogCleanupConfig};
 use super::transaction::TransactionCoordinatorConfig;
 use super::{invalid, ConfigError};
@@ -95,6 +96,7 @@ pub struct BrokerConfig {
     pub explicit: BTreeMap<String, String>,
     pub group_coordinator: GroupCoordinatorConfig,
     pub transaction_coordinator: TransactionCoordinatorConfig,
+    pub cluster: ClusterConfig,
 }
 
 /// The group coordinator's keys (`group.*`, `offsets.*`), Kafka's defaults.
@@ -181,6 +183,11 @@ pub(super) const DEFAULTS: &[(&str, &str)] = &[
         "10000",
     ),
     ("transactional.id.expiration.ms", "604800000"),
+    ("cluster.id", ""),
+    ("broker.rack", ""),
+    ("broker.heartbeat.interval.ms", "2000"),
+    ("broker.session.timeout.ms", "9000"),
+    ("initial.broker.registration.timeout.ms", "60000"),
 ];
 
 impl Default for BrokerConfig {
@@ -313,7 +320,9 @@ impl BrokerConfig {
         };
         let log_cleanup = LogCleanupConfig::parse(&get)?;
         let transaction_coordinator = TransactionCoordinatorConfig::parse(&get)?;
+        let cluster = ClusterConfig::parse(&get)?;
         let config = BrokerConfig {
+            cluster,
             log_cleanup,
             transaction_coordinator,
             explicit: given.clone(),

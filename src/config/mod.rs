@@ -12,6 +12,7 @@
 //! - [`topic`]: topic configs, and how a topic's overrides and the broker's defaults make its [`LogConfig`].
 //! - [`group`]: the GROUP config resource's keys.
 //! - `transaction`: the transaction coordinator's keys ([`TransactionCoordinatorConfig`]).
+//! - [`cluster`]: the cluster id and the broker's registration and heartbeats ([`ClusterConfig`]).
 //! - `describe`: [`ConfigEntry`], one config as DescribeConfigs reports it, whichever resource it belongs to, with
 //!   its [`ConfigSource`] and [`ConfigType`]; `ferrite admin` decodes responses into it too.
 //!
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 
 mod broker;
 pub mod catalog;
+pub mod cluster;
 mod describe;
 mod dynamic;
 pub mod group;
@@ -29,6 +31,7 @@ pub mod topic;
 mod transaction;
 
 pub use broker::{BrokerConfig, FlushPolicy, GroupCoordinatorConfig, Listener};
+pub use cluster::ClusterConfig;
 pub use describe::{ConfigEntry, ConfigSource, ConfigSynonym, ConfigType};
 pub use dynamic::ConfigLevel;
 pub use log::LogCleanupConfig;

@@ -18,7 +18,7 @@ pub struct MetadataDelta {
     pub changed_topics: BTreeSet<TopicId>,
     /// Topics removed, with their names (partition directories are named after them).
     pub removed_topics: BTreeMap<TopicId, Arc<str>>,
-    /// A broker registered or re-registered.
+    /// A broker registered, re-registered, or was fenced or unfenced.
     pub brokers_changed: bool,
     /// A dynamic broker config (of one broker or the cluster default) changed: the defaults of every topic may have.
     pub broker_configs_changed: bool,
@@ -45,7 +45,9 @@ impl MetadataDelta {
     /// Notes what `record` changes; `before` is the image it is about to be replayed into.
     pub(super) fn note(&mut self, record: &MetadataRecord, before: &MetadataImage) {
         match record {
-            MetadataRecord::RegisterBroker { .. } => self.brokers_changed = true,
+            MetadataRecord::RegisterBroker { .. }
+            | MetadataRecord::FenceBroker { .. }
+            | MetadataRecord::UnfenceBroker { .. } => self.brokers_changed = true,
             MetadataRecord::Topic { topic_id, .. } | MetadataRecord::Partition { topic_id, .. } => {
                 self.changed_topics.insert(*topic_id);
             }

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::ids::{BrokerId, PartitionIndex, TopicId};
-use ferrite_raft::{BrokerRegistration, ConfigResource, MetadataRecord, PartitionRegistration};
+use ferrite_raft::{
+    replay_broker, BrokerRegistration, ConfigResource, MetadataRecord, PartitionRegistration,
+};
 
 use super::MetadataDelta;
 
@@ -45,6 +47,9 @@ pub struct MetadataImage {
     pub broker_default_configs: BTreeMap<String, String>,
     /// Group configs by group id, whether or not the group exists.
     pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// The offset of the last metadata log entry replayed (0 after a snapshot alone): how far this broker has
+    /// caught up, as its heartbeats report.
+    pub offset: u64,
 }
 
 impl MetadataImage {
@@ -63,25 +68,30 @@ impl MetadataImage {
         self.topics.values().map(|topic| &**topic)
     }
 
-    /// Applies one committed record, noting in `delta` what it changed.
+    /// Brokers that serve clients: registered and unfenced. Metadata lists only these.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
+        self.brokers.values().filter(|b| !b.fenced)
+    }
+
+    pub fn is_live(&self, broker: BrokerId) -> bool {
+        self.brokers.get(&broker).is_some_and(|b| !b.fenced)
+    }
+
+    /// Applies one record whose offset does not matter (snapshots, tests).
     pub fn replay(&mut self, record: &MetadataRecord, delta: &mut MetadataDelta) {
+        self.replay_at(record, self.offset, delta);
+    }
+
+    /// Applies one committed record of the metadata log entry at `offset`, noting in `delta` what it changed.
+    pub fn replay_at(&mut self, record: &MetadataRecord, offset: u64, delta: &mut MetadataDelta) {
         delta.note(record, self);
+        self.offset = self.offset.max(offset);
         match record {
-            MetadataRecord::RegisterBroker {
-                broker_id,
-                host,
-                port,
-                rack,
-            } => {
-                self.brokers.insert(
-                    *broker_id,
-                    BrokerRegistration {
-                        broker_id: *broker_id,
-                        host: host.clone(),
-                        port: *port,
-                        rack: rack.clone(),
-                    },
-                );
+            MetadataRecord::RegisterBroker { .. }
+            | MetadataRecord::FenceBroker { .. }
+            | MetadataRecord::UnfenceBroker { .. } => {
+                // As the controller replays them; a stale fencing record changes nothing here either.
+                let _ = replay_broker(&mut self.brokers, record, offset);
             }
             MetadataRecord::Topic { name, topic_id } => {
                 // As the controller replays it (ControllerState::replay): a name belongs to one topic id.

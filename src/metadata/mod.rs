@@ -38,6 +38,8 @@ pub trait MetadataPublisher: Send + Sync + 'static {
 struct Load {
     seq: u64,
     snapshot: bool,
+    /// The metadata log offset of the entry (0 for a snapshot, whose registrations carry their epochs).
+    offset: u64,
     records: Vec<MetadataRecord>,
 }
 
@@ -82,12 +84,13 @@ impl MetadataLoader {
         self.image.borrow().clone()
     }
 
-    fn submit(&self, snapshot: bool, records: &[MetadataRecord]) {
+    fn submit(&self, snapshot: bool, offset: u64, records: &[MetadataRecord]) {
         let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         let seq = self.submitted.fetch_add(1, Ordering::SeqCst) + 1;
         let load = Load {
             seq,
             snapshot,
+            offset,
             records: records.to_vec(),
         };
         if queue.send(load).is_err() {
@@ -100,11 +103,11 @@ impl MetadataLoader {
 
 impl MetadataListener for MetadataLoader {
     fn on_snapshot(&self, records: &[MetadataRecord]) {
-        self.submit(true, records);
+        self.submit(true, 0, records);
     }
 
-    fn on_records(&self, records: &[MetadataRecord]) {
-        self.submit(false, records);
+    fn on_records(&self, offset: u64, records: &[MetadataRecord]) {
+        self.submit(false, offset, records);
     }
 
     fn caught_up(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
@@ -135,7 +138,7 @@ fn load(
         };
         for load in &step[from.unwrap_or(0)..] {
             for record in &load.records {
-                next.replay(record, &mut delta);
+                next.replay_at(record, load.offset, &mut delta);
             }
         }
         for publisher in publishers {

@@ -32,6 +32,7 @@ pub mod batch;
 pub mod checkpoint;
 mod cleaner;
 mod log;
+pub mod meta_properties;
 pub mod offset_index;
 mod offset_map;
 pub mod producer_state;

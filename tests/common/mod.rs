@@ -2,6 +2,8 @@
 //! librdkafka clients pointed at it.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -239,11 +241,25 @@ where
     Req: kafka_protocol::protocol::Encodable,
     Resp: kafka_protocol::protocol::Decodable,
 {
+    call_addr(&broker.addr, key, version, body)
+}
+
+/// [`call`], to any address.
+pub fn call_addr<Req, Resp>(
+    addr: &str,
+    key: kafka_protocol::messages::ApiKey,
+    version: i16,
+    body: &Req,
+) -> Resp
+where
+    Req: kafka_protocol::protocol::Encodable,
+    Resp: kafka_protocol::protocol::Decodable,
+{
     use kafka_protocol::messages::{RequestHeader, ResponseHeader};
     use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
     use std::io::{Read, Write};
 
-    let mut stream = std::net::TcpStream::connect(&broker.addr).expect("connect");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");

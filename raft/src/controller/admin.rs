@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
+
 use crate::controller::handlers::{ControllerResult, MAX_PARTITIONS_PER_TOPIC};
 use crate::controller::state::ControllerState;
 use crate::controller::ControllerError;
@@ -10,7 +12,7 @@ use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex};
 use crate::record::{ConfigResource, MetadataRecord};
 
 /// One topic of a CreatePartitions request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatePartitionsSpec {
     pub name: String,
     /// The new total partition count.
@@ -20,7 +22,7 @@ pub struct CreatePartitionsSpec {
 }
 
 /// One change to one config of a resource (IncrementalAlterConfigs' operations).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConfigOp {
     Set(String, String),
     Delete(String),
@@ -32,7 +34,7 @@ pub enum ConfigOp {
 
 /// The changes to one resource. With `replace` (the legacy AlterConfigs) every dynamic config the request does not
 /// set is deleted.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigAlteration {
     pub resource: ConfigResource,
     pub ops: Vec<ConfigOp>,
@@ -58,7 +60,7 @@ pub fn create_partitions(
     for spec in specs {
         *counts.entry(spec.name.as_str()).or_default() += 1;
     }
-    let brokers: Vec<BrokerId> = state.brokers().map(|b| b.broker_id).collect();
+    let brokers: Vec<BrokerId> = state.unfenced_brokers().map(|b| b.broker_id).collect();
     let mut records = Vec::new();
     let response = specs
         .iter()
@@ -330,6 +332,9 @@ mod tests {
                 host: "h".into(),
                 port: 9092,
                 rack: None,
+                incarnation_id: None,
+                broker_epoch: None,
+                fenced: false,
             },
             MetadataRecord::Topic {
                 name: "t".into(),

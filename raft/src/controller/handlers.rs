@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::controller::state::{collision_key, BrokerRegistration, ControllerState};
+use crate::controller::state::{collision_key, ControllerState};
 use crate::controller::{ControllerError, CreateTopicSpec, CreatedTopic, DeletedTopic, TopicRef};
 use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, ProducerId, TopicId};
 use crate::record::{ConfigResource, MetadataRecord};
@@ -37,7 +37,7 @@ pub fn create_topics(
     for spec in topics {
         *name_counts.entry(spec.name.as_str()).or_default() += 1;
     }
-    let brokers: Vec<BrokerId> = state.brokers().map(|b| b.broker_id).collect();
+    let brokers: Vec<BrokerId> = state.unfenced_brokers().map(|b| b.broker_id).collect();
     let mut records = Vec::new();
     let mut response = Vec::with_capacity(topics.len());
     // Topics accepted earlier in this request: later ones must not collide with them either.
@@ -180,40 +180,6 @@ pub fn delete_topics(
         })
         .collect();
     ControllerResult { records, response }
-}
-
-/// Registers a broker; re-registering unchanged emits nothing.
-pub fn register_broker(
-    state: &ControllerState,
-    registration: &BrokerRegistration,
-) -> ControllerResult<Result<(), ControllerError>> {
-    let invalid = |message: String| ControllerResult {
-        records: Vec::new(),
-        response: Err(ControllerError::InvalidRegistration(message)),
-    };
-    if registration.broker_id.to_node_id().is_none() {
-        return invalid(format!("Broker id {} is negative.", registration.broker_id));
-    }
-    if registration.host.is_empty() {
-        return invalid("The broker's host is empty.".to_string());
-    }
-    if registration.port == 0 {
-        return invalid("The broker's port is 0.".to_string());
-    }
-    let records = if state.broker(registration.broker_id) == Some(registration) {
-        Vec::new()
-    } else {
-        vec![MetadataRecord::RegisterBroker {
-            broker_id: registration.broker_id,
-            host: registration.host.clone(),
-            port: registration.port,
-            rack: registration.rack.clone(),
-        }]
-    };
-    ControllerResult {
-        records,
-        response: Ok(()),
-    }
 }
 
 /// Kafka's `Topic.validate`, with its messages.
@@ -385,7 +351,7 @@ fn fresh_topic_id(
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 
 /// A block of producer ids: `first`, `first + 1`, ... `first + size - 1`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProducerIdBlock {
     pub first: ProducerId,
     pub size: i64,

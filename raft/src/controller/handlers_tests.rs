@@ -23,6 +23,9 @@ fn brokers(ids: &[i32]) -> ControllerState {
             host: format!("broker-{b}"),
             port: 9092,
             rack: None,
+            incarnation_id: None,
+            broker_epoch: None,
+            fenced: false,
         })
         .collect();
     ControllerState::from_records(&records)
@@ -357,53 +360,6 @@ fn delete_refuses_unknown_and_duplicate_topics() {
         vec![MetadataRecord::RemoveTopic { topic_id: id(100) }]
     );
     assert!(result.response.iter().all(Result::is_ok));
-}
-
-fn registration(broker_id: i32, host: &str, port: u16) -> BrokerRegistration {
-    BrokerRegistration {
-        broker_id: BrokerId(broker_id),
-        host: host.to_string(),
-        port,
-        rack: None,
-    }
-}
-
-#[test]
-fn register_broker_emits_only_changes() {
-    let state = brokers(&[1]);
-    let unchanged = register_broker(&state, &registration(1, "broker-1", 9092));
-    assert!(unchanged.records.is_empty());
-    assert!(unchanged.response.is_ok());
-
-    let moved = register_broker(&state, &registration(1, "elsewhere", 9092));
-    assert_eq!(
-        moved.records,
-        vec![MetadataRecord::RegisterBroker {
-            broker_id: BrokerId(1),
-            host: "elsewhere".into(),
-            port: 9092,
-            rack: None,
-        }]
-    );
-    let new = register_broker(&state, &registration(2, "broker-2", 9092));
-    assert_eq!(new.records.len(), 1);
-}
-
-#[test]
-fn register_broker_refuses_bad_registrations() {
-    let state = ControllerState::default();
-    for bad in [
-        registration(-1, "h", 9092),
-        registration(1, "", 9092),
-        registration(1, "h", 0),
-    ] {
-        let result = register_broker(&state, &bad);
-        assert!(result.records.is_empty());
-        assert!(matches!(
-            result.response,
-            Err(ControllerError::InvalidRegistration(_))
-        ));
-    }
 }
 
 #[test]

@@ -4,23 +4,29 @@
 //! write is about to change.
 
 pub mod admin;
+pub mod brokers;
+pub mod channel;
 pub mod handlers;
 pub mod state;
 
 use std::fmt;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, RaftError};
+use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use crate::ids::{BrokerId, PartitionIndex, TopicId};
+use crate::ids::{BrokerEpoch, BrokerId, PartitionIndex, TopicId};
 use crate::quorum::QuorumError;
 use crate::raft_types::{NodeId, Raft};
 use crate::record::{MetadataListener, MetadataRecord};
 use crate::state_machine::state_read;
+use brokers::{
+    BrokerHeartbeatReply, BrokerHeartbeatRequest, BrokerHeartbeats, BrokerRegistrationRequest,
+};
 use handlers::ControllerResult;
-use state::{BrokerRegistration, ControllerState};
+use state::ControllerState;
 
 /// The controller state, written by the state machine as it applies and read by the handlers.
 pub(crate) type SharedState = Arc<RwLock<ControllerState>>;
@@ -30,7 +36,7 @@ pub(crate) type SharedState = Arc<RwLock<ControllerState>>;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One topic of a CreateTopics request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateTopicSpec {
     pub name: String,
     /// Resolved by the broker when the request said -1 (`num.partitions`).
@@ -46,7 +52,7 @@ pub struct CreateTopicSpec {
     pub configs: Vec<(String, String)>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedTopic {
     pub name: String,
     pub topic_id: TopicId,
@@ -56,7 +62,7 @@ pub struct CreatedTopic {
 }
 
 /// A topic named by a DeleteTopics request.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum TopicRef {
     Name(String),
     Id(TopicId),
@@ -71,7 +77,7 @@ impl fmt::Display for TopicRef {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeletedTopic {
     pub name: String,
     pub topic_id: TopicId,
@@ -79,7 +85,7 @@ pub struct DeletedTopic {
 
 /// Why the controller refused or could not carry out a request; each variant is one Kafka error
 /// code, and `Display` is the error message to send with it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, Serialize, Deserialize)]
 pub enum ControllerError {
     /// TOPIC_ALREADY_EXISTS; holds the topic name.
     #[error("Topic '{0}' already exists.")]
@@ -102,6 +108,15 @@ pub enum ControllerError {
     /// INVALID_REGISTRATION
     #[error("{0}")]
     InvalidRegistration(String),
+    /// DUPLICATE_BROKER_REGISTRATION: another incarnation of this node id is registered and still heartbeating.
+    #[error("{0}")]
+    DuplicateBrokerRegistration(String),
+    /// STALE_BROKER_EPOCH: a heartbeat from an earlier registration of the broker.
+    #[error("{0}")]
+    StaleBrokerEpoch(String),
+    /// BROKER_ID_NOT_REGISTERED
+    #[error("{0}")]
+    BrokerIdNotRegistered(String),
     /// INVALID_CONFIG: a config value the broker's schema refused.
     #[error("{0}")]
     InvalidConfig(String),
@@ -117,8 +132,10 @@ pub enum ControllerError {
     /// REQUEST_TIMED_OUT: no quorum answered in time. The records may still commit later.
     #[error("Timed out waiting for the metadata quorum.")]
     Timeout,
-    /// The quorum itself failed (storage error, shut down).
+    /// The quorum itself failed (storage error, shut down). Never sent between nodes: the channel answers a
+    /// broker whose controller failed this way with `NotController`, so that it looks for another.
     #[error("metadata quorum: {0}")]
+    #[serde(skip)]
     Quorum(#[source] QuorumError),
 }
 
@@ -148,8 +165,12 @@ pub struct QuorumController {
     state: SharedState,
     /// This node's broker side of the log: a write returns once it has acted on the records too.
     listener: Arc<dyn MetadataListener>,
+    /// How config values are checked; the broker's knowledge, lent to the controller at start.
+    schema: Arc<dyn admin::ConfigSchema>,
     /// Serialises writes; holds where the next round-robin placement starts.
     writes: Mutex<usize>,
+    /// Broker sessions, kept while this node leads.
+    heartbeats: std::sync::Mutex<BrokerHeartbeats>,
 }
 
 impl QuorumController {
@@ -157,6 +178,8 @@ impl QuorumController {
         raft: Raft,
         state: SharedState,
         listener: Arc<dyn MetadataListener>,
+        schema: Arc<dyn admin::ConfigSchema>,
+        broker_session_timeout: Duration,
     ) -> QuorumController {
         // Kafka starts placement at a random broker so that restarts do not pile the first
         // partitions of every new topic onto the same broker.
@@ -165,8 +188,33 @@ impl QuorumController {
             raft,
             state,
             listener,
+            schema,
             writes: Mutex::new(start),
+            heartbeats: std::sync::Mutex::new(BrokerHeartbeats::new(broker_session_timeout)),
         }
+    }
+
+    /// Whether this node is the active controller, as far as it knows.
+    pub fn is_active(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.current_leader == Some(metrics.id)
+    }
+
+    fn heartbeats(&self) -> std::sync::MutexGuard<'_, BrokerHeartbeats> {
+        self.heartbeats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tells the session tracker whether this node leads, and in which term.
+    fn note_leadership(&self, now: Instant) {
+        let term = {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow();
+            (metrics.current_leader == Some(metrics.id)).then_some(metrics.current_term)
+        };
+        self.heartbeats().set_leading(term, now);
     }
 
     /// Reads the controller state as of the last applied entry (on a follower it may lag).
@@ -228,9 +276,9 @@ impl QuorumController {
     pub async fn alter_configs(
         &self,
         alterations: Vec<admin::ConfigAlteration>,
-        schema: &dyn admin::ConfigSchema,
         validate_only: bool,
     ) -> Vec<Result<(), ControllerError>> {
+        let schema = &*self.schema;
         let _write = self.writes.lock().await;
         if let Err(failure) = self.catch_up().await {
             return alterations
@@ -245,29 +293,72 @@ impl QuorumController {
         self.commit_each(result).await
     }
 
-    /// Registers (or re-registers) a broker; nothing is written when the registration is
-    /// unchanged.
+    /// Kafka's BrokerRegistration: registers a new incarnation of a broker (fenced until it catches up) and
+    /// answers its broker epoch; a retry of the same incarnation answers the same epoch.
     pub async fn register_broker(
         &self,
-        broker_id: BrokerId,
-        host: String,
-        port: u16,
-        rack: Option<String>,
-    ) -> Result<(), ControllerError> {
+        request: BrokerRegistrationRequest,
+    ) -> Result<BrokerEpoch, ControllerError> {
         let _write = self.writes.lock().await;
         self.catch_up().await.map_err(|f| f.to_error())?;
-        let registration = BrokerRegistration {
-            broker_id,
-            host,
-            port,
-            rack,
-        };
-        let result = self.with_state(|state| handlers::register_broker(state, &registration));
-        result.response?;
+        let now = Instant::now();
+        self.note_leadership(now);
+        let alive = self.heartbeats().is_alive(request.broker_id, now);
+        let result = self.with_state(|state| brokers::register_broker(state, &request, alive));
+        if let Some(epoch) = result.response? {
+            return Ok(epoch);
+        }
+        self.write(result.records).await.map_err(|f| f.to_error())?;
+        self.heartbeats().touch(request.broker_id, Instant::now());
+        // Writes go one at a time and wait for their own apply, so the registration read back is this one.
+        self.with_state(|state| state.broker(request.broker_id).map(|b| b.broker_epoch))
+            .ok_or(ControllerError::NotController)
+    }
+
+    /// Kafka's BrokerHeartbeat: keeps the broker's session alive, unfences it once caught up, fences it when it
+    /// asks to be fenced or to shut down.
+    pub async fn broker_heartbeat(
+        &self,
+        request: BrokerHeartbeatRequest,
+    ) -> Result<BrokerHeartbeatReply, ControllerError> {
+        if !self.is_active() {
+            return Err(ControllerError::NotController);
+        }
+        let now = Instant::now();
+        self.note_leadership(now);
+        let result = self.with_state(|state| brokers::broker_heartbeat(state, &request));
+        let reply = result.response?;
+        self.heartbeats().touch(request.broker_id, now);
         if result.records.is_empty() {
+            return Ok(reply);
+        }
+        let _write = self.writes.lock().await;
+        self.catch_up().await.map_err(|f| f.to_error())?;
+        // Decided again under the write lock: another write may have changed the registration meanwhile.
+        let result = self.with_state(|state| brokers::broker_heartbeat(state, &request));
+        let reply = result.response?;
+        if !result.records.is_empty() {
+            self.write(result.records).await.map_err(|f| f.to_error())?;
+        }
+        Ok(reply)
+    }
+
+    /// Fences the brokers whose sessions expired (`broker.session.timeout.ms` without a heartbeat); run
+    /// periodically on every controller, it does something only on the active one.
+    pub async fn fence_expired_brokers(&self) -> Result<(), ControllerError> {
+        self.note_leadership(Instant::now());
+        let expired = self.with_state(|state| self.heartbeats().expired(state, Instant::now()));
+        if expired.is_empty() {
             return Ok(());
         }
-        self.write(result.records).await.map_err(|f| f.to_error())
+        let _write = self.writes.lock().await;
+        self.catch_up().await.map_err(|f| f.to_error())?;
+        let records = self.with_state(|state| brokers::fence_brokers(state, &expired));
+        if records.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(brokers = ?expired, "fencing brokers whose sessions expired");
+        self.write(records).await.map_err(|f| f.to_error())
     }
 
     /// Kafka's AllocateProducerIds: commits the next block of producer ids for `broker_id`.

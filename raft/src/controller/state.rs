@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, ProducerId, TopicId};
+use crate::ids::{
+    BrokerEpoch, BrokerId, IncarnationId, LeaderEpoch, PartitionIndex, ProducerId, TopicId,
+};
 use crate::record::{ConfigResource, MetadataRecord};
 
 /// A record that does not fit the state it is replayed on. Committed records are the same on
@@ -13,6 +15,11 @@ pub enum ReplayError {
     UnknownTopicId(TopicId),
     #[error("topic name {name} is already used by topic id {existing}")]
     TopicNameInUse { name: String, existing: TopicId },
+    #[error("broker {broker_id} has no registration of epoch {broker_epoch}")]
+    StaleBrokerEpoch {
+        broker_id: BrokerId,
+        broker_epoch: BrokerEpoch,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +28,66 @@ pub struct BrokerRegistration {
     pub host: String,
     pub port: u16,
     pub rack: Option<String>,
+    pub incarnation_id: Option<IncarnationId>,
+    /// The offset of the registration's record: a broker is caught up once it has applied that far.
+    pub broker_epoch: BrokerEpoch,
+    /// Fenced brokers are left out of Metadata and get no new replicas.
+    pub fenced: bool,
+}
+
+/// Replays a broker lifecycle record (RegisterBroker, FenceBroker, UnfenceBroker) of the entry at `offset` into a
+/// broker map; the controller's state and every broker's MetadataImage share it, so they cannot disagree. Other
+/// records change nothing. A registration without an explicit epoch takes the offset, as Kafka's do; fencing
+/// applies only to the registration of the epoch it names.
+pub fn replay_broker(
+    brokers: &mut BTreeMap<BrokerId, BrokerRegistration>,
+    record: &MetadataRecord,
+    offset: u64,
+) -> Result<(), ReplayError> {
+    match record {
+        MetadataRecord::RegisterBroker {
+            broker_id,
+            host,
+            port,
+            rack,
+            incarnation_id,
+            broker_epoch,
+            fenced,
+        } => {
+            let offset = BrokerEpoch(i64::try_from(offset).unwrap_or(i64::MAX));
+            brokers.insert(
+                *broker_id,
+                BrokerRegistration {
+                    broker_id: *broker_id,
+                    host: host.clone(),
+                    port: *port,
+                    rack: rack.clone(),
+                    incarnation_id: *incarnation_id,
+                    broker_epoch: broker_epoch.unwrap_or(offset),
+                    fenced: *fenced,
+                },
+            );
+        }
+        MetadataRecord::FenceBroker {
+            broker_id,
+            broker_epoch,
+        }
+        | MetadataRecord::UnfenceBroker {
+            broker_id,
+            broker_epoch,
+        } => {
+            let broker = brokers
+                .get_mut(broker_id)
+                .filter(|b| b.broker_epoch == *broker_epoch)
+                .ok_or(ReplayError::StaleBrokerEpoch {
+                    broker_id: *broker_id,
+                    broker_epoch: *broker_epoch,
+                })?;
+            broker.fenced = matches!(record, MetadataRecord::FenceBroker { .. });
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,24 +127,19 @@ impl ControllerState {
         state
     }
 
-    /// The only way state changes.
+    /// Replays a record whose log offset does not matter (tests, snapshots: their registrations carry epochs).
     pub fn replay(&mut self, record: &MetadataRecord) -> Result<(), ReplayError> {
+        self.replay_at(record, 0)
+    }
+
+    /// The only way state changes: replays a record of the log entry at `offset`. A registration without an
+    /// explicit epoch takes that offset as its broker epoch, as Kafka's do.
+    pub fn replay_at(&mut self, record: &MetadataRecord, offset: u64) -> Result<(), ReplayError> {
         match record {
-            MetadataRecord::RegisterBroker {
-                broker_id,
-                host,
-                port,
-                rack,
-            } => {
-                self.brokers.insert(
-                    *broker_id,
-                    BrokerRegistration {
-                        broker_id: *broker_id,
-                        host: host.clone(),
-                        port: *port,
-                        rack: rack.clone(),
-                    },
-                );
+            MetadataRecord::RegisterBroker { .. }
+            | MetadataRecord::FenceBroker { .. }
+            | MetadataRecord::UnfenceBroker { .. } => {
+                replay_broker(&mut self.brokers, record, offset)?;
             }
             MetadataRecord::Topic { name, topic_id } => {
                 if let Some(existing) = self.topic_ids_by_name.get(name) {
@@ -173,6 +235,9 @@ impl ControllerState {
                 host: broker.host.clone(),
                 port: broker.port,
                 rack: broker.rack.clone(),
+                incarnation_id: broker.incarnation_id,
+                broker_epoch: Some(broker.broker_epoch),
+                fenced: broker.fenced,
             });
         }
         for topic in self.topics.values() {
@@ -220,6 +285,11 @@ impl ControllerState {
 
     pub fn broker(&self, broker_id: BrokerId) -> Option<&BrokerRegistration> {
         self.brokers.get(&broker_id)
+    }
+
+    /// The brokers new replicas may go to: registered and unfenced (Kafka's usable brokers).
+    pub fn unfenced_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
+        self.brokers.values().filter(|b| !b.fenced)
     }
 
     pub fn topics(&self) -> impl Iterator<Item = &TopicRegistration> {
@@ -282,6 +352,9 @@ mod tests {
                 host: "a".into(),
                 port: 9092,
                 rack: None,
+                incarnation_id: None,
+                broker_epoch: None,
+                fenced: false,
             },
             MetadataRecord::Topic {
                 name: "orders".into(),
@@ -384,6 +457,9 @@ mod tests {
             host: "b".into(),
             port: 9093,
             rack: Some("r1".into()),
+            incarnation_id: None,
+            broker_epoch: None,
+            fenced: true,
         };
         assert_eq!(state.replay(&again), Ok(()));
         assert_eq!(state.brokers().count(), 1);
@@ -391,6 +467,41 @@ mod tests {
             state.broker(BrokerId(1)).map(|b| b.host.as_str()),
             Some("b")
         );
+    }
+
+    #[test]
+    fn registrations_take_their_offset_as_epoch_and_fencing_applies_to_that_epoch_only() {
+        let mut state = ControllerState::default();
+        let register = MetadataRecord::RegisterBroker {
+            broker_id: BrokerId(2),
+            host: "h".into(),
+            port: 9092,
+            rack: None,
+            incarnation_id: Some(IncarnationId(uuid::Uuid::from_u128(7))),
+            broker_epoch: None,
+            fenced: true,
+        };
+        assert_eq!(state.replay_at(&register, 41), Ok(()));
+        assert_eq!(
+            state
+                .broker(BrokerId(2))
+                .map(|b| (b.broker_epoch, b.fenced)),
+            Some((BrokerEpoch(41), true))
+        );
+        assert_eq!(state.unfenced_brokers().count(), 0);
+        let stale = MetadataRecord::UnfenceBroker {
+            broker_id: BrokerId(2),
+            broker_epoch: BrokerEpoch(3),
+        };
+        assert!(state.replay(&stale).is_err());
+        let unfence = MetadataRecord::UnfenceBroker {
+            broker_id: BrokerId(2),
+            broker_epoch: BrokerEpoch(41),
+        };
+        assert_eq!(state.replay(&unfence), Ok(()));
+        assert_eq!(state.unfenced_brokers().count(), 1);
+        // A snapshot keeps the epoch, wherever it is replayed.
+        assert_eq!(ControllerState::from_records(&state.to_records()), state);
     }
 
     #[test]

@@ -7,9 +7,76 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use ferrite_raft::{
-    BrokerId, ControllerState, CreateTopicSpec, MetadataListener, MetadataRecord, QuorumConfig,
+    BrokerHeartbeatRequest, BrokerId, BrokerRegistrationRequest, ConfigResource, ConfigSchema,
+    ControllerError, ControllerState, CreateTopicSpec, IncarnationId, MetadataListener,
+    MetadataRecord, QuorumConfig, QuorumController,
 };
+
+/// The cluster id every test quorum shares.
+pub const CLUSTER_ID: &str = "test-cluster-AAAAAAAAAA";
+
+/// Accepts every config value; the broker's real schema is tested with the broker.
+pub struct AnyConfig;
+
+impl ConfigSchema for AnyConfig {
+    fn validate(&self, _: &ConfigResource, _: &str, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+    fn default_value(&self, _: &ConfigResource, _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// The quorum settings every test shares.
+pub fn quorum_config(
+    node_id: BrokerId,
+    dir: &Path,
+    voters: BTreeMap<BrokerId, String>,
+    listener: Option<tokio::net::TcpListener>,
+    snapshot_after_entries: u64,
+) -> QuorumConfig {
+    QuorumConfig {
+        node_id,
+        dir: dir.to_path_buf(),
+        voters,
+        listener,
+        snapshot_after_entries,
+        cluster_id: CLUSTER_ID.to_string(),
+        config_schema: Arc::new(AnyConfig),
+        broker_session_timeout: Duration::from_secs(9),
+    }
+}
+
+/// Registers a broker and unfences it (a heartbeat that claims to have applied everything), so that topics can
+/// be placed on it.
+pub async fn register(
+    controller: &QuorumController,
+    broker_id: BrokerId,
+    rack: Option<String>,
+) -> Result<(), ControllerError> {
+    let broker_epoch = controller
+        .register_broker(BrokerRegistrationRequest {
+            broker_id,
+            incarnation_id: IncarnationId::random(),
+            host: "localhost".into(),
+            port: 9092,
+            rack,
+        })
+        .await?;
+    controller
+        .broker_heartbeat(BrokerHeartbeatRequest {
+            broker_id,
+            broker_epoch,
+            current_metadata_offset: i64::MAX,
+            want_fence: false,
+            want_shut_down: false,
+        })
+        .await?;
+    Ok(())
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -20,23 +87,28 @@ pub enum Event {
 /// Plays the broker: keeps every call, and the image they add up to.
 #[derive(Default)]
 pub struct Recorder {
-    events: Mutex<Vec<Event>>,
+    /// Each call, with the offset of its entry (0 for a snapshot).
+    events: Mutex<Vec<(u64, Event)>>,
 }
 
 impl Recorder {
     pub fn events(&self) -> Vec<Event> {
-        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+        self.events
+            .lock()
+            .map(|e| e.iter().map(|(_, event)| event.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// The image a broker applying these calls would hold.
     pub fn image(&self) -> ControllerState {
         let mut image = ControllerState::default();
-        for event in self.events() {
+        let events = self.events.lock().map(|e| e.clone()).unwrap_or_default();
+        for (offset, event) in events {
             match event {
                 Event::Snapshot(records) => image = ControllerState::from_records(&records),
                 Event::Records(records) => {
                     for record in &records {
-                        image.replay(record).ok();
+                        image.replay_at(record, offset).ok();
                     }
                 }
             }
@@ -48,31 +120,31 @@ impl Recorder {
         self.image().topics().map(|t| t.name.clone()).collect()
     }
 
-    fn push(&self, event: Event) {
+    fn push(&self, offset: u64, event: Event) {
         if let Ok(mut events) = self.events.lock() {
-            events.push(event);
+            events.push((offset, event));
         }
     }
 }
 
 impl MetadataListener for Recorder {
     fn on_snapshot(&self, records: &[MetadataRecord]) {
-        self.push(Event::Snapshot(records.to_vec()));
+        self.push(0, Event::Snapshot(records.to_vec()));
     }
 
-    fn on_records(&self, records: &[MetadataRecord]) {
-        self.push(Event::Records(records.to_vec()));
+    fn on_records(&self, offset: u64, records: &[MetadataRecord]) {
+        self.push(offset, Event::Records(records.to_vec()));
     }
 }
 
 pub fn single_voter(dir: &Path, snapshot_after_entries: u64) -> QuorumConfig {
-    QuorumConfig {
-        node_id: BrokerId(1),
-        dir: dir.to_path_buf(),
-        voters: BTreeMap::from([(BrokerId(1), "127.0.0.1:1".to_string())]),
-        listener: None,
+    quorum_config(
+        BrokerId(1),
+        dir,
+        BTreeMap::from([(BrokerId(1), "127.0.0.1:1".to_string())]),
+        None,
         snapshot_after_entries,
-    }
+    )
 }
 
 pub fn topic(name: &str, num_partitions: i32) -> CreateTopicSpec {

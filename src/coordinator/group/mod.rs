@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ids::{BrokerId, PartitionIndex, ProducerId, TopicId};
-use ferrite_raft::{CreateTopicSpec, QuorumController};
+use ferrite_raft::{ControllerChannel, CreateTopicSpec};
 
 pub use classic::GroupState;
 pub use ids::{GroupId, GroupInstanceId, MemberId};
@@ -138,7 +138,7 @@ impl GroupCoordinator {
     /// Creates `__consumer_offsets` (offsets.topic.num.partitions, cleanup.policy=compact). Its replication factor
     /// is offsets.topic.replication.factor, lowered to the number of registered brokers when fewer are registered
     /// (so that a single node works out of the box; Kafka would refuse until enough brokers exist).
-    pub async fn create_offsets_topic(&self, controller: &QuorumController, brokers: usize) {
+    pub async fn create_offsets_topic(&self, controller: &ControllerChannel, brokers: usize) {
         let replication_factor = self
             .config
             .offsets_topic_replication_factor

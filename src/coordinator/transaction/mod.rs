@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use ferrite_raft::{ControllerError, CreateTopicSpec, QuorumController};
+use ferrite_raft::{ControllerChannel, ControllerError, CreateTopicSpec};
 use tokio::sync::watch;
 
 use crate::config::TransactionCoordinatorConfig;
@@ -153,7 +153,7 @@ impl TransactionCoordinator {
     /// transaction.state.log.segment.bytes and .min.isr). Its replication factor is
     /// transaction.state.log.replication.factor lowered to the registered brokers, as for `__consumer_offsets`, and
     /// min.insync.replicas at most that.
-    pub async fn create_state_topic(&self, controller: &QuorumController, brokers: usize) {
+    pub async fn create_state_topic(&self, controller: &ControllerChannel, brokers: usize) {
         let replication_factor = self
             .config
             .state_log_replication_factor
@@ -224,7 +224,7 @@ impl TransactionCoordinator {
     /// fences every older incarnation of the producer; `expected` is the id and epoch the producer had (KIP-360).
     pub async fn init_producer_id(
         self: &Arc<Self>,
-        controller: &QuorumController,
+        controller: &ControllerChannel,
         transactional_id: Option<&str>,
         timeout_ms: i32,
         expected: Option<(ProducerId, ProducerEpoch)>,
@@ -264,7 +264,7 @@ impl TransactionCoordinator {
 
     async fn generate_producer_id(
         &self,
-        controller: &QuorumController,
+        controller: &ControllerChannel,
     ) -> Result<ProducerId, TransactionError> {
         self.producer_ids
             .generate(controller)

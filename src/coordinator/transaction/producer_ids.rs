@@ -2,7 +2,7 @@
 //! through the metadata quorum (Kafka's ProducerIdsRecord), so that no two brokers, and no restart, ever hand out
 //! the same id. A block is asked for when the current one runs out; ids left in a block at shutdown are skipped.
 
-use ferrite_raft::{ControllerError, ProducerIdBlock, QuorumController};
+use ferrite_raft::{ControllerChannel, ControllerError, ProducerIdBlock};
 use tokio::sync::Mutex;
 
 use crate::ids::{BrokerId, ProducerId};
@@ -24,7 +24,7 @@ impl ProducerIdManager {
 
     pub async fn generate(
         &self,
-        controller: &QuorumController,
+        controller: &ControllerChannel,
     ) -> Result<ProducerId, ControllerError> {
         let mut block = self.block.lock().await;
         let (next, end) = match *block {

@@ -1,0 +1,256 @@
+//! The broker's side of its membership in the cluster (Kafka's BrokerLifecycleManager): it registers with the
+//! active controller, wherever that runs, then heartbeats for as long as it runs.
+//!
+//! A new registration is fenced. Heartbeats report how far this node has applied the metadata log; once that
+//! reaches the registration, the controller unfences the broker and [`BrokerLifecycleManager::wait_unfenced`]
+//! returns: the node serves clients only from then on, as Kafka's brokers do. Should heartbeats stop getting
+//! through for `broker.session.timeout.ms`, the controller fences the broker again; the next heartbeat that gets
+//! through unfences it. A heartbeat refused for a stale epoch registers again. On shutdown the broker asks to be
+//! fenced (`want_shut_down`), so that Metadata stops naming it before it goes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrite_raft::{
+    BrokerHeartbeatRequest, BrokerRegistrationRequest, ControllerError, IncarnationId,
+    MetadataQuorum,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config::ClusterConfig;
+use crate::ids::{BrokerEpoch, BrokerId};
+use crate::metadata::MetadataLoader;
+
+/// While fenced, heartbeat often: unfencing waits for the next heartbeat after catching up.
+const FENCED_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(50);
+/// How long a clean shutdown waits for the controller to fence this broker.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("could not register with the controller within initial.broker.registration.timeout.ms ({0:?})")]
+    RegistrationTimeout(Duration),
+    #[error("the controller refused the registration")]
+    Refused(#[source] ControllerError),
+    #[error("the controller did not unfence this broker within initial.broker.registration.timeout.ms ({0:?})")]
+    UnfenceTimeout(Duration),
+}
+
+/// Where the broker stands with the controller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrokerState {
+    Fenced,
+    Unfenced,
+    ShuttingDown,
+}
+
+pub struct BrokerLifecycleManager {
+    state: watch::Receiver<BrokerState>,
+    shut_down: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    registration_timeout: Duration,
+}
+
+struct Heartbeater {
+    quorum: MetadataQuorum,
+    /// This broker's image: its offset is how far the broker has caught up.
+    loader: Arc<MetadataLoader>,
+    registration: BrokerRegistrationRequest,
+    broker_epoch: BrokerEpoch,
+    interval: Duration,
+    request_timeout: Duration,
+    state: watch::Sender<BrokerState>,
+}
+
+impl BrokerLifecycleManager {
+    /// Registers this broker (retrying until `initial.broker.registration.timeout.ms`) and starts heartbeating.
+    pub async fn start(
+        quorum: MetadataQuorum,
+        loader: Arc<MetadataLoader>,
+        broker_id: BrokerId,
+        host: String,
+        port: u16,
+        config: &ClusterConfig,
+    ) -> Result<BrokerLifecycleManager, LifecycleError> {
+        let registration = BrokerRegistrationRequest {
+            broker_id,
+            incarnation_id: IncarnationId::random(),
+            host,
+            port,
+            rack: config.rack.clone(),
+        };
+        let registration_timeout = Duration::from_millis(config.initial_registration_timeout_ms);
+        let interval = Duration::from_millis(config.heartbeat_interval_ms);
+        let request_timeout = Duration::from_millis(config.session_timeout_ms / 2).max(interval);
+        let broker_epoch = register(&quorum, &registration, registration_timeout, interval).await?;
+        tracing::info!(broker_id = broker_id.0, %broker_epoch, "registered with the controller");
+        let (state, state_rx) = watch::channel(BrokerState::Fenced);
+        let (shut_down, shut_down_rx) = watch::channel(false);
+        let heartbeater = Heartbeater {
+            quorum,
+            loader,
+            registration,
+            broker_epoch,
+            interval,
+            request_timeout,
+            state,
+        };
+        Ok(BrokerLifecycleManager {
+            state: state_rx,
+            shut_down,
+            task: tokio::spawn(heartbeater.run(shut_down_rx)),
+            registration_timeout,
+        })
+    }
+
+    /// Returns once the controller has unfenced this broker.
+    pub async fn wait_unfenced(&self) -> Result<(), LifecycleError> {
+        let mut state = self.state.clone();
+        let unfenced = async move {
+            state
+                .wait_for(|s| *s == BrokerState::Unfenced)
+                .await
+                .map(|_| ())
+        };
+        match tokio::time::timeout(self.registration_timeout, unfenced).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(LifecycleError::UnfenceTimeout(self.registration_timeout)),
+        }
+    }
+
+    pub fn state(&self) -> BrokerState {
+        *self.state.borrow()
+    }
+
+    /// Asks the controller to fence this broker for shutdown and stops heartbeating.
+    pub async fn shutdown(self) {
+        let _ = self.shut_down.send(true);
+        if tokio::time::timeout(SHUTDOWN_TIMEOUT * 2, self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the heartbeat task did not stop in time");
+        }
+    }
+}
+
+/// Registers, retrying what may pass (no controller yet, a previous incarnation whose session has not expired).
+async fn register(
+    quorum: &MetadataQuorum,
+    registration: &BrokerRegistrationRequest,
+    timeout: Duration,
+    backoff: Duration,
+) -> Result<BrokerEpoch, LifecycleError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(LifecycleError::RegistrationTimeout(timeout));
+        }
+        match quorum
+            .channel()
+            .register_broker(registration.clone(), remaining)
+            .await
+        {
+            Ok(epoch) => return Ok(epoch),
+            Err(error @ ControllerError::DuplicateBrokerRegistration(_)) => {
+                tracing::info!(%error, "waiting for the previous incarnation's session to expire");
+            }
+            Err(ControllerError::NotController | ControllerError::Timeout) => {}
+            Err(error) => return Err(LifecycleError::Refused(error)),
+        }
+        tokio::time::sleep(backoff.min(remaining)).await;
+    }
+}
+
+impl Heartbeater {
+    async fn run(mut self, mut shut_down: watch::Receiver<bool>) {
+        loop {
+            let wait = match *self.state.borrow() {
+                BrokerState::Unfenced => self.interval,
+                _ => FENCED_HEARTBEAT_INTERVAL,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shut_down.changed() => break,
+            }
+            self.heartbeat(false, self.request_timeout).await;
+        }
+        let _ = self.state.send(BrokerState::ShuttingDown);
+        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        while Instant::now() < deadline {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if self.heartbeat(true, remaining).await {
+                tracing::info!("the controller fenced this broker for shutdown");
+                return;
+            }
+            tokio::time::sleep(FENCED_HEARTBEAT_INTERVAL).await;
+        }
+        tracing::warn!(
+            "the controller did not answer the shutdown heartbeat; its session will expire instead"
+        );
+    }
+
+    /// One heartbeat; returns whether the controller agreed to the shutdown asked for.
+    async fn heartbeat(&mut self, want_shut_down: bool, timeout: Duration) -> bool {
+        let request = BrokerHeartbeatRequest {
+            broker_id: self.registration.broker_id,
+            broker_epoch: self.broker_epoch,
+            current_metadata_offset: i64::try_from(self.loader.current().offset)
+                .unwrap_or(i64::MAX),
+            want_fence: false,
+            want_shut_down,
+        };
+        match self
+            .quorum
+            .channel()
+            .broker_heartbeat(request, timeout)
+            .await
+        {
+            Ok(reply) => {
+                if !want_shut_down {
+                    let state = if reply.is_fenced {
+                        BrokerState::Fenced
+                    } else {
+                        BrokerState::Unfenced
+                    };
+                    self.state.send_if_modified(|current| {
+                        let changed = *current != state;
+                        if changed {
+                            tracing::info!(?state, "the controller changed this broker's state");
+                        }
+                        *current = state;
+                        changed
+                    });
+                }
+                reply.should_shut_down
+            }
+            Err(
+                ControllerError::StaleBrokerEpoch(_) | ControllerError::BrokerIdNotRegistered(_),
+            ) => {
+                tracing::warn!(
+                    "the controller no longer knows this registration; registering again"
+                );
+                let _ = self.state.send(BrokerState::Fenced);
+                match register(
+                    &self.quorum,
+                    &self.registration,
+                    self.request_timeout,
+                    self.interval,
+                )
+                .await
+                {
+                    Ok(epoch) => self.broker_epoch = epoch,
+                    Err(error) => tracing::warn!(%error, "registering again failed"),
+                }
+                false
+            }
+            Err(error) => {
+                tracing::debug!(%error, "heartbeat failed");
+                false
+            }
+        }
+    }
+}

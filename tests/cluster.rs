@@ -1,0 +1,289 @@
+//! Three `ferrite` processes on loopback forming one cluster (issue 11, part 1): one cluster id, every broker in
+//! Metadata, topics placed across the nodes and created through any of them, clients bootstrapped to one node
+//! reaching partitions and coordinators led by the others, controller failover after `kill -9`, a restarted node
+//! rejoining, and a broker that stops heartbeating fenced out of Metadata and back in once it resumes.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::cluster::{TestCluster, SESSION_TIMEOUT_MS};
+use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+use kafka_protocol::messages::find_coordinator_response::FindCoordinatorResponse;
+use kafka_protocol::messages::metadata_request::MetadataRequest;
+use kafka_protocol::messages::metadata_response::MetadataResponse;
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::Message;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn metadata(addr: &str) -> MetadataResponse {
+    common::call_addr(
+        addr,
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    )
+}
+
+fn live_brokers(addr: &str) -> BTreeSet<i32> {
+    metadata(addr).brokers.iter().map(|b| b.node_id.0).collect()
+}
+
+fn coordinator_of(addr: &str, group: &str) -> i32 {
+    let response: FindCoordinatorResponse = common::call_addr(
+        addr,
+        ApiKey::FindCoordinator,
+        3,
+        &FindCoordinatorRequest::default().with_key(StrBytes::from_string(group.to_string())),
+    );
+    response.node_id.0
+}
+
+/// Polls `check` every 100 ms until it holds; returns how long that took, or `None` after `timeout`.
+fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if check() {
+            return Some(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+async fn create_topic(
+    admin: &AdminClient<DefaultClientContext>,
+    name: &str,
+    partitions: i32,
+    replication: i32,
+) -> Result<(), String> {
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+    let results = admin
+        .create_topics(&[topic], &AdminOptions::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    for result in results {
+        result.map_err(|(topic, code)| format!("{topic}: {code}"))?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_form_one_cluster_and_clients_reach_every_node_through_one() -> TestResult {
+    let cluster = TestCluster::start(3);
+    let [one, two, three] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+
+    // One cluster id, in every directory and in every node's answers; every node lists all three brokers.
+    for node in &cluster.nodes {
+        let properties = node.meta_properties();
+        assert!(
+            properties.contains(&format!("cluster.id={}", cluster.cluster_id)),
+            "{properties}"
+        );
+        assert!(properties.contains(&format!("node.id={}", node.node_id)));
+        let answer = metadata(&node.addr());
+        assert_eq!(
+            answer.cluster_id.as_ref().map(|id| id.to_string()),
+            Some(cluster.cluster_id.clone())
+        );
+        let brokers: BTreeSet<i32> = answer.brokers.iter().map(|b| b.node_id.0).collect();
+        assert_eq!(brokers, BTreeSet::from([1, 2, 3]));
+        assert!(brokers.contains(&answer.controller_id.0));
+    }
+    let listing = Command::new("kcat")
+        .args(["-b", &two.addr(), "-L"])
+        .output()
+        .expect("kcat is installed by scripts/test.sh");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains(" 3 brokers:"), "{listing}");
+
+    // Created through node 2, whichever node leads the quorum: leaders on all three.
+    let admin: AdminClient<DefaultClientContext> = two.client_config().create()?;
+    create_topic(&admin, "orders", 6, 3).await?;
+    // Node 2 answers once it has applied the topic; node 3 follows the metadata log a moment later.
+    let has_orders = |m: &MetadataResponse| {
+        m.topics
+            .iter()
+            .any(|t| t.name.as_ref().map(|n| n.as_str()) == Some("orders"))
+    };
+    eventually(Duration::from_secs(10), || {
+        has_orders(&metadata(&three.addr()))
+    })
+    .ok_or("orders never reached node 3's metadata")?;
+    let answer = metadata(&three.addr());
+    let orders = answer
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().map(|n| n.as_str()) == Some("orders"))
+        .ok_or("orders is not in node 3's metadata")?;
+    assert_eq!(orders.partitions.len(), 6);
+    let leaders: BTreeSet<i32> = orders.partitions.iter().map(|p| p.leader_id.0).collect();
+    assert_eq!(leaders, BTreeSet::from([1, 2, 3]));
+    assert!(orders.partitions.iter().all(|p| p.replica_nodes.len() == 3));
+
+    // A producer that knows only node 1 writes to every partition, wherever it is led.
+    let producer: FutureProducer = one
+        .client_config()
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "30000")
+        .create()?;
+    let mut partitions = BTreeSet::new();
+    for i in 0..600 {
+        let key = format!("key-{i}");
+        let delivery = producer
+            .send(
+                FutureRecord::to("orders").key(&key).payload("value"),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(error, _)| error)?;
+        partitions.insert(delivery.partition);
+    }
+    assert_eq!(partitions.len(), 6, "keys spread over every partition");
+
+    // A group whose coordinator is not node 1, consumed through node 1.
+    let group = (0..100)
+        .map(|i| format!("cluster-group-{i}"))
+        .find(|g| coordinator_of(&one.addr(), g) != 1)
+        .ok_or("every group's coordinator is node 1")?;
+    let consumer: StreamConsumer = one
+        .client_config()
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    consumer.subscribe(&["orders"])?;
+    let mut seen = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < 600 && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(5), consumer.recv()).await {
+            Ok(Ok(message)) => {
+                let key = message
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned());
+                seen.insert(key.unwrap_or_default());
+            }
+            Ok(Err(error)) => return Err(error.into()),
+            Err(_) => {}
+        }
+    }
+    assert_eq!(seen.len(), 600);
+    consumer.commit_consumer_state(CommitMode::Sync)?;
+    let committed = consumer.committed(Duration::from_secs(10))?;
+    let total: i64 = committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            rdkafka::Offset::Offset(offset) => Some(offset),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(total, 600, "committed offsets cover every record");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_fails_over_after_kill_9_and_the_node_rejoins() -> TestResult {
+    let mut cluster = TestCluster::start(3);
+    let first_addr = cluster.nodes[0].addr();
+    let controller = metadata(&first_addr).controller_id.0;
+    let survivor = cluster
+        .nodes
+        .iter()
+        .find(|n| n.node_id != controller)
+        .map(|n| n.addr())
+        .ok_or("no other node")?;
+
+    cluster.node(controller).kill();
+    let elected = eventually(Duration::from_secs(15), || {
+        let now = metadata(&survivor).controller_id.0;
+        now != controller && now != -1
+    });
+    let elected = elected.ok_or("no new controller within 15 s")?;
+    eprintln!("a new controller was elected {elected:?} after the kill");
+
+    // Metadata changes work again, through either survivor.
+    let admin: AdminClient<DefaultClientContext> = cluster
+        .nodes
+        .iter()
+        .find(|n| n.node_id != controller)
+        .ok_or("no other node")?
+        .client_config()
+        .create()?;
+    create_topic(&admin, "after-failover", 3, 1).await?;
+    // The killed broker's session expires: it leaves Metadata.
+    let gone = eventually(Duration::from_millis(SESSION_TIMEOUT_MS * 3), || {
+        !live_brokers(&survivor).contains(&controller)
+    });
+    assert!(gone.is_some(), "the killed broker is still listed");
+
+    // Restarted on its directory, it registers again and is listed again.
+    cluster.node(controller).restart();
+    let back = eventually(Duration::from_secs(20), || {
+        live_brokers(&survivor) == BTreeSet::from([1, 2, 3])
+    });
+    assert!(back.is_some(), "the restarted node is not listed again");
+    let restarted = cluster.node(controller).addr();
+    let topics = metadata(&restarted).topics;
+    assert!(
+        topics
+            .iter()
+            .any(|t| t.name.as_ref().map(|n| n.as_str()) == Some("after-failover")),
+        "the restarted node caught up with the topic created while it was down"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_stops_heartbeating_is_fenced_and_unfenced_when_it_resumes() -> TestResult {
+    let mut cluster = TestCluster::start(3);
+    let first_addr = cluster.nodes[0].addr();
+    let controller = metadata(&first_addr).controller_id.0;
+    let paused = cluster
+        .nodes
+        .iter()
+        .map(|n| n.node_id)
+        .find(|id| *id != controller)
+        .ok_or("no other node")?;
+    let observer = cluster
+        .nodes
+        .iter()
+        .find(|n| n.node_id != paused)
+        .map(|n| n.addr())
+        .ok_or("no other node")?;
+    let admin: AdminClient<DefaultClientContext> = cluster.nodes[0].client_config().create()?;
+    create_topic(&admin, "spread", 3, 1).await?;
+
+    cluster.node(paused).pause();
+    let fenced = eventually(Duration::from_millis(SESSION_TIMEOUT_MS * 3), || {
+        !live_brokers(&observer).contains(&paused)
+    });
+    assert!(fenced.is_some(), "the paused broker is still listed");
+    // Its partitions have no live leader now.
+    let spread = metadata(&observer)
+        .topics
+        .into_iter()
+        .find(|t| t.name.as_ref().map(|n| n.as_str()) == Some("spread"))
+        .ok_or("spread is not in metadata")?;
+    for partition in &spread.partitions {
+        if partition.replica_nodes.iter().any(|r| r.0 == paused) {
+            assert_eq!(partition.leader_id.0, -1);
+            assert_eq!(partition.offline_replicas.len(), 1);
+        }
+    }
+
+    cluster.node(paused).resume();
+    let unfenced = eventually(Duration::from_secs(10), || {
+        live_brokers(&observer).contains(&paused)
+    });
+    assert!(unfenced.is_some(), "the resumed broker was not unfenced");
+    Ok(())
+}

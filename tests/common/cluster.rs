@@ -1,0 +1,219 @@
+//! Test harness for clusters: several `ferrite` processes on 127.0.0.1, each with its own data directory and its
+//! own client and controller ports, voters of one quorum, formatted for one cluster id. Nodes are killed with
+//! SIGKILL, paused with SIGSTOP (a broker that stops heartbeating while its sockets stay open) and restarted on the
+//! same directory and ports.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+
+/// Kafka's 9 s session would make fencing tests slow; these keep them to a few seconds.
+pub const SESSION_TIMEOUT_MS: u64 = 3000;
+const HEARTBEAT_INTERVAL_MS: u64 = 500;
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct ClusterNode {
+    pub node_id: i32,
+    pub client_port: u16,
+    pub controller_port: u16,
+    pub dir: PathBuf,
+    child: Option<Child>,
+    /// Flags every start of this node gets.
+    args: Vec<String>,
+}
+
+pub struct TestCluster {
+    pub cluster_id: String,
+    pub nodes: Vec<ClusterNode>,
+    _temp: tempfile::TempDir,
+}
+
+impl TestCluster {
+    /// Starts `size` combined nodes (broker and controller each) and waits until every one serves clients.
+    pub fn start(size: usize) -> TestCluster {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let cluster_id = random_cluster_id();
+        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+        let voters = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, controller))| format!("{}@127.0.0.1:{controller}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes: Vec<ClusterNode> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (client, controller))| {
+                let node_id = i32::try_from(i + 1).expect("small cluster");
+                let dir = temp.path().join(format!("node-{node_id}"));
+                let args = vec![
+                    format!("--node.id={node_id}"),
+                    format!(
+                        "--listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}"
+                    ),
+                    format!("--controller.quorum.voters={voters}"),
+                    format!("--log.dirs={}", dir.display()),
+                    format!("--cluster.id={cluster_id}"),
+                    format!("--broker.session.timeout.ms={SESSION_TIMEOUT_MS}"),
+                    format!("--broker.heartbeat.interval.ms={HEARTBEAT_INTERVAL_MS}"),
+                ];
+                ClusterNode {
+                    node_id,
+                    client_port: *client,
+                    controller_port: *controller,
+                    dir,
+                    child: None,
+                    args,
+                }
+            })
+            .collect();
+        // Every node must be running before any can finish starting: each waits for a quorum.
+        let started: Vec<mpsc::Receiver<()>> = nodes.iter_mut().map(ClusterNode::spawn).collect();
+        for (node, listening) in nodes.iter().zip(started) {
+            assert!(
+                listening.recv_timeout(START_TIMEOUT).is_ok(),
+                "node {} did not start listening within {START_TIMEOUT:?}",
+                node.node_id
+            );
+        }
+        TestCluster {
+            cluster_id,
+            nodes,
+            _temp: temp,
+        }
+    }
+
+    pub fn node(&mut self, node_id: i32) -> &mut ClusterNode {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.node_id == node_id)
+            .expect("a node of this cluster")
+    }
+
+    /// Every node's client address, for a bootstrap list.
+    pub fn bootstrap(&self) -> String {
+        self.nodes
+            .iter()
+            .map(ClusterNode::addr)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl ClusterNode {
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.client_port)
+    }
+
+    /// A client config bootstrapped to this node only.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", self.addr())
+            .set("broker.address.family", "v4");
+        config
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill -9");
+            child.wait().expect("reap");
+        }
+    }
+
+    /// SIGSTOP: the process keeps its sockets but does nothing, heartbeats included.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    /// Starts the node again on its directory and ports and waits until it serves clients.
+    pub fn restart(&mut self) {
+        let listening = self.spawn();
+        assert!(
+            listening.recv_timeout(START_TIMEOUT).is_ok(),
+            "node {} did not start listening again within {START_TIMEOUT:?}",
+            self.node_id
+        );
+    }
+
+    pub fn meta_properties(&self) -> String {
+        std::fs::read_to_string(self.dir.join("meta.properties")).expect("meta.properties")
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .expect("kill");
+            assert!(status.success(), "kill {signal} failed");
+        }
+    }
+
+    /// Spawns the process; the receiver hears once it logs that it serves clients.
+    fn spawn(&mut self) -> mpsc::Receiver<()> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrite"))
+            .args(&self.args)
+            .env("RUST_LOG", "info,openraft=error")
+            .env("NO_COLOR", "1")
+            .env("RUST_BACKTRACE", "0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ferrite");
+        let stderr = child.stderr.take().expect("stderr");
+        let node_id = self.node_id;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[node {node_id}] {line}");
+                if line.contains("ferrite is listening") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        self.child = Some(child);
+        rx
+    }
+}
+
+impl Drop for ClusterNode {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // A paused process ignores nothing but SIGKILL; resume it anyway so that it does not linger stopped.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A port nothing listens on right now (the kernel's pick, released at once).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// What `ferrite random-uuid` prints.
+fn random_cluster_id() -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_ferrite"))
+        .arg("random-uuid")
+        .output()
+        .expect("ferrite random-uuid");
+    assert!(output.status.success());
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
