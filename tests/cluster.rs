@@ -287,3 +287,84 @@ async fn a_broker_that_stops_heartbeating_is_fenced_and_unfenced_when_it_resumes
     assert!(unfenced.is_some(), "the resumed broker was not unfenced");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_commit_and_abort_across_partitions_led_by_every_node() -> TestResult {
+    use rdkafka::consumer::BaseConsumer;
+    use rdkafka::error::KafkaError;
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let cluster = TestCluster::start(3);
+    let admin: AdminClient<DefaultClientContext> = cluster.nodes[0].client_config().create()?;
+    create_topic(&admin, "txn-spread", 6, 1).await?;
+    let answer = metadata(&cluster.nodes[2].addr());
+    let leaders: BTreeSet<i32> = answer
+        .topics
+        .iter()
+        .filter(|t| t.name.as_ref().map(|n| n.as_str()) == Some("txn-spread"))
+        .flat_map(|t| t.partitions.iter().map(|p| p.leader_id.0))
+        .collect();
+    assert_eq!(leaders, BTreeSet::from([1, 2, 3]));
+
+    // The coordinator (wherever `__transaction_state` puts this id) writes markers to partitions on all three.
+    let producer: ThreadedProducer<DefaultProducerContext> = cluster.nodes[0]
+        .client_config()
+        .set("transactional.id", "cluster-txn")
+        .set("linger.ms", "5")
+        .create()?;
+    let timeout = Duration::from_secs(30);
+    producer.init_transactions(timeout)?;
+    for (round, commit) in [(0, true), (1, false), (2, true)] {
+        producer.begin_transaction()?;
+        for i in 0..60 {
+            let key = format!("r{round}-k{i}");
+            producer
+                .send(BaseRecord::to("txn-spread").key(&key).payload("v"))
+                .map_err(|(error, _)| error)?;
+        }
+        if commit {
+            producer.commit_transaction(timeout)?;
+        } else {
+            producer.abort_transaction(timeout)?;
+        }
+    }
+
+    // read_committed through node 2: every partition reaches its end (its LSO passed every marker) with exactly the
+    // committed rounds.
+    let consumer: BaseConsumer = cluster.nodes[1]
+        .client_config()
+        .set("group.id", "unused-with-assign")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed")
+        .create()?;
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..6 {
+        assignment.add_partition_offset("txn-spread", p, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let mut keys = BTreeSet::new();
+    let mut at_end = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while at_end.len() < 6 {
+        assert!(Instant::now() < deadline, "partitions at end: {at_end:?}");
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                keys.insert(
+                    String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+                );
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            Some(Err(error)) => return Err(error.into()),
+            None => {}
+        }
+    }
+    assert_eq!(keys.len(), 120);
+    assert!(
+        keys.iter().all(|k| !k.starts_with("r1-")),
+        "aborted records were read"
+    );
+    Ok(())
+}

@@ -42,6 +42,7 @@ pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
 pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -151,6 +152,7 @@ const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::EndTxn,
     ApiKey::DescribeTransactions,
     ApiKey::ListTransactions,
+    ApiKey::WriteTxnMarkers,
 ];
 
 pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
@@ -321,6 +323,11 @@ fn handle(
         RequestKind::ListTransactions(request) => now(R::ListTransactions(
             list_transactions::handle(&apis, request),
         )),
+        RequestKind::WriteTxnMarkers(request) => {
+            later(
+                async move { R::WriteTxnMarkers(write_txn_markers::handle(&apis, request).await) },
+            )
+        }
         RequestKind::OffsetDelete(request) => {
             later(async move { R::OffsetDelete(offset_delete::handle(&groups, request).await) })
         }

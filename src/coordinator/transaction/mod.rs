@@ -121,6 +121,9 @@ pub struct TransactionCoordinator {
     image: RwLock<Arc<MetadataImage>>,
     /// The transactions whose markers are being written (transactional id, producer id, epoch): one writer each.
     completing: Mutex<HashSet<(String, ProducerId, ProducerEpoch)>>,
+    broker_id: BrokerId,
+    /// WriteTxnMarkers to the leaders of partitions led elsewhere.
+    markers: markers::TransactionMarkerChannel,
 }
 
 impl TransactionCoordinator {
@@ -138,6 +141,8 @@ impl TransactionCoordinator {
             groups,
             image: RwLock::new(Arc::new(MetadataImage::default())),
             completing: Mutex::new(HashSet::new()),
+            broker_id,
+            markers: markers::TransactionMarkerChannel::new(broker_id),
         }
     }
 
@@ -395,6 +400,8 @@ impl TransactionCoordinator {
         let written = markers::write_markers(
             &self.replicas,
             &self.groups,
+            &self.markers,
+            self.broker_id,
             || self.image(),
             completion,
             coordinator_epoch,
