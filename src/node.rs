@@ -47,10 +47,17 @@ pub enum NodeError {
     Lifecycle(#[from] LifecycleError),
 }
 
-/// A running node.
+/// A running node: the metadata quorum (as a voter, or as an observer on a broker-only node) and, unless it is a
+/// controller only, the broker.
 pub struct Node {
-    pub apis: Arc<KafkaApis>,
+    quorum: MetadataQuorum,
     loader: Arc<MetadataLoader>,
+    broker: Option<BrokerServer>,
+}
+
+/// The broker side of a node: the request layer, its transport and its background tasks.
+struct BrokerServer {
+    apis: Arc<KafkaApis>,
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     accept: JoinHandle<()>,
@@ -59,8 +66,18 @@ pub struct Node {
     lifecycle: BrokerLifecycleManager,
 }
 
+/// What the broker side is made of before the quorum starts: its publishers must hear the first image.
+struct BrokerParts {
+    client_listener: TcpListener,
+    local_addr: SocketAddr,
+    replicas: Arc<ReplicaManager>,
+    groups: Arc<GroupCoordinator>,
+    transactions: Arc<TransactionCoordinator>,
+}
+
 impl Node {
-    /// Recovers the logs, starts the metadata quorum, registers the broker and starts accepting clients.
+    /// Checks the log directory's cluster, recovers the logs, starts the metadata quorum and, for a broker,
+    /// registers, waits to be unfenced and starts accepting clients.
     pub async fn start(config: BrokerConfig) -> Result<Node, NodeError> {
         let log_dir = config.log_dirs.clone();
         std::fs::create_dir_all(&log_dir).map_err(|source| NodeError::LogDir {
@@ -79,6 +96,116 @@ impl Node {
         )?;
         let cluster_id = meta.cluster_id;
 
+        let controller = config.controller_listener().cloned().ok_or_else(|| {
+            crate::config::ConfigError::Invalid {
+                key: "listeners".into(),
+                value: String::new(),
+                reason: "no controller listener".into(),
+            }
+        })?;
+        let controller_listener = bind(controller.socket_addr()?).await?;
+        let controller_port = controller_listener
+            .local_addr()
+            .map_or(controller.port, |a| a.port());
+        let broker = match config.is_broker() {
+            true => Some(BrokerParts::new(&config).await?),
+            false => None,
+        };
+        // The coordinators hear each update after the replica manager, so the partitions they load are open.
+        let publishers: Vec<Arc<dyn MetadataPublisher>> = match &broker {
+            Some(parts) => vec![
+                parts.replicas.clone(),
+                parts.groups.clone(),
+                parts.transactions.clone(),
+            ],
+            None => Vec::new(),
+        };
+        let loader = MetadataLoader::start(publishers).map_err(NodeError::Loader)?;
+        let observer_address =
+            (!config.is_controller()).then(|| format!("{}:{controller_port}", controller.host));
+        let quorum = MetadataQuorum::start(
+            QuorumConfig {
+                node_id: config.node_id,
+                dir: log_dir.join("__cluster_metadata-0"),
+                voters: config.controller_quorum_voters.clone(),
+                listener: Some(controller_listener),
+                snapshot_after_entries: config.metadata_snapshot_after_entries,
+                cluster_id: cluster_id.clone(),
+                config_schema: Arc::new(Schema {
+                    config: config.clone(),
+                }),
+                broker_session_timeout: std::time::Duration::from_millis(
+                    config.cluster.session_timeout_ms,
+                ),
+                observer_address,
+            },
+            loader.clone(),
+        )
+        .await?;
+        let broker = match broker {
+            Some(parts) => {
+                let started = parts
+                    .start(config, cluster_id.clone(), quorum.clone(), loader.clone())
+                    .await;
+                match started {
+                    Ok(server) => Some(server),
+                    Err(error) => {
+                        let _ = quorum.shutdown().await;
+                        return Err(error);
+                    }
+                }
+            }
+            None => {
+                tracing::info!(%cluster_id, controller = %format!("{}:{controller_port}", controller.host), "ferrite controller is running");
+                None
+            }
+        };
+        Ok(Node {
+            quorum,
+            loader,
+            broker,
+        })
+    }
+
+    /// Where clients reach this node (the bound address, which matters when the configured port was 0); `None`
+    /// on a controller-only node.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.broker.as_ref().map(|b| b.local_addr)
+    }
+
+    /// Stops accepting, lets connections finish the requests in flight, stops the quorum and closes every log.
+    pub async fn shutdown(self) {
+        let broker = match self.broker {
+            Some(broker) => {
+                // Fenced first, so that Metadata stops sending clients here while the node winds down.
+                broker.lifecycle.shutdown().await;
+                let _ = broker.stop.send(true);
+                let _ = broker.accept.await;
+                let _ = broker.housekeeping.await;
+                let _ = broker.transaction_housekeeping.await;
+                Some(broker.apis)
+            }
+            None => None,
+        };
+        if let Err(error) = self.quorum.shutdown().await {
+            tracing::error!(%error, "metadata quorum did not stop cleanly");
+        }
+        // The last committed entries may still be on their way to the publishers; let them land before the
+        // partitions close, so no log is opened after shutdown.
+        self.loader.caught_up().await;
+        if let Some(apis) = broker {
+            apis.transactions.shutdown();
+            apis.groups.shutdown();
+            apis.replicas.shutdown();
+        }
+        tracing::info!("ferrite stopped");
+    }
+}
+
+impl BrokerParts {
+    /// Binds the client listener and builds the replica manager and coordinators (the logs open as the first
+    /// image arrives).
+    async fn new(config: &BrokerConfig) -> Result<BrokerParts, NodeError> {
         let client = config.client_listener().cloned().ok_or_else(|| {
             crate::config::ConfigError::Invalid {
                 key: "listeners".into(),
@@ -93,11 +220,6 @@ impl Node {
                 addr: client.socket_addr().unwrap_or(([0, 0, 0, 0], 0).into()),
                 source,
             })?;
-        let controller_listener = match config.controller_listener() {
-            Some(listener) => Some(bind(listener.socket_addr()?).await?),
-            None => None,
-        };
-
         let replicas = Arc::new(ReplicaManager::new(config.clone()));
         let groups = Arc::new(GroupCoordinator::new(
             config.node_id,
@@ -110,31 +232,24 @@ impl Node {
             replicas.clone(),
             groups.clone(),
         ));
-        // The coordinators hear each update after the replica manager, so the partitions they load are open.
-        let loader = MetadataLoader::start(vec![
-            replicas.clone() as Arc<dyn MetadataPublisher>,
-            groups.clone() as Arc<dyn MetadataPublisher>,
-            transactions.clone() as Arc<dyn MetadataPublisher>,
-        ])
-        .map_err(NodeError::Loader)?;
-        let quorum = MetadataQuorum::start(
-            QuorumConfig {
-                node_id: config.node_id,
-                dir: log_dir.join("__cluster_metadata-0"),
-                voters: config.controller_quorum_voters.clone(),
-                listener: controller_listener,
-                snapshot_after_entries: config.metadata_snapshot_after_entries,
-                cluster_id: cluster_id.clone(),
-                config_schema: Arc::new(Schema {
-                    config: config.clone(),
-                }),
-                broker_session_timeout: std::time::Duration::from_millis(
-                    config.cluster.session_timeout_ms,
-                ),
-            },
-            loader.clone(),
-        )
-        .await?;
+        Ok(BrokerParts {
+            client_listener,
+            local_addr,
+            replicas,
+            groups,
+            transactions,
+        })
+    }
+
+    /// Registers with the controller, waits to be unfenced, then serves clients.
+    async fn start(
+        self,
+        config: BrokerConfig,
+        cluster_id: String,
+        quorum: MetadataQuorum,
+        loader: Arc<MetadataLoader>,
+    ) -> Result<BrokerServer, NodeError> {
+        let local_addr = self.local_addr;
         let (host, port) = config.advertised_endpoint(local_addr);
         let lifecycle = BrokerLifecycleManager::start(
             quorum.clone(),
@@ -153,23 +268,23 @@ impl Node {
         let apis = Arc::new(KafkaApis::new(
             config,
             cluster_id,
-            replicas.clone(),
+            self.replicas.clone(),
             quorum,
-            groups,
-            transactions.clone(),
-            loader.clone(),
+            self.groups,
+            self.transactions.clone(),
+            loader,
         ));
         let accept = tokio::spawn(crate::server::run(
             apis.clone(),
             limits,
-            client_listener,
+            self.client_listener,
             Shutdown::new(stopped.clone()),
         ));
-        let transaction_housekeeping = tokio::spawn(transactions.run_housekeeping(stopped.clone()));
-        let housekeeping = tokio::spawn(replicas.run_housekeeping(stopped));
-        Ok(Node {
+        let transaction_housekeeping =
+            tokio::spawn(self.transactions.run_housekeeping(stopped.clone()));
+        let housekeeping = tokio::spawn(self.replicas.run_housekeeping(stopped));
+        Ok(BrokerServer {
             apis,
-            loader,
             local_addr,
             stop,
             accept,
@@ -177,31 +292,6 @@ impl Node {
             transaction_housekeeping,
             lifecycle,
         })
-    }
-
-    /// Where clients reach this node (the bound address, which matters when the configured port was 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// Stops accepting, lets connections finish the requests in flight, stops the quorum and closes every log.
-    pub async fn shutdown(self) {
-        // Fenced first, so that Metadata stops sending clients here while the node winds down.
-        self.lifecycle.shutdown().await;
-        let _ = self.stop.send(true);
-        let _ = self.accept.await;
-        let _ = self.housekeeping.await;
-        let _ = self.transaction_housekeeping.await;
-        if let Err(error) = self.apis.quorum.shutdown().await {
-            tracing::error!(%error, "metadata quorum did not stop cleanly");
-        }
-        // The last committed entries may still be on their way to the publishers; let them land before the
-        // partitions close, so no log is opened after shutdown.
-        self.loader.caught_up().await;
-        self.apis.transactions.shutdown();
-        self.apis.groups.shutdown();
-        self.apis.replicas.shutdown();
-        tracing::info!("ferrite stopped");
     }
 }
 

@@ -9,10 +9,9 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::cluster::{TestCluster, SESSION_TIMEOUT_MS};
+use common::cluster::{metadata, TestCluster, SESSION_TIMEOUT_MS};
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_protocol::messages::find_coordinator_response::FindCoordinatorResponse;
-use kafka_protocol::messages::metadata_request::MetadataRequest;
 use kafka_protocol::messages::metadata_response::MetadataResponse;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::StrBytes;
@@ -23,15 +22,6 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-fn metadata(addr: &str) -> MetadataResponse {
-    common::call_addr(
-        addr,
-        ApiKey::Metadata,
-        12,
-        &MetadataRequest::default().with_topics(None),
-    )
-}
 
 fn live_brokers(addr: &str) -> BTreeSet<i32> {
     metadata(addr).brokers.iter().map(|b| b.node_id.0).collect()

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::controller::admin::ConfigSchema;
 use crate::controller::channel::ControllerChannel;
-use crate::controller::{QuorumController, SharedState};
+use crate::controller::{ControllerError, QuorumController, SharedState};
 use crate::ids::BrokerId;
 use crate::log_store::{LogStoreError, RedbLogStore};
 use crate::network::{PeerConnection, TcpNetworkFactory};
@@ -62,6 +62,10 @@ pub struct QuorumConfig {
     pub config_schema: Arc<dyn ConfigSchema>,
     /// `broker.session.timeout.ms`: a broker not heard from for this long is fenced.
     pub broker_session_timeout: Duration,
+    /// `Some` makes this node an observer (`process.roles=broker`): it follows the metadata log without voting. The
+    /// active controller replicates the log to it at this address (openraft's learners are pushed to, where KRaft's
+    /// observers fetch), so an observer needs its own listener too.
+    pub observer_address: Option<String>,
 }
 
 /// Large sources are boxed: this error travels inside every `ControllerError`.
@@ -117,6 +121,8 @@ pub struct QuorumStatus {
     pub leader_epoch: i32,
     pub high_watermark: i64,
     pub voters: Vec<QuorumReplica>,
+    /// Brokers that follow the log without voting (`process.roles=broker`).
+    pub observers: Vec<QuorumReplica>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,12 +164,22 @@ impl MetadataQuorum {
         for (id, addr) in &config.voters {
             voters.insert(node_id_of_voter(*id)?, addr.clone());
         }
-        if !voters.contains_key(&node_id) {
-            return Err(QuorumError::InvalidConfig(format!(
-                "node.id {} is not in controller.quorum.voters {:?}",
-                config.node_id,
-                config.voters.keys().collect::<Vec<_>>()
-            )));
+        let observer_address = config.observer_address.clone();
+        match (&observer_address, voters.contains_key(&node_id)) {
+            (None, false) => {
+                return Err(QuorumError::InvalidConfig(format!(
+                    "node.id {} is not in controller.quorum.voters {:?}",
+                    config.node_id,
+                    config.voters.keys().collect::<Vec<_>>()
+                )))
+            }
+            (Some(_), true) => {
+                return Err(QuorumError::InvalidConfig(format!(
+                    "node.id {} is in controller.quorum.voters, so it cannot be an observer",
+                    config.node_id
+                )))
+            }
+            _ => {}
         }
 
         if config.listener.is_none() && voters.len() > 1 {
@@ -235,7 +251,11 @@ impl MetadataQuorum {
             }),
         };
         // From here a failure must stop Raft, or the database would stay open (and locked).
-        match quorum.join(&voters).await {
+        let joined = match &observer_address {
+            Some(address) => quorum.observe(config.node_id, address, &voters).await,
+            None => quorum.join(&voters).await,
+        };
+        match joined {
             Ok(()) => {
                 listener.caught_up().await;
                 Ok(quorum)
@@ -279,33 +299,30 @@ impl MetadataQuorum {
             log_id.map_or(0, |id| i64::try_from(id.index + 1).unwrap_or(i64::MAX))
         };
         let replication = metrics.replication.clone().unwrap_or_default();
-        let voters = metrics
-            .membership_config
-            .membership()
-            .voter_ids()
-            .filter_map(|id| {
-                let broker = BrokerId::from_node_id(id)?;
-                let log_end_offset = if id == metrics.id {
-                    metrics
-                        .last_log_index
-                        .map_or(0, |i| i64::try_from(i + 1).unwrap_or(i64::MAX))
-                } else {
-                    match replication.get(&id) {
-                        Some(matched) => next_offset(matched.as_ref()),
-                        None => -1,
-                    }
-                };
-                Some(QuorumReplica {
-                    replica_id: broker,
-                    log_end_offset,
-                })
+        let replica = |id: NodeId| {
+            let broker = BrokerId::from_node_id(id)?;
+            let log_end_offset = if id == metrics.id {
+                metrics
+                    .last_log_index
+                    .map_or(0, |i| i64::try_from(i + 1).unwrap_or(i64::MAX))
+            } else {
+                match replication.get(&id) {
+                    Some(matched) => next_offset(matched.as_ref()),
+                    None => -1,
+                }
+            };
+            Some(QuorumReplica {
+                replica_id: broker,
+                log_end_offset,
             })
-            .collect();
+        };
+        let membership = metrics.membership_config.membership();
         QuorumStatus {
             leader_id: metrics.current_leader.and_then(BrokerId::from_node_id),
             leader_epoch: i32::try_from(metrics.current_term).unwrap_or(i32::MAX),
             high_watermark: next_offset(metrics.last_applied.as_ref()),
-            voters,
+            voters: membership.voter_ids().filter_map(replica).collect(),
+            observers: membership.learner_ids().filter_map(replica).collect(),
         }
     }
 
@@ -362,6 +379,39 @@ impl MetadataQuorum {
                 Err(error) => return Err(QuorumError::Initialize(Box::new(error))),
             }
         }
+        self.wait_caught_up(voters).await
+    }
+
+    /// An observer asks the active controller to replicate the metadata log to it (as an openraft learner; a retry,
+    /// or a restart, finds it added already), then catches up like a voter.
+    async fn observe(
+        &self,
+        broker_id: BrokerId,
+        address: &str,
+        voters: &BTreeMap<NodeId, String>,
+    ) -> Result<(), QuorumError> {
+        let mut last_report = Instant::now();
+        loop {
+            match self
+                .node
+                .channel
+                .add_observer(broker_id, address.to_string())
+                .await
+            {
+                Ok(()) => break,
+                Err(error @ ControllerError::InvalidRequest(_)) => {
+                    return Err(QuorumError::InvalidConfig(error.to_string()))
+                }
+                Err(error) => {
+                    if last_report.elapsed() >= START_PROGRESS_INTERVAL {
+                        last_report = Instant::now();
+                        tracing::info!(%error, "still waiting for the active controller to add this observer");
+                    }
+                    tokio::time::sleep(CATCH_UP_RETRY).await;
+                }
+            }
+        }
+        tracing::info!(address, "following the metadata log as an observer");
         self.wait_caught_up(voters).await
     }
 

@@ -1,5 +1,7 @@
 //! DescribeQuorum (key 55): the metadata quorum (`__cluster_metadata-0`) from openraft's metrics: leader, epoch
-//! (the Raft term), high watermark, voters with their log end offsets, and (v2) the voters' controller endpoints.
+//! (the Raft term), high watermark, voters and observers (broker-only nodes) with their log end offsets (known on
+//! the leader; -1 elsewhere), and (v2) the voters' controller endpoints. The fetch and caught-up timestamps are
+//! not tracked (-1).
 //! Any other partition gets UNKNOWN_TOPIC_OR_PARTITION, as in Kafka.
 
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use kafka_protocol::messages::BrokerId as WireBrokerId;
 use kafka_protocol::protocol::StrBytes;
 
 use super::KafkaApis;
+use ferrite_raft::QuorumReplica;
 
 const METADATA_TOPIC: &str = "__cluster_metadata";
 
@@ -39,21 +42,23 @@ pub fn handle(
                             .with_leader_epoch(-1)
                             .with_high_watermark(-1);
                     }
-                    let voters = status
-                        .voters
-                        .iter()
-                        .map(|v| {
-                            ReplicaState::default()
-                                .with_replica_id(WireBrokerId(v.replica_id.0))
-                                .with_log_end_offset(v.log_end_offset)
-                                .with_last_fetch_timestamp(-1)
-                                .with_last_caught_up_timestamp(-1)
-                        })
-                        .collect();
+                    let replicas = |replicas: &[QuorumReplica]| {
+                        replicas
+                            .iter()
+                            .map(|v| {
+                                ReplicaState::default()
+                                    .with_replica_id(WireBrokerId(v.replica_id.0))
+                                    .with_log_end_offset(v.log_end_offset)
+                                    .with_last_fetch_timestamp(-1)
+                                    .with_last_caught_up_timestamp(-1)
+                            })
+                            .collect()
+                    };
                     data.with_leader_id(WireBrokerId(status.leader_id.map_or(-1, |id| id.0)))
                         .with_leader_epoch(status.leader_epoch)
                         .with_high_watermark(status.high_watermark)
-                        .with_current_voters(voters)
+                        .with_current_voters(replicas(&status.voters))
+                        .with_observers(replicas(&status.observers))
                 })
                 .collect();
             TopicData::default()

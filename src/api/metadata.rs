@@ -115,8 +115,14 @@ pub async fn handle(
                 .collect(),
         )
         .with_cluster_id(Some(StrBytes::from_string(apis.cluster_id.clone())))
+        // As KRaft's brokers answer: the active controller when it is a live broker, else this broker, which forwards
+        // what needs the controller (a controller-only node takes no client connections).
         .with_controller_id(BrokerId(
-            apis.quorum.leader_id().map(|id| id.0).unwrap_or(-1),
+            apis.quorum
+                .leader_id()
+                .filter(|id| image.is_live(*id))
+                .unwrap_or(apis.config.node_id)
+                .0,
         ))
         .with_topics(topics)
         .with_cluster_authorized_operations(cluster_operations)

@@ -465,30 +465,55 @@ impl BrokerConfig {
                 ));
             }
         }
-        if !self.process_roles.iter().any(|r| r == "broker")
-            || !self.process_roles.iter().any(|r| r == "controller")
-        {
+        let (broker, controller) = (self.is_broker(), self.is_controller());
+        if !broker && !controller {
             return Err(invalid(
                 "process.roles",
                 &self.process_roles.join(","),
-                "only combined mode (broker,controller) is supported so far",
+                "name broker, controller or both",
             ));
         }
-        if self.client_listener().is_none() {
+        if broker && self.client_listener().is_none() {
             return Err(invalid(
                 "listeners",
                 "",
-                "needs a listener that is not a controller listener",
+                "a broker needs a listener that is not a controller listener",
             ));
         }
-        if !self.controller_quorum_voters.contains_key(&self.node_id) {
+        if self.controller_listener().is_none() {
+            // A broker-only node needs one too: the active controller replicates the metadata log to it there.
+            return Err(invalid(
+                "listeners",
+                "",
+                "needs a listener named in controller.listener.names",
+            ));
+        }
+        let voter = self.controller_quorum_voters.contains_key(&self.node_id);
+        if controller && !voter {
             return Err(invalid(
                 "controller.quorum.voters",
                 &format!("{:?}", self.controller_quorum_voters),
                 "a controller must be one of the voters",
             ));
         }
+        if !controller && voter {
+            return Err(invalid(
+                "controller.quorum.voters",
+                &format!("{:?}", self.controller_quorum_voters),
+                "a broker-only node (process.roles=broker) must not be one of the voters",
+            ));
+        }
         Ok(())
+    }
+
+    /// `process.roles` has `broker`: this node hosts partitions and serves clients.
+    pub fn is_broker(&self) -> bool {
+        self.process_roles.iter().any(|r| r == "broker")
+    }
+
+    /// `process.roles` has `controller`: this node votes in the metadata quorum.
+    pub fn is_controller(&self) -> bool {
+        self.process_roles.iter().any(|r| r == "controller")
     }
 
     /// The listener clients connect to: the first one that is not a controller listener.

@@ -58,3 +58,54 @@ pub fn is_cluster_id(id: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::config::BrokerConfig;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<BrokerConfig, crate::config::ConfigError> {
+        let values: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        BrokerConfig::from_map(&values)
+    }
+
+    const VOTERS: (&str, &str) = (
+        "controller.quorum.voters",
+        "1@127.0.0.1:19093,2@127.0.0.1:29093,3@127.0.0.1:39093",
+    );
+
+    #[test]
+    fn roles_follow_krafts_rules() {
+        // A controller-only node needs no client listener, but must vote.
+        let controller = config(&[
+            ("node.id", "2"),
+            ("process.roles", "controller"),
+            ("listeners", "CONTROLLER://127.0.0.1:29093"),
+            VOTERS,
+        ]);
+        assert!(controller.is_ok_and(|c| c.is_controller() && !c.is_broker()));
+        let not_a_voter = config(&[
+            ("node.id", "7"),
+            ("process.roles", "controller"),
+            ("listeners", "CONTROLLER://127.0.0.1:29093"),
+            VOTERS,
+        ]);
+        assert!(not_a_voter.is_err());
+        // A broker-only node must not vote.
+        let broker = config(&[("node.id", "4"), ("process.roles", "broker"), VOTERS]);
+        assert!(broker.is_ok_and(|c| c.is_broker() && !c.is_controller()));
+        let voting_broker = config(&[("node.id", "2"), ("process.roles", "broker"), VOTERS]);
+        assert!(voting_broker.is_err());
+        assert!(config(&[("process.roles", "observer")]).is_err());
+    }
+
+    #[test]
+    fn a_cluster_id_must_look_like_kafkas() {
+        assert!(config(&[("cluster.id", "MkU3OEVBNTcwNTJENDM2Qg")]).is_ok());
+        assert!(config(&[("cluster.id", "not a cluster id")]).is_err());
+    }
+}

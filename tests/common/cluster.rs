@@ -17,8 +17,39 @@ pub const SESSION_TIMEOUT_MS: u64 = 3000;
 const HEARTBEAT_INTERVAL_MS: u64 = 500;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// `process.roles` of a test node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Combined,
+    Broker,
+    Controller,
+}
+
+impl Role {
+    fn process_roles(self) -> &'static str {
+        match self {
+            Role::Combined => "broker,controller",
+            Role::Broker => "broker",
+            Role::Controller => "controller",
+        }
+    }
+
+    fn votes(self) -> bool {
+        self != Role::Broker
+    }
+
+    /// What the node logs once it is up: a broker once it serves clients, a controller once it has joined.
+    fn ready_line(self) -> &'static str {
+        match self {
+            Role::Controller => "ferrite controller is running",
+            _ => "ferrite is listening",
+        }
+    }
+}
+
 pub struct ClusterNode {
     pub node_id: i32,
+    pub role: Role,
     pub client_port: u16,
     pub controller_port: u16,
     pub dir: PathBuf,
@@ -36,26 +67,40 @@ pub struct TestCluster {
 impl TestCluster {
     /// Starts `size` combined nodes (broker and controller each) and waits until every one serves clients.
     pub fn start(size: usize) -> TestCluster {
+        Self::start_roles(&vec![Role::Combined; size])
+    }
+
+    /// Starts one node per role (node ids 1, 2, ... in order; the controllers are the voters) and waits until
+    /// every one is up.
+    pub fn start_roles(roles: &[Role]) -> TestCluster {
         let temp = tempfile::tempdir().expect("temp dir");
         let cluster_id = random_cluster_id();
-        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+        let ports: Vec<(u16, u16)> = roles.iter().map(|_| (free_port(), free_port())).collect();
         let voters = ports
             .iter()
+            .zip(roles)
             .enumerate()
-            .map(|(i, (_, controller))| format!("{}@127.0.0.1:{controller}", i + 1))
+            .filter(|(_, (_, role))| role.votes())
+            .map(|(i, ((_, controller), _))| format!("{}@127.0.0.1:{controller}", i + 1))
             .collect::<Vec<_>>()
             .join(",");
         let mut nodes: Vec<ClusterNode> = ports
             .iter()
+            .zip(roles)
             .enumerate()
-            .map(|(i, (client, controller))| {
+            .map(|(i, ((client, controller), role))| {
                 let node_id = i32::try_from(i + 1).expect("small cluster");
                 let dir = temp.path().join(format!("node-{node_id}"));
+                let listeners = match role {
+                    Role::Controller => format!("CONTROLLER://127.0.0.1:{controller}"),
+                    _ => format!(
+                        "PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}"
+                    ),
+                };
                 let args = vec![
                     format!("--node.id={node_id}"),
-                    format!(
-                        "--listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}"
-                    ),
+                    format!("--process.roles={}", role.process_roles()),
+                    format!("--listeners={listeners}"),
                     format!("--controller.quorum.voters={voters}"),
                     format!("--log.dirs={}", dir.display()),
                     format!("--cluster.id={cluster_id}"),
@@ -64,6 +109,7 @@ impl TestCluster {
                 ];
                 ClusterNode {
                     node_id,
+                    role: *role,
                     client_port: *client,
                     controller_port: *controller,
                     dir,
@@ -95,10 +141,11 @@ impl TestCluster {
             .expect("a node of this cluster")
     }
 
-    /// Every node's client address, for a bootstrap list.
+    /// Every broker's client address, for a bootstrap list.
     pub fn bootstrap(&self) -> String {
         self.nodes
             .iter()
+            .filter(|n| n.role != Role::Controller)
             .map(ClusterNode::addr)
             .collect::<Vec<_>>()
             .join(",")
@@ -173,11 +220,12 @@ impl ClusterNode {
             .expect("spawn ferrite");
         let stderr = child.stderr.take().expect("stderr");
         let node_id = self.node_id;
+        let ready = self.role.ready_line();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[node {node_id}] {line}");
-                if line.contains("ferrite is listening") {
+                if line.contains(ready) {
                     let _ = tx.send(());
                 }
             }
@@ -216,4 +264,15 @@ fn random_cluster_id() -> String {
         .expect("ferrite random-uuid");
     assert!(output.status.success());
     String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// A Metadata v12 request for every topic, to one node.
+pub fn metadata(addr: &str) -> kafka_protocol::messages::metadata_response::MetadataResponse {
+    use kafka_protocol::messages::metadata_request::MetadataRequest;
+    super::call_addr(
+        addr,
+        kafka_protocol::messages::ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    )
 }

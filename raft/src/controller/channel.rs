@@ -55,6 +55,11 @@ pub(crate) enum ControllerRequest {
     AllocateProducerIds {
         broker_id: BrokerId,
     },
+    /// Not Kafka's: a broker-only node asks to follow the metadata log (see `QuorumController::add_observer`).
+    AddObserver {
+        broker_id: BrokerId,
+        address: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -68,6 +73,7 @@ pub(crate) enum ControllerResponse {
     RegisterBroker(Result<BrokerEpoch, ControllerError>),
     BrokerHeartbeat(Result<BrokerHeartbeatReply, ControllerError>),
     AllocateProducerIds(Result<ProducerIdBlock, ControllerError>),
+    AddObserver(Result<(), ControllerError>),
 }
 
 /// A forwarded request's answer, with how far the controller's log was applied if the request wrote to it.
@@ -128,6 +134,9 @@ pub(crate) async fn handle(
                 controller.allocate_producer_ids(broker_id).await,
             ))
         }
+        ControllerRequest::AddObserver { broker_id, address } => ControllerResponse::AddObserver(
+            sendable(controller.add_observer(broker_id, address).await),
+        ),
     }
 }
 
@@ -280,7 +289,22 @@ impl ControllerChannel {
         }
     }
 
-    /// Sends the request to whichever controller leads, following leadership changes until `timeout`.
+    /// Asks the active controller to replicate the metadata log to this broker-only node at `address`.
+    pub(crate) async fn add_observer(
+        &self,
+        broker_id: BrokerId,
+        address: String,
+    ) -> Result<(), ControllerError> {
+        let request = ControllerRequest::AddObserver { broker_id, address };
+        match self.send(request, REQUEST_TIMEOUT).await? {
+            ControllerResponse::AddObserver(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sends the request to whichever controller leads, following leadership changes until `timeout`. While no
+    /// leader is known (a new observer hears of none until it is added), the voters are asked in turn: only the
+    /// leader carries a request out.
     async fn send(
         &self,
         request: ControllerRequest,
@@ -288,6 +312,7 @@ impl ControllerChannel {
     ) -> Result<ControllerResponse, ControllerError> {
         let deadline = Instant::now() + timeout;
         let mut metrics = self.shared.raft.metrics();
+        let mut probe = self.shared.voters.keys().copied().cycle();
         loop {
             let leader = metrics.borrow_and_update().current_leader;
             let answer = match leader {
@@ -295,7 +320,12 @@ impl ControllerChannel {
                     Some(handle(&self.shared.local, request.clone()).await)
                 }
                 Some(leader) => self.forward(leader, &request, deadline).await,
-                None => None,
+                None => match probe.next() {
+                    Some(voter) if voter != self.shared.node_id => {
+                        self.forward(voter, &request, deadline).await
+                    }
+                    _ => None,
+                },
             };
             match answer {
                 Some(ControllerResponse::NotController) | None => {}

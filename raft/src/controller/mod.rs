@@ -361,6 +361,69 @@ impl QuorumController {
         self.write(records).await.map_err(|f| f.to_error())
     }
 
+    /// Has the metadata log replicated to a broker-only node (an observer, openraft's learner) at `address`; a node
+    /// already following from there changes nothing.
+    pub async fn add_observer(
+        &self,
+        broker_id: BrokerId,
+        address: String,
+    ) -> Result<(), ControllerError> {
+        let node_id = broker_id.to_node_id().ok_or_else(|| {
+            ControllerError::InvalidRequest(format!("Broker id {broker_id} is negative."))
+        })?;
+        let _write = self.writes.lock().await;
+        self.catch_up().await.map_err(|f| f.to_error())?;
+        let (is_voter, known) = {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow();
+            let membership = metrics.membership_config.membership();
+            let is_voter = membership.voter_ids().any(|id| id == node_id);
+            (
+                is_voter,
+                membership.get_node(&node_id).map(|n| n.addr.clone()),
+            )
+        };
+        if is_voter {
+            return Err(ControllerError::InvalidRequest(format!(
+                "Node {broker_id} is a voter of the metadata quorum; it cannot also be an observer."
+            )));
+        }
+        if known.as_deref() == Some(address.as_str()) {
+            return Ok(());
+        }
+        let node = openraft::BasicNode::new(&address);
+        let changed = match known {
+            None => {
+                tokio::time::timeout(WRITE_TIMEOUT, self.raft.add_learner(node_id, node, false))
+                    .await
+            }
+            Some(_) => {
+                let change =
+                    openraft::ChangeMembers::SetNodes(std::collections::BTreeMap::from([(
+                        node_id, node,
+                    )]));
+                tokio::time::timeout(WRITE_TIMEOUT, self.raft.change_membership(change, true)).await
+            }
+        };
+        match changed {
+            Ok(Ok(_)) => {
+                tracing::info!(broker_id = broker_id.0, %address, "added an observer of the metadata log");
+                Ok(())
+            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+                Err(ControllerError::NotController)
+            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
+                tracing::debug!(error = %e, "adding an observer: another membership change is in progress");
+                Err(ControllerError::Timeout)
+            }
+            Ok(Err(RaftError::Fatal(fatal))) => Err(ControllerError::Quorum(QuorumError::Stopped(
+                Box::new(fatal),
+            ))),
+            Err(_) => Err(ControllerError::Timeout),
+        }
+    }
+
     /// Kafka's AllocateProducerIds: commits the next block of producer ids for `broker_id`.
     pub async fn allocate_producer_ids(
         &self,

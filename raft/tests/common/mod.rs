@@ -47,6 +47,7 @@ pub fn quorum_config(
         cluster_id: CLUSTER_ID.to_string(),
         config_schema: Arc::new(AnyConfig),
         broker_session_timeout: Duration::from_secs(9),
+        observer_address: None,
     }
 }
 
