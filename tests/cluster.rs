@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::cluster::{metadata, TestCluster, SESSION_TIMEOUT_MS};
+use common::cluster::{metadata, quorum_leader, TestCluster, SESSION_TIMEOUT_MS};
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_protocol::messages::find_coordinator_response::FindCoordinatorResponse;
 use kafka_protocol::messages::metadata_response::MetadataResponse;
@@ -184,7 +184,7 @@ async fn three_nodes_form_one_cluster_and_clients_reach_every_node_through_one()
 async fn the_controller_fails_over_after_kill_9_and_the_node_rejoins() -> TestResult {
     let mut cluster = TestCluster::start(3);
     let first_addr = cluster.nodes[0].addr();
-    let controller = metadata(&first_addr).controller_id.0;
+    let controller = quorum_leader(&first_addr);
     let survivor = cluster
         .nodes
         .iter()
@@ -194,7 +194,7 @@ async fn the_controller_fails_over_after_kill_9_and_the_node_rejoins() -> TestRe
 
     cluster.node(controller).kill();
     let elected = eventually(Duration::from_secs(15), || {
-        let now = metadata(&survivor).controller_id.0;
+        let now = quorum_leader(&survivor);
         now != controller && now != -1
     });
     let elected = elected.ok_or("no new controller within 15 s")?;
@@ -236,7 +236,7 @@ async fn the_controller_fails_over_after_kill_9_and_the_node_rejoins() -> TestRe
 async fn a_broker_that_stops_heartbeating_is_fenced_and_unfenced_when_it_resumes() -> TestResult {
     let mut cluster = TestCluster::start(3);
     let first_addr = cluster.nodes[0].addr();
-    let controller = metadata(&first_addr).controller_id.0;
+    let controller = quorum_leader(&first_addr);
     let paused = cluster
         .nodes
         .iter()
@@ -356,5 +356,100 @@ async fn transactions_commit_and_abort_across_partitions_led_by_every_node() -> 
         keys.iter().all(|k| !k.starts_with("r1-")),
         "aborted records were read"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_quorum_metadata_changes_fail_retriably_and_data_keeps_flowing() -> TestResult {
+    use rdkafka::consumer::BaseConsumer;
+    use rdkafka::types::RDKafkaErrorCode;
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let mut cluster = TestCluster::start(3);
+    let one = cluster.nodes[0].addr();
+    let admin: AdminClient<DefaultClientContext> = cluster.nodes[0].client_config().create()?;
+    create_topic(&admin, "steady", 6, 1).await?;
+    eventually(Duration::from_secs(10), || {
+        metadata(&one)
+            .topics
+            .iter()
+            .any(|t| t.name.as_ref().map(|n| n.as_str()) == Some("steady"))
+    })
+    .ok_or("steady never reached node 1's metadata")?;
+    let led_here: Vec<i32> = metadata(&one)
+        .topics
+        .iter()
+        .filter(|t| t.name.as_ref().map(|n| n.as_str()) == Some("steady"))
+        .flat_map(|t| t.partitions.iter())
+        .filter(|p| p.leader_id.0 == 1)
+        .map(|p| p.partition_index)
+        .collect();
+    assert!(!led_here.is_empty(), "node 1 leads none of the partitions");
+
+    // Two of three controllers gone: no quorum.
+    cluster.node(2).kill();
+    cluster.node(3).kill();
+
+    // Partitions led by the survivor still take and serve records.
+    let producer: FutureProducer = cluster.nodes[0]
+        .client_config()
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "20000")
+        .create()?;
+    for &partition in &led_here {
+        for i in 0..10 {
+            let key = format!("p{partition}-{i}");
+            producer
+                .send(
+                    FutureRecord::to("steady")
+                        .partition(partition)
+                        .key(&key)
+                        .payload("v"),
+                    Duration::from_secs(20),
+                )
+                .await
+                .map_err(|(error, _)| error)?;
+        }
+    }
+    let consumer: BaseConsumer = cluster.nodes[0]
+        .client_config()
+        .set("group.id", "unused-with-assign")
+        .create()?;
+    let mut assignment = TopicPartitionList::new();
+    for &partition in &led_here {
+        assignment.add_partition_offset("steady", partition, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let mut read = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read < led_here.len() * 10 && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(_)) => read += 1,
+            // librdkafka reports the dead brokers' connections too; they are not this partition's.
+            Some(Err(rdkafka::error::KafkaError::MessageConsumption(
+                RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown,
+            ))) => {}
+            Some(Err(error)) => return Err(error.into()),
+            None => {}
+        }
+    }
+    assert_eq!(read, led_here.len() * 10);
+
+    // A metadata change finds no controller: a retriable error once its timeout has passed.
+    let started = Instant::now();
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(3)))
+        .request_timeout(Some(Duration::from_secs(20)));
+    let results = admin
+        .create_topics(
+            &[NewTopic::new("no-quorum", 1, TopicReplication::Fixed(1))],
+            &options,
+        )
+        .await?;
+    match &results[0] {
+        Err((_, RDKafkaErrorCode::RequestTimedOut | RDKafkaErrorCode::NotController)) => {}
+        other => return Err(format!("CreateTopics without a quorum answered {other:?}").into()),
+    }
+    assert!(started.elapsed() < Duration::from_secs(15));
     Ok(())
 }

@@ -7,13 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::cluster::{metadata, Role, TestCluster};
-use kafka_protocol::messages::describe_quorum_request::{
-    DescribeQuorumRequest, PartitionData, TopicData,
-};
-use kafka_protocol::messages::describe_quorum_response::DescribeQuorumResponse;
-use kafka_protocol::messages::{ApiKey, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use common::cluster::{describe_quorum, metadata, Role, TestCluster};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -21,13 +15,6 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-fn describe_quorum(addr: &str) -> DescribeQuorumResponse {
-    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
-        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
-        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-    common::call_addr(addr, ApiKey::DescribeQuorum, 1, &request)
-}
 
 async fn create_topic(addr: &str, name: &str, partitions: i32, replication: i32) -> TestResult {
     let mut config = rdkafka::config::ClientConfig::new();

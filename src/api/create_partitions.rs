@@ -53,7 +53,11 @@ pub async fn handle(
     let mut answers = apis
         .quorum
         .channel()
-        .create_partitions(specs, request.validate_only)
+        .create_partitions(
+            specs,
+            request.validate_only,
+            super::controller_timeout(request.timeout_ms),
+        )
         .await
         .into_iter();
     let results = results

@@ -48,7 +48,11 @@ pub async fn handle(
     let mut created = apis
         .quorum
         .channel()
-        .create_topics(specs, request.validate_only)
+        .create_topics(
+            specs,
+            request.validate_only,
+            super::controller_timeout(request.timeout_ms),
+        )
         .await
         .into_iter();
     let topics = results

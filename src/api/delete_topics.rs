@@ -19,6 +19,7 @@ pub async fn handle(
     version: i16,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
+    let request_timeout_ms = request.timeout_ms;
     let refs: Vec<TopicRef> = if version >= 6 {
         request
             .topics
@@ -36,7 +37,10 @@ pub async fn handle(
             .collect()
     };
     let asked = refs.clone();
-    let results = quorum.channel().delete_topics(refs).await;
+    let results = quorum
+        .channel()
+        .delete_topics(refs, super::controller_timeout(request_timeout_ms))
+        .await;
     let responses = asked
         .into_iter()
         .zip(results)

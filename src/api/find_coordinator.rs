@@ -66,7 +66,11 @@ async fn find(apis: &Arc<KafkaApis>, key_type: i8, key: StrBytes) -> Coordinator
             if apis.image().topic(OFFSETS_TOPIC).is_none() {
                 let brokers = apis.image().live_brokers().count();
                 apis.groups
-                    .create_offsets_topic(apis.quorum.channel(), brokers)
+                    .create_offsets_topic(
+                        apis.quorum.channel(),
+                        brokers,
+                        super::AUTO_CREATE_TIMEOUT,
+                    )
                     .await;
             }
             let group_id = GroupId::from(key.to_string());
@@ -83,7 +87,7 @@ async fn find(apis: &Arc<KafkaApis>, key_type: i8, key: StrBytes) -> Coordinator
             if apis.image().topic(TRANSACTION_STATE_TOPIC).is_none() {
                 let brokers = apis.image().live_brokers().count();
                 apis.transactions
-                    .create_state_topic(apis.quorum.channel(), brokers)
+                    .create_state_topic(apis.quorum.channel(), brokers, super::AUTO_CREATE_TIMEOUT)
                     .await;
             }
             let leader = leader_of(apis, apis.transactions.partition_of(&key));

@@ -115,15 +115,9 @@ pub async fn handle(
                 .collect(),
         )
         .with_cluster_id(Some(StrBytes::from_string(apis.cluster_id.clone())))
-        // As KRaft's brokers answer: the active controller when it is a live broker, else this broker, which forwards
-        // what needs the controller (a controller-only node takes no client connections).
-        .with_controller_id(BrokerId(
-            apis.quorum
-                .leader_id()
-                .filter(|id| image.is_live(*id))
-                .unwrap_or(apis.config.node_id)
-                .0,
-        ))
+        // KRaft's brokers name some live broker, not the active controller (which may take no clients); Ferrite
+        // names itself, the one broker the client is sure to reach, and forwards what needs the controller.
+        .with_controller_id(BrokerId(apis.config.node_id.0))
         .with_topics(topics)
         .with_cluster_authorized_operations(cluster_operations)
 }
@@ -147,7 +141,12 @@ async fn auto_create(apis: &Arc<KafkaApis>, names: Vec<String>) {
             configs: Vec::new(),
         })
         .collect();
-    for result in apis.quorum.channel().create_topics(specs, false).await {
+    for result in apis
+        .quorum
+        .channel()
+        .create_topics(specs, false, super::AUTO_CREATE_TIMEOUT)
+        .await
+    {
         match result {
             Ok(created) => tracing::info!(topic = %created.name, "auto-created topic"),
             // Another request created it first, or the name is invalid: the lookup that follows answers for it.

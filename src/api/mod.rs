@@ -116,6 +116,19 @@ impl KafkaApis {
     }
 }
 
+/// How long a request that needs the controller may look for one: the client's `timeout_ms`, at least a second
+/// (the quorum may be electing) and at most the controller's own write bound.
+pub fn controller_timeout(timeout_ms: i32) -> std::time::Duration {
+    let ms = u64::try_from(timeout_ms).unwrap_or(0).clamp(1_000, 30_000);
+    std::time::Duration::from_millis(ms)
+}
+
+/// How long a Metadata or FindCoordinator request waits for the topic it auto-creates. Kafka answers at once
+/// (LEADER_NOT_AVAILABLE, COORDINATOR_NOT_AVAILABLE) and creates in the background; waiting a little spares the
+/// client a retry when the controller answers quickly, and bounding it keeps the connection moving when there is no
+/// controller (the client's retry finds the topic, or asks again).
+pub const AUTO_CREATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The APIs this broker implements. Each is advertised with every version the codec supports for it.
 const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::Produce,

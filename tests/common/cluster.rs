@@ -276,3 +276,32 @@ pub fn metadata(addr: &str) -> kafka_protocol::messages::metadata_response::Meta
         &MetadataRequest::default().with_topics(None),
     )
 }
+
+/// DescribeQuorum of `__cluster_metadata-0`, asked of one node.
+pub fn describe_quorum(
+    addr: &str,
+) -> kafka_protocol::messages::describe_quorum_response::DescribeQuorumResponse {
+    use kafka_protocol::messages::describe_quorum_request::{
+        DescribeQuorumRequest, PartitionData, TopicData,
+    };
+    use kafka_protocol::messages::TopicName;
+    use kafka_protocol::protocol::StrBytes;
+    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+    super::call_addr(
+        addr,
+        kafka_protocol::messages::ApiKey::DescribeQuorum,
+        1,
+        &request,
+    )
+}
+
+/// The active controller as `addr` knows it (-1: none).
+pub fn quorum_leader(addr: &str) -> i32 {
+    describe_quorum(addr)
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .map_or(-1, |p| p.leader_id.0)
+}

@@ -28,8 +28,9 @@ use crate::network::PeerConnection;
 use crate::raft_types::{NodeId, Raft};
 use crate::record::MetadataListener;
 
-/// How long a request that needs the controller keeps looking for one; the same bound as a local write.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request that needs the controller keeps looking for one, unless its caller says otherwise; the same
+/// bound as a local write.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause before asking again while there is no leader, or the one asked no longer leads.
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -182,17 +183,19 @@ impl ControllerChannel {
         }
     }
 
+    /// `timeout` bounds the search for a controller (CreateTopics' `timeout_ms`); a local write has its own.
     pub async fn create_topics(
         &self,
         topics: Vec<CreateTopicSpec>,
         validate_only: bool,
+        timeout: Duration,
     ) -> Vec<Result<CreatedTopic, ControllerError>> {
         let count = topics.len();
         let request = ControllerRequest::CreateTopics {
             topics,
             validate_only,
         };
-        match self.send(request, REQUEST_TIMEOUT).await {
+        match self.send(request, timeout).await {
             Ok(ControllerResponse::CreateTopics(results)) => results,
             other => failed_each(count, other),
         }
@@ -201,10 +204,11 @@ impl ControllerChannel {
     pub async fn delete_topics(
         &self,
         topics: Vec<TopicRef>,
+        timeout: Duration,
     ) -> Vec<Result<DeletedTopic, ControllerError>> {
         let count = topics.len();
         match self
-            .send(ControllerRequest::DeleteTopics { topics }, REQUEST_TIMEOUT)
+            .send(ControllerRequest::DeleteTopics { topics }, timeout)
             .await
         {
             Ok(ControllerResponse::DeleteTopics(results)) => results,
@@ -216,13 +220,14 @@ impl ControllerChannel {
         &self,
         topics: Vec<CreatePartitionsSpec>,
         validate_only: bool,
+        timeout: Duration,
     ) -> Vec<Result<(), ControllerError>> {
         let count = topics.len();
         let request = ControllerRequest::CreatePartitions {
             topics,
             validate_only,
         };
-        match self.send(request, REQUEST_TIMEOUT).await {
+        match self.send(request, timeout).await {
             Ok(ControllerResponse::CreatePartitions(results)) => results,
             other => failed_each(count, other),
         }

@@ -138,7 +138,12 @@ impl GroupCoordinator {
     /// Creates `__consumer_offsets` (offsets.topic.num.partitions, cleanup.policy=compact). Its replication factor
     /// is offsets.topic.replication.factor, lowered to the number of registered brokers when fewer are registered
     /// (so that a single node works out of the box; Kafka would refuse until enough brokers exist).
-    pub async fn create_offsets_topic(&self, controller: &ControllerChannel, brokers: usize) {
+    pub async fn create_offsets_topic(
+        &self,
+        controller: &ControllerChannel,
+        brokers: usize,
+        timeout: std::time::Duration,
+    ) {
         let replication_factor = self
             .config
             .offsets_topic_replication_factor
@@ -157,7 +162,7 @@ impl GroupCoordinator {
                 ),
             ],
         };
-        for result in controller.create_topics(vec![spec], false).await {
+        for result in controller.create_topics(vec![spec], false, timeout).await {
             match result {
                 Ok(_) => tracing::info!("created {OFFSETS_TOPIC}"),
                 Err(error) => tracing::debug!(%error, "{OFFSETS_TOPIC} not created"),

@@ -158,7 +158,12 @@ impl TransactionCoordinator {
     /// transaction.state.log.segment.bytes and .min.isr). Its replication factor is
     /// transaction.state.log.replication.factor lowered to the registered brokers, as for `__consumer_offsets`, and
     /// min.insync.replicas at most that.
-    pub async fn create_state_topic(&self, controller: &ControllerChannel, brokers: usize) {
+    pub async fn create_state_topic(
+        &self,
+        controller: &ControllerChannel,
+        brokers: usize,
+        timeout: std::time::Duration,
+    ) {
         let replication_factor = self
             .config
             .state_log_replication_factor
@@ -182,7 +187,7 @@ impl TransactionCoordinator {
                 ),
             ],
         };
-        for result in controller.create_topics(vec![spec], false).await {
+        for result in controller.create_topics(vec![spec], false, timeout).await {
             match result {
                 Ok(_) => tracing::info!("created {TRANSACTION_STATE_TOPIC}"),
                 Err(error) => tracing::debug!(%error, "{TRANSACTION_STATE_TOPIC} not created"),
