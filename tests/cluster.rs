@@ -12,8 +12,12 @@ use std::time::{Duration, Instant};
 use common::cluster::{metadata, quorum_leader, TestCluster, SESSION_TIMEOUT_MS};
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_protocol::messages::find_coordinator_response::FindCoordinatorResponse;
+use kafka_protocol::messages::list_offsets_request::{
+    ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
+};
+use kafka_protocol::messages::list_offsets_response::ListOffsetsResponse;
 use kafka_protocol::messages::metadata_response::MetadataResponse;
-use kafka_protocol::messages::ApiKey;
+use kafka_protocol::messages::{ApiKey, BrokerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -118,6 +122,33 @@ async fn three_nodes_form_one_cluster_and_clients_reach_every_node_through_one()
     let leaders: BTreeSet<i32> = orders.partitions.iter().map(|p| p.leader_id.0).collect();
     assert_eq!(leaders, BTreeSet::from([1, 2, 3]));
     assert!(orders.partitions.iter().all(|p| p.replica_nodes.len() == 3));
+
+    // Partition requests sent to a broker that does not lead the partition, or with a leader epoch it does not
+    // know, get Kafka's errors, so that clients refresh their metadata and go to the leader.
+    let partition_zero_leader = orders.partitions[0].leader_id.0;
+    let list_offsets = |node: i32, epoch: i32| -> i16 {
+        let addr = cluster.nodes[usize::try_from(node - 1).unwrap_or(0)].addr();
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("orders")))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_current_leader_epoch(epoch)
+                    .with_timestamp(-1)])]);
+        let response: ListOffsetsResponse =
+            common::call_addr(&addr, ApiKey::ListOffsets, 7, &request);
+        response.topics[0].partitions[0].error_code
+    };
+    let elsewhere = (1..=3).find(|n| *n != partition_zero_leader).unwrap_or(1);
+    assert_eq!(list_offsets(elsewhere, -1), 6, "NOT_LEADER_OR_FOLLOWER");
+    assert_eq!(list_offsets(partition_zero_leader, -1), 0);
+    assert_eq!(list_offsets(partition_zero_leader, 0), 0);
+    assert_eq!(
+        list_offsets(partition_zero_leader, 3),
+        75,
+        "UNKNOWN_LEADER_EPOCH"
+    );
 
     // A producer that knows only node 1 writes to every partition, wherever it is led.
     let producer: FutureProducer = one

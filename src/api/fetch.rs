@@ -20,7 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::KafkaApis;
 use super::ToErrorCode;
-use crate::ids::{Offset, PartitionIndex, TopicId};
+use crate::ids::{LeaderEpoch, Offset, PartitionIndex, TopicId};
 use crate::replica::fetch_session::{
     FetchPosition, PartitionOutcome, PartitionState, TopicKey, NO_SESSION,
 };
@@ -52,6 +52,7 @@ pub async fn handle(apis: &Arc<KafkaApis>, version: i16, request: FetchRequest) 
                 partition: p.partition,
                 fetch_offset: p.fetch_offset,
                 max_bytes: p.partition_max_bytes.max(0) as usize,
+                current_leader_epoch: p.current_leader_epoch,
             })
         })
         .collect();
@@ -187,6 +188,8 @@ fn resolve(apis: &Arc<KafkaApis>, positions: &[FetchPosition]) -> TopicReads {
                 index,
                 fetch_offset: Offset(position.fetch_offset),
                 max_bytes: position.max_bytes,
+                current_leader_epoch: (position.current_leader_epoch >= 0)
+                    .then_some(LeaderEpoch(position.current_leader_epoch)),
             }),
         };
         let wanted = Wanted {

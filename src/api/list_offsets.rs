@@ -13,7 +13,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 
 use super::KafkaApis;
-use super::{leader_partition, ToErrorCode};
+use super::{leader_partition_at, ToErrorCode};
 use crate::ids::{Offset, PartitionIndex};
 use crate::replica::{IsolationLevel, Partition, ReplicaError};
 
@@ -50,10 +50,11 @@ pub fn handle(
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     let index = PartitionIndex(p.partition_index);
-                    let partition = match leader_partition(apis, topic, index) {
-                        Ok(partition) => partition,
-                        Err(error) => return response.with_error_code(error.code()),
-                    };
+                    let partition =
+                        match leader_partition_at(apis, topic, index, p.current_leader_epoch) {
+                            Ok(partition) => partition,
+                            Err(error) => return response.with_error_code(error.code()),
+                        };
                     match lookup(&partition, p.timestamp, isolation) {
                         // The leader epoch is in the response from v4 on; earlier versions must omit it.
                         Ok(Some((timestamp, offset))) if version >= 4 => response

@@ -369,11 +369,23 @@ fn leader_partition(
     topic: &crate::metadata::TopicImage,
     index: crate::ids::PartitionIndex,
 ) -> Result<Arc<crate::replica::Partition>, ResponseError> {
+    leader_partition_at(apis, topic, index, -1)
+}
+
+/// [`leader_partition`], checking the client's `current_leader_epoch` (KIP-320; -1: none given).
+fn leader_partition_at(
+    apis: &KafkaApis,
+    topic: &crate::metadata::TopicImage,
+    index: crate::ids::PartitionIndex,
+    current_leader_epoch: i32,
+) -> Result<Arc<crate::replica::Partition>, ResponseError> {
     if !topic.partitions.contains_key(&index) {
         return Err(ResponseError::UnknownTopicOrPartition);
     }
+    let epoch =
+        (current_leader_epoch >= 0).then_some(crate::ids::LeaderEpoch(current_leader_epoch));
     apis.replicas
-        .leader_partition(topic.topic_id, index)
+        .leader_partition_at(topic.topic_id, index, epoch)
         .map_err(|error| error.error())
 }
 
@@ -426,6 +438,8 @@ impl ToErrorCode for ReplicaError {
             ReplicaError::Log(error) => error.error(),
             ReplicaError::Flush(_) | ReplicaError::FlushAborted => ResponseError::KafkaStorageError,
             ReplicaError::NotLeaderOrFollower => ResponseError::NotLeaderOrFollower,
+            ReplicaError::FencedLeaderEpoch { .. } => ResponseError::FencedLeaderEpoch,
+            ReplicaError::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch,
             ReplicaError::InternalTopic(_) => ResponseError::InvalidTopicException,
             ReplicaError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
             ReplicaError::NotEnoughReplicasAfterAppend { .. } => {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{Partition, ReplicaError, ReplicaManager};
-use crate::ids::{PartitionIndex, ProducerEpoch, ProducerId, TopicId};
+use crate::ids::{LeaderEpoch, PartitionIndex, ProducerEpoch, ProducerId, TopicId};
 use crate::metadata::is_internal_topic;
 /// Who appends: clients may not write the internal topics that the coordinators keep their state in (Kafka's
 /// `internalTopicsAllowed`), and only a client's batches are checked for sequence and duplicates.
@@ -74,9 +74,34 @@ impl ReplicaManager {
         topic_id: TopicId,
         index: PartitionIndex,
     ) -> Result<Arc<Partition>, ReplicaError> {
-        self.partition(topic_id, index)
-            .filter(|partition| partition.is_leader(self.broker_id))
-            .ok_or(ReplicaError::NotLeaderOrFollower)
+        self.leader_partition_at(topic_id, index, None)
+    }
+
+    /// [`leader_partition`](Self::leader_partition), checking first (as Kafka's Partition does, KIP-320) the leader
+    /// epoch the client believes current: an older one is FENCED_LEADER_EPOCH (the client's metadata is stale), a
+    /// newer one UNKNOWN_LEADER_EPOCH (this broker's is).
+    pub fn leader_partition_at(
+        &self,
+        topic_id: TopicId,
+        index: PartitionIndex,
+        current_leader_epoch: Option<LeaderEpoch>,
+    ) -> Result<Arc<Partition>, ReplicaError> {
+        let partition = self
+            .partition(topic_id, index)
+            .ok_or(ReplicaError::NotLeaderOrFollower)?;
+        if let Some(epoch) = current_leader_epoch {
+            let current = partition.leader_epoch();
+            if epoch < current {
+                return Err(ReplicaError::FencedLeaderEpoch { epoch, current });
+            }
+            if epoch > current {
+                return Err(ReplicaError::UnknownLeaderEpoch { epoch, current });
+            }
+        }
+        if !partition.is_leader(self.broker_id) {
+            return Err(ReplicaError::NotLeaderOrFollower);
+        }
+        Ok(partition)
     }
 
     /// Appends one batch (bytes as the writer sent them) to a partition this broker leads. See the module doc for

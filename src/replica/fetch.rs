@@ -13,7 +13,7 @@ use futures::future::select_all;
 use tokio::sync::watch;
 
 use super::{Partition, PartitionRead, ReplicaError, ReplicaManager};
-use crate::ids::{Offset, PartitionIndex, TopicId};
+use crate::ids::{LeaderEpoch, Offset, PartitionIndex, TopicId};
 
 /// Which records a fetch may see (Fetch's `isolation_level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +52,8 @@ pub struct FetchPartition {
     pub index: PartitionIndex,
     pub fetch_offset: Offset,
     pub max_bytes: usize,
+    /// KIP-320: checked against the partition's leader epoch when given.
+    pub current_leader_epoch: Option<LeaderEpoch>,
 }
 
 /// What a fetch got from one partition.
@@ -66,7 +68,7 @@ pub enum FetchedPartition {
 }
 
 /// A wanted partition, when this broker leads it.
-type Lookup = Option<Arc<Partition>>;
+type Lookup = Result<Arc<Partition>, ReplicaError>;
 
 impl ReplicaManager {
     /// Reads `wanted`, in order, waiting as [`FetchParams`] allow; the answer has one entry per wanted partition.
@@ -77,10 +79,10 @@ impl ReplicaManager {
     ) -> Vec<FetchedPartition> {
         let partitions: Vec<Lookup> = wanted
             .iter()
-            .map(|w| self.leader_partition(w.topic_id, w.index).ok())
+            .map(|w| self.leader_partition_at(w.topic_id, w.index, w.current_leader_epoch))
             .collect();
         // A partition this broker cannot serve is an error the client acts on now, not after max_wait_ms.
-        let lookup_failed = partitions.iter().any(Option::is_none);
+        let lookup_failed = partitions.iter().any(Result::is_err);
         let deadline = tokio::time::Instant::now() + Duration::from_millis(params.max_wait_ms);
         let mut watchers: Vec<watch::Receiver<Offset>> =
             partitions.iter().flatten().map(|p| p.subscribe()).collect();
@@ -108,6 +110,21 @@ impl ReplicaManager {
 }
 
 /// Reads every partition once: one answer per partition, the bytes read, and whether any read failed.
+/// Another copy of a lookup's error, for each read of the partition (`leader_partition_at` fails only these ways).
+fn lookup_error(error: &ReplicaError) -> ReplicaError {
+    match error {
+        ReplicaError::FencedLeaderEpoch { epoch, current } => ReplicaError::FencedLeaderEpoch {
+            epoch: *epoch,
+            current: *current,
+        },
+        ReplicaError::UnknownLeaderEpoch { epoch, current } => ReplicaError::UnknownLeaderEpoch {
+            epoch: *epoch,
+            current: *current,
+        },
+        _ => ReplicaError::NotLeaderOrFollower,
+    }
+}
+
 fn read_once(
     params: &FetchParams,
     wanted: &[FetchPartition],
@@ -119,11 +136,14 @@ fn read_once(
         .iter()
         .zip(partitions)
         .map(|(w, partition)| {
-            let Some(partition) = partition else {
-                return FetchedPartition::Failed {
-                    error: ReplicaError::NotLeaderOrFollower,
-                    offsets: None,
-                };
+            let partition = match partition {
+                Ok(partition) => partition,
+                Err(error) => {
+                    return FetchedPartition::Failed {
+                        error: lookup_error(error),
+                        offsets: None,
+                    }
+                }
             };
             let budget = w.max_bytes.min(params.max_bytes.saturating_sub(total));
             match partition.read(w.fetch_offset, budget, total == 0, params.isolation) {

@@ -65,6 +65,8 @@ pub struct FetchPosition {
     pub partition: i32,
     pub fetch_offset: i64,
     pub max_bytes: usize,
+    /// KIP-320: the leader epoch the client believes current, -1 when it does not say.
+    pub current_leader_epoch: i32,
 }
 
 /// What a read of one partition told the client, to know next time whether it has news.
@@ -87,6 +89,7 @@ pub struct PartitionOutcome {
 struct CachedPartition {
     fetch_offset: i64,
     max_bytes: usize,
+    current_leader_epoch: i32,
     /// What the last response said of this partition; `None` until one has.
     sent: Option<PartitionState>,
 }
@@ -203,10 +206,12 @@ impl FetchSessionCache {
                 .or_insert(CachedPartition {
                     fetch_offset: position.fetch_offset,
                     max_bytes: position.max_bytes,
+                    current_leader_epoch: position.current_leader_epoch,
                     sent: None,
                 });
             cached.fetch_offset = position.fetch_offset;
             cached.max_bytes = position.max_bytes;
+            cached.current_leader_epoch = position.current_leader_epoch;
         }
         for key in forgotten {
             session.partitions.shift_remove(key);
@@ -221,6 +226,7 @@ impl FetchSessionCache {
                 partition: *partition,
                 fetch_offset: cached.fetch_offset,
                 max_bytes: cached.max_bytes,
+                current_leader_epoch: cached.current_leader_epoch,
             })
             .collect();
         Ok(FetchPlan {
@@ -249,6 +255,7 @@ impl FetchSessionCache {
                         let cached = CachedPartition {
                             fetch_offset: position.fetch_offset,
                             max_bytes: position.max_bytes,
+                            current_leader_epoch: position.current_leader_epoch,
                             sent: Some(outcome.state),
                         };
                         ((position.topic.clone(), position.partition), cached)
@@ -340,6 +347,7 @@ mod tests {
             partition,
             fetch_offset,
             max_bytes: 1024,
+            current_leader_epoch: -1,
         }
     }
 

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::ids::{BrokerId, PartitionIndex, TopicId};
+use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, TopicId};
 
 use crate::config::topic as topic_config;
 use crate::config::{BrokerConfig, FlushPolicy};
@@ -38,6 +38,18 @@ pub enum ReplicaError {
     /// This broker does not lead the partition (or does not host it). Kafka: NOT_LEADER_OR_FOLLOWER (6).
     #[error("this broker does not lead the partition")]
     NotLeaderOrFollower,
+    /// The client's leader epoch is older than the partition's. Kafka: FENCED_LEADER_EPOCH (74).
+    #[error("leader epoch {epoch} is older than the partition's {current}")]
+    FencedLeaderEpoch {
+        epoch: LeaderEpoch,
+        current: LeaderEpoch,
+    },
+    /// The client's leader epoch is newer than this broker knows. Kafka: UNKNOWN_LEADER_EPOCH (75).
+    #[error("leader epoch {epoch} is newer than the partition's {current}")]
+    UnknownLeaderEpoch {
+        epoch: LeaderEpoch,
+        current: LeaderEpoch,
+    },
     /// A client wrote to an internal topic. Kafka: INVALID_TOPIC_EXCEPTION (17).
     #[error("{0} is an internal topic")]
     InternalTopic(String),
