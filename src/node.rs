@@ -138,6 +138,7 @@ impl Node {
                     config.cluster.session_timeout_ms,
                 ),
                 observer_address,
+                timeouts: config.cluster.quorum,
             },
             loader.clone(),
         )

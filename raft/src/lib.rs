@@ -18,6 +18,7 @@ mod rpc;
 mod rpc_server;
 mod snapshot;
 mod state_machine;
+mod timeouts;
 
 pub use controller::admin::{ConfigAlteration, ConfigOp, ConfigSchema, CreatePartitionsSpec};
 pub use controller::brokers::{
@@ -36,3 +37,4 @@ pub use log_store::LogStoreError;
 pub use quorum::{MetadataQuorum, QuorumConfig, QuorumError, QuorumReplica, QuorumStatus};
 pub use record::{ConfigResource, MetadataListener, MetadataRecord};
 pub use snapshot::SnapshotError;
+pub use timeouts::QuorumTimeouts;

@@ -22,12 +22,11 @@ use crate::controller::channel::{ControllerReply, ControllerRequest};
 use crate::raft_types::{LogId, MetadataLog, NodeId};
 use crate::rpc::{encode_frame, read_frame, write_frame, RaftRequest, RaftResponse, RpcError};
 
-/// Dialling a peer that is down should fail fast so that openraft backs off and retries.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-
 pub(crate) struct TcpNetworkFactory {
     node_id: NodeId,
     cluster_id: Arc<str>,
+    /// `controller.quorum.request.timeout.ms`: dialling a peer that is down fails this fast, so openraft backs off.
+    connect_timeout: Duration,
     /// `controller.quorum.voters`: the addresses to dial. They win over the address stored in the
     /// membership, so that moving a controller only needs the config changed (as in KRaft).
     voters: Arc<BTreeMap<NodeId, String>>,
@@ -38,10 +37,12 @@ impl TcpNetworkFactory {
         node_id: NodeId,
         cluster_id: Arc<str>,
         voters: BTreeMap<NodeId, String>,
+        connect_timeout: Duration,
     ) -> TcpNetworkFactory {
         TcpNetworkFactory {
             node_id,
             cluster_id,
+            connect_timeout,
             voters: Arc::new(voters),
         }
     }
@@ -56,7 +57,13 @@ impl RaftNetworkFactory<MetadataLog> for TcpNetworkFactory {
             .get(&target)
             .cloned()
             .unwrap_or_else(|| node.addr.clone());
-        PeerConnection::new(self.node_id, target, addr, self.cluster_id.clone())
+        PeerConnection::new(
+            self.node_id,
+            target,
+            addr,
+            self.cluster_id.clone(),
+            self.connect_timeout,
+        )
     }
 }
 
@@ -65,6 +72,7 @@ pub(crate) struct PeerConnection {
     target: NodeId,
     addr: String,
     cluster_id: Arc<str>,
+    connect_timeout: Duration,
     stream: Option<BufStream<TcpStream>>,
 }
 
@@ -81,12 +89,14 @@ impl PeerConnection {
         target: NodeId,
         addr: String,
         cluster_id: Arc<str>,
+        connect_timeout: Duration,
     ) -> PeerConnection {
         PeerConnection {
             node_id,
             target,
             addr,
             cluster_id,
+            connect_timeout,
             stream: None,
         }
     }
@@ -137,7 +147,7 @@ impl PeerConnection {
             Some(stream) => stream,
             None => {
                 let connect = TcpStream::connect(self.addr.as_str());
-                let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+                let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
                     Ok(Ok(stream)) => stream,
                     Ok(Err(e)) => return Err(CallError::Connect(e)),
                     Err(_) => {

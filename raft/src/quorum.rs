@@ -22,23 +22,14 @@ use crate::record::MetadataListener;
 use crate::rpc_server::{RpcServer, RpcTarget};
 use crate::snapshot::{SnapshotError, SnapshotStore};
 use crate::state_machine::MetadataStateMachine;
+use crate::timeouts::QuorumTimeouts;
 
 const CLUSTER_NAME: &str = "ferrite-metadata";
-/// Kafka's `controller.quorum.election.timeout.ms` is 1000; openraft randomises between the two.
-const ELECTION_TIMEOUT_MIN_MS: u64 = 1000;
-const ELECTION_TIMEOUT_MAX_MS: u64 = 2000;
-/// Also openraft's deadline for one AppendEntries round trip, which includes the follower's
-/// fsync, hence not lower.
-const HEARTBEAT_INTERVAL_MS: u64 = 250;
 /// Snapshot chunks stay far below the RPC frame limit (`rpc::MAX_FRAME_BYTES`).
 const SNAPSHOT_CHUNK_BYTES: u64 = 1024 * 1024;
 const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 10_000;
-/// Bounds one read-index question to the leader; `start` asks again until it gets an answer.
-const READ_INDEX_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bounds one wait to apply up to the read index before asking again (the leader may change).
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Pause between attempts while there is no leader or it does not answer.
-const CATCH_UP_RETRY: Duration = Duration::from_millis(100);
 /// How often `start` reports that it is still waiting for a quorum.
 const START_PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 /// How long `shutdown` waits for openraft's tasks to let go of the database.
@@ -66,6 +57,8 @@ pub struct QuorumConfig {
     /// active controller replicates the log to it at this address (openraft's learners are pushed to, where KRaft's
     /// observers fetch), so an observer needs its own listener too.
     pub observer_address: Option<String>,
+    /// `controller.quorum.*` (see `timeouts`).
+    pub timeouts: QuorumTimeouts,
 }
 
 /// Large sources are boxed: this error travels inside every `ControllerError`.
@@ -146,6 +139,7 @@ struct QuorumNode {
     fencing: Mutex<Option<tokio::task::JoinHandle<()>>>,
     db: Weak<redb::Database>,
     cluster_id: Arc<str>,
+    timeouts: QuorumTimeouts,
 }
 
 impl MetadataQuorum {
@@ -203,9 +197,15 @@ impl MetadataQuorum {
         let state_machine =
             MetadataStateMachine::open(snapshots, state.clone(), listener.clone()).await?;
 
-        let raft_config = raft_config(config.snapshot_after_entries)?;
+        let timeouts = config.timeouts;
+        let raft_config = raft_config(config.snapshot_after_entries, &timeouts)?;
         let cluster_id: Arc<str> = config.cluster_id.into();
-        let network = TcpNetworkFactory::new(node_id, cluster_id.clone(), voters.clone());
+        let network = TcpNetworkFactory::new(
+            node_id,
+            cluster_id.clone(),
+            voters.clone(),
+            timeouts.request_timeout(),
+        );
         let raft = Raft::new(
             node_id,
             Arc::new(raft_config),
@@ -236,6 +236,7 @@ impl MetadataQuorum {
             controller.clone(),
             voters.clone(),
             listener.clone(),
+            timeouts,
         );
         let fencing = tokio::spawn(fence_expired_brokers(controller.clone()));
         let quorum = MetadataQuorum {
@@ -248,6 +249,7 @@ impl MetadataQuorum {
                 fencing: Mutex::new(Some(fencing)),
                 db,
                 cluster_id,
+                timeouts,
             }),
         };
         // From here a failure must stop Raft, or the database would stay open (and locked).
@@ -407,7 +409,7 @@ impl MetadataQuorum {
                         last_report = Instant::now();
                         tracing::info!(%error, "still waiting for the active controller to add this observer");
                     }
-                    tokio::time::sleep(CATCH_UP_RETRY).await;
+                    tokio::time::sleep(self.node.timeouts.retry_backoff()).await;
                 }
             }
         }
@@ -471,7 +473,12 @@ impl MetadataQuorum {
             };
             let read_index = match (leader, leader_addr) {
                 (Some(leader), _) if leader == me => {
-                    match tokio::time::timeout(READ_INDEX_TIMEOUT, raft.get_read_log_id()).await {
+                    match tokio::time::timeout(
+                        self.node.timeouts.request_timeout(),
+                        raft.get_read_log_id(),
+                    )
+                    .await
+                    {
                         Ok(Ok((read, _applied))) => Some(read),
                         Ok(Err(RaftError::Fatal(fatal))) => return Err(fatal.into()),
                         Ok(Err(RaftError::APIError(_))) | Err(_) => None,
@@ -481,9 +488,15 @@ impl MetadataQuorum {
                     peers
                         .entry(leader)
                         .or_insert_with(|| {
-                            PeerConnection::new(me, leader, addr, self.node.cluster_id.clone())
+                            PeerConnection::new(
+                                me,
+                                leader,
+                                addr,
+                                self.node.cluster_id.clone(),
+                                self.node.timeouts.request_timeout(),
+                            )
                         })
-                        .read_index(READ_INDEX_TIMEOUT)
+                        .read_index(self.node.timeouts.request_timeout())
                         .await
                 }
                 _ => None,
@@ -514,7 +527,8 @@ impl MetadataQuorum {
                 );
             }
             // Wake on news (a leader elected) or retry after a while.
-            let _ = tokio::time::timeout(CATCH_UP_RETRY, metrics.changed()).await;
+            let _ =
+                tokio::time::timeout(self.node.timeouts.retry_backoff(), metrics.changed()).await;
         }
     }
 }
@@ -545,16 +559,19 @@ fn node_id_of_voter(broker_id: BrokerId) -> Result<NodeId, QuorumError> {
     })
 }
 
-fn raft_config(snapshot_after_entries: u64) -> Result<openraft::Config, QuorumError> {
+fn raft_config(
+    snapshot_after_entries: u64,
+    timeouts: &QuorumTimeouts,
+) -> Result<openraft::Config, QuorumError> {
     let snapshot_policy = match snapshot_after_entries {
         0 => SnapshotPolicy::Never,
         n => SnapshotPolicy::LogsSinceLast(n),
     };
     let config = openraft::Config {
         cluster_name: CLUSTER_NAME.to_string(),
-        election_timeout_min: ELECTION_TIMEOUT_MIN_MS,
-        election_timeout_max: ELECTION_TIMEOUT_MAX_MS,
-        heartbeat_interval: HEARTBEAT_INTERVAL_MS,
+        election_timeout_min: timeouts.election_timeout_min_ms(),
+        election_timeout_max: timeouts.election_timeout_max_ms(),
+        heartbeat_interval: timeouts.heartbeat_interval_ms(),
         install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
         snapshot_policy,
         snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,

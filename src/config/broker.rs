@@ -188,6 +188,10 @@ pub(super) const DEFAULTS: &[(&str, &str)] = &[
     ("broker.heartbeat.interval.ms", "2000"),
     ("broker.session.timeout.ms", "9000"),
     ("initial.broker.registration.timeout.ms", "60000"),
+    ("controller.quorum.election.timeout.ms", "1000"),
+    ("controller.quorum.fetch.timeout.ms", "2000"),
+    ("controller.quorum.request.timeout.ms", "2000"),
+    ("controller.quorum.retry.backoff.ms", "20"),
 ];
 
 impl Default for BrokerConfig {

@@ -1,6 +1,8 @@
 //! How a broker belongs to its cluster: the cluster id, and its lifecycle towards the active controller
 //! (registration, heartbeats, session), with Kafka's names and defaults.
 
+use ferrite_raft::QuorumTimeouts;
+
 use super::broker::parse_num;
 use super::ConfigError;
 
@@ -18,6 +20,8 @@ pub struct ClusterConfig {
     pub session_timeout_ms: u64,
     /// `initial.broker.registration.timeout.ms`: how long a starting broker tries to register before giving up.
     pub initial_registration_timeout_ms: u64,
+    /// `controller.quorum.{election,fetch,request}.timeout.ms` and `.retry.backoff.ms`.
+    pub quorum: QuorumTimeouts,
 }
 
 impl ClusterConfig {
@@ -47,6 +51,20 @@ impl ClusterConfig {
                 1,
                 int,
             )? as u64,
+            quorum: QuorumTimeouts {
+                election_timeout_ms: parse_num(
+                    get,
+                    "controller.quorum.election.timeout.ms",
+                    1,
+                    int,
+                )? as u64,
+                fetch_timeout_ms: parse_num(get, "controller.quorum.fetch.timeout.ms", 1, int)?
+                    as u64,
+                request_timeout_ms: parse_num(get, "controller.quorum.request.timeout.ms", 1, int)?
+                    as u64,
+                retry_backoff_ms: parse_num(get, "controller.quorum.retry.backoff.ms", 1, int)?
+                    as u64,
+            },
         })
     }
 }

@@ -27,12 +27,11 @@ use crate::ids::{BrokerEpoch, BrokerId};
 use crate::network::PeerConnection;
 use crate::raft_types::{NodeId, Raft};
 use crate::record::MetadataListener;
+use crate::timeouts::QuorumTimeouts;
 
 /// How long a request that needs the controller keeps looking for one, unless its caller says otherwise; the same
 /// bound as a local write.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// Pause before asking again while there is no leader, or the one asked no longer leads.
-const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum ControllerRequest {
@@ -156,6 +155,8 @@ struct ChannelState {
     /// `controller.quorum.voters`: where each controller listens.
     voters: BTreeMap<NodeId, String>,
     listener: Arc<dyn MetadataListener>,
+    /// `controller.quorum.retry.backoff.ms` between attempts, `.request.timeout.ms` to dial.
+    timeouts: QuorumTimeouts,
     /// Connections not in use, by controller; a request takes one (or dials) and gives it back when done, so
     /// that a slow write does not hold up heartbeats.
     idle: Mutex<BTreeMap<NodeId, Vec<PeerConnection>>>,
@@ -169,6 +170,7 @@ impl ControllerChannel {
         local: Arc<QuorumController>,
         voters: BTreeMap<NodeId, String>,
         listener: Arc<dyn MetadataListener>,
+        timeouts: QuorumTimeouts,
     ) -> ControllerChannel {
         ControllerChannel {
             shared: Arc::new(ChannelState {
@@ -178,6 +180,7 @@ impl ControllerChannel {
                 local,
                 voters,
                 listener,
+                timeouts,
                 idle: Mutex::new(BTreeMap::new()),
             }),
         }
@@ -336,15 +339,15 @@ impl ControllerChannel {
                 Some(ControllerResponse::NotController) | None => {}
                 Some(response) => return Ok(response),
             }
-            if Instant::now() + RETRY_BACKOFF >= deadline {
+            let backoff = self.shared.timeouts.retry_backoff();
+            if Instant::now() + backoff >= deadline {
                 return Err(match leader {
                     Some(_) => ControllerError::Timeout,
                     None => ControllerError::NotController,
                 });
             }
             // Wake early when the leader changes.
-            let _ = tokio::time::timeout(RETRY_BACKOFF, metrics.changed()).await;
-            tokio::time::sleep(RETRY_BACKOFF / 4).await;
+            let _ = tokio::time::timeout(backoff, metrics.changed()).await;
         }
     }
 
@@ -369,6 +372,7 @@ impl ControllerChannel {
                 leader,
                 addr.clone(),
                 state.cluster_id.clone(),
+                state.timeouts.request_timeout(),
             )
         });
         let ttl = deadline.saturating_duration_since(Instant::now());

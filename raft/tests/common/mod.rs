@@ -48,6 +48,7 @@ pub fn quorum_config(
         config_schema: Arc::new(AnyConfig),
         broker_session_timeout: Duration::from_secs(9),
         observer_address: None,
+        timeouts: ferrite_raft::QuorumTimeouts::default(),
     }
 }
 
