@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::controller::handlers::{ControllerResult, MAX_PARTITIONS_PER_TOPIC};
+use crate::controller::placement::{self, UsableBroker};
 use crate::controller::state::ControllerState;
 use crate::controller::ControllerError;
 use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex};
@@ -60,7 +61,7 @@ pub fn create_partitions(
     for spec in specs {
         *counts.entry(spec.name.as_str()).or_default() += 1;
     }
-    let brokers: Vec<BrokerId> = state.unfenced_brokers().map(|b| b.broker_id).collect();
+    let brokers = placement::usable_brokers(state);
     let mut records = Vec::new();
     let response = specs
         .iter()
@@ -83,7 +84,7 @@ pub fn create_partitions(
 fn grow_topic(
     state: &ControllerState,
     spec: &CreatePartitionsSpec,
-    brokers: &[BrokerId],
+    brokers: &[UsableBroker],
     start: usize,
 ) -> Result<Vec<MetadataRecord>, ControllerError> {
     let topic = state
@@ -135,14 +136,9 @@ fn grow_topic(
                     brokers.len()
                 )));
             }
-            (0..additional)
-                .map(|p| {
-                    let first = (start + current as usize + p) % brokers.len();
-                    (0..replication_factor)
-                        .map(|r| brokers[(first + r) % brokers.len()])
-                        .collect()
-                })
-                .collect()
+            // Continuing the rotation where the existing partitions left it.
+            let start = start.wrapping_add(usize::try_from(current).unwrap_or(0));
+            placement::assign(brokers, additional, replication_factor, start)
         }
     };
     Ok(assignment

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::controller::placement::{self, UsableBroker};
 use crate::controller::state::{collision_key, ControllerState};
 use crate::controller::{ControllerError, CreateTopicSpec, CreatedTopic, DeletedTopic, TopicRef};
 use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, ProducerId, TopicId};
@@ -37,7 +38,7 @@ pub fn create_topics(
     for spec in topics {
         *name_counts.entry(spec.name.as_str()).or_default() += 1;
     }
-    let brokers: Vec<BrokerId> = state.unfenced_brokers().map(|b| b.broker_id).collect();
+    let brokers = placement::usable_brokers(state);
     let mut records = Vec::new();
     let mut response = Vec::with_capacity(topics.len());
     // Topics accepted earlier in this request: later ones must not collide with them either.
@@ -70,7 +71,7 @@ pub fn create_topics(
 fn create_topic(
     state: &ControllerState,
     spec: &CreateTopicSpec,
-    brokers: &[BrokerId],
+    brokers: &[UsableBroker],
     placement_start: usize,
     (accepted_keys, accepted_ids): (&BTreeMap<String, String>, &BTreeSet<TopicId>),
     new_topic_id: &mut dyn FnMut() -> TopicId,
@@ -210,11 +211,9 @@ pub fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
     Ok(())
 }
 
-/// Kafka's rack-unaware placement (`AdminUtils.assignReplicasToBrokersRackUnaware`): partition
-/// leaders go round-robin over the brokers from `start`, and each further replica is shifted by
-/// a distance that grows once per full round, so followers spread out as well as leaders.
+/// Checks the counts, then places the replicas (see `placement`).
 fn place_replicas(
-    brokers: &[BrokerId],
+    brokers: &[UsableBroker],
     num_partitions: i32,
     replication_factor: i16,
     start: usize,
@@ -243,24 +242,8 @@ fn place_replicas(
              {rf} cannot be reached because only {n} broker(s) are registered."
         )));
     }
-    let start_index = start % n;
-    let mut shift = start % n;
-    let mut assignment = Vec::new();
-    for p in 0..usize::try_from(num_partitions).unwrap_or(0) {
-        if p > 0 && p % n == 0 {
-            shift += 1;
-        }
-        let first = (p + start_index) % n;
-        let mut replicas = Vec::with_capacity(rf);
-        replicas.push(brokers[first]);
-        // rf <= n, so with one broker this loop is empty and `n - 1` is never zero inside it.
-        for j in 0..rf - 1 {
-            let distance = 1 + (shift + j) % (n - 1);
-            replicas.push(brokers[(first + distance) % n]);
-        }
-        assignment.push(replicas);
-    }
-    Ok(assignment)
+    let partitions = usize::try_from(num_partitions).unwrap_or(0);
+    Ok(placement::assign(brokers, partitions, rf, start))
 }
 
 /// KRaft's checks on a manual assignment; returns the replicas indexed by partition.

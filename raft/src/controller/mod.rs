@@ -7,6 +7,7 @@ pub mod admin;
 pub mod brokers;
 pub mod channel;
 pub mod handlers;
+mod placement;
 pub mod state;
 
 use std::fmt;
