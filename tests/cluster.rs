@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::cluster::{metadata, quorum_leader, TestCluster, SESSION_TIMEOUT_MS};
+use common::cluster::{metadata, quorum_leader, Role, TestCluster, SESSION_TIMEOUT_MS};
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_protocol::messages::find_coordinator_response::FindCoordinatorResponse;
 use kafka_protocol::messages::list_offsets_request::{
@@ -482,5 +482,20 @@ async fn without_a_quorum_metadata_changes_fail_retriably_and_data_keeps_flowing
         other => return Err(format!("CreateTopics without a quorum answered {other:?}").into()),
     }
     assert!(started.elapsed() < Duration::from_secs(15));
+    Ok(())
+}
+
+#[test]
+fn a_node_of_another_cluster_is_refused_and_the_others_go_on() -> TestResult {
+    let cluster = TestCluster::start_with_intruders(&[Role::Combined; 3], &[3]);
+    let one = cluster.nodes[0].addr();
+    assert_eq!(live_brokers(&one), BTreeSet::from([1, 2]));
+    let refused = eventually(Duration::from_secs(10), || {
+        cluster.nodes[..2]
+            .iter()
+            .any(|n| n.logged("refusing a node of another cluster"))
+    });
+    assert!(refused.is_some(), "no node refused the intruder");
+    assert!(!cluster.nodes[2].logged("ferrite is listening"));
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
@@ -56,6 +56,8 @@ pub struct ClusterNode {
     child: Option<Child>,
     /// Flags every start of this node gets.
     args: Vec<String>,
+    /// Every line the node logged, across restarts.
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 pub struct TestCluster {
@@ -73,8 +75,15 @@ impl TestCluster {
     /// Starts one node per role (node ids 1, 2, ... in order; the controllers are the voters) and waits until
     /// every one is up.
     pub fn start_roles(roles: &[Role]) -> TestCluster {
+        Self::start_with_intruders(roles, &[])
+    }
+
+    /// As [`start_roles`](Self::start_roles), but the nodes in `intruders` are formatted for another cluster id; they
+    /// are started and not waited for.
+    pub fn start_with_intruders(roles: &[Role], intruders: &[i32]) -> TestCluster {
         let temp = tempfile::tempdir().expect("temp dir");
         let cluster_id = random_cluster_id();
+        let other_cluster_id = random_cluster_id();
         let ports: Vec<(u16, u16)> = roles.iter().map(|_| (free_port(), free_port())).collect();
         let voters = ports
             .iter()
@@ -103,7 +112,14 @@ impl TestCluster {
                     format!("--listeners={listeners}"),
                     format!("--controller.quorum.voters={voters}"),
                     format!("--log.dirs={}", dir.display()),
-                    format!("--cluster.id={cluster_id}"),
+                    format!(
+                        "--cluster.id={}",
+                        if intruders.contains(&node_id) {
+                            &other_cluster_id
+                        } else {
+                            &cluster_id
+                        }
+                    ),
                     format!("--broker.session.timeout.ms={SESSION_TIMEOUT_MS}"),
                     format!("--broker.heartbeat.interval.ms={HEARTBEAT_INTERVAL_MS}"),
                 ];
@@ -115,12 +131,16 @@ impl TestCluster {
                     dir,
                     child: None,
                     args,
+                    logs: Arc::new(Mutex::new(Vec::new())),
                 }
             })
             .collect();
         // Every node must be running before any can finish starting: each waits for a quorum.
         let started: Vec<mpsc::Receiver<()>> = nodes.iter_mut().map(ClusterNode::spawn).collect();
         for (node, listening) in nodes.iter().zip(started) {
+            if intruders.contains(&node.node_id) {
+                continue;
+            }
             assert!(
                 listening.recv_timeout(START_TIMEOUT).is_ok(),
                 "node {} did not start listening within {START_TIMEOUT:?}",
@@ -193,6 +213,13 @@ impl ClusterNode {
         );
     }
 
+    /// Whether the node has logged a line containing `needle`.
+    pub fn logged(&self, needle: &str) -> bool {
+        self.logs
+            .lock()
+            .is_ok_and(|lines| lines.iter().any(|l| l.contains(needle)))
+    }
+
     pub fn meta_properties(&self) -> String {
         std::fs::read_to_string(self.dir.join("meta.properties")).expect("meta.properties")
     }
@@ -221,10 +248,14 @@ impl ClusterNode {
         let stderr = child.stderr.take().expect("stderr");
         let node_id = self.node_id;
         let ready = self.role.ready_line();
+        let logs = self.logs.clone();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[node {node_id}] {line}");
+                if let Ok(mut logs) = logs.lock() {
+                    logs.push(line.clone());
+                }
                 if line.contains(ready) {
                     let _ = tx.send(());
                 }
