@@ -56,6 +56,13 @@ async fn broker_only_nodes_observe_a_quorum_of_controller_only_nodes_and_serve_c
     let observers: BTreeSet<i32> = partition.observers.iter().map(|v| v.replica_id.0).collect();
     assert_eq!(voters, BTreeSet::from([1, 2, 3]));
     assert_eq!(observers, BTreeSet::from([4, 5]));
+    // Asked of a broker, the answer is the active controller's: it knows how far every replica has the log.
+    assert!(partition.high_watermark > 0);
+    assert!(partition
+        .current_voters
+        .iter()
+        .chain(&partition.observers)
+        .all(|r| r.log_end_offset > 0));
 
     // Created through a broker (forwarded to the active controller), placed on both brokers.
     create_topic(&four, "observed", 4, 2).await?;

@@ -107,7 +107,7 @@ impl From<Fatal<NodeId>> for QuorumError {
 
 /// The metadata quorum's state, as KRaft's DescribeQuorum reports it. Offsets are Raft log
 /// positions (next index), the closest thing openraft has to KRaft's metadata log offsets.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QuorumStatus {
     pub leader_id: Option<BrokerId>,
     /// The Raft term.
@@ -118,7 +118,7 @@ pub struct QuorumStatus {
     pub observers: Vec<QuorumReplica>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QuorumReplica {
     pub replica_id: BrokerId,
     pub log_end_offset: i64,
@@ -293,38 +293,20 @@ impl MetadataQuorum {
         leader.and_then(BrokerId::from_node_id)
     }
 
-    /// The quorum as DescribeQuorum reports it, from openraft's metrics. Replication progress is
-    /// known only on the leader; elsewhere the voters are listed with unknown offsets (-1).
+    /// The quorum as this node sees it (see [`status_of`]).
     pub fn status(&self) -> QuorumStatus {
-        let metrics = self.node.raft.metrics().borrow().clone();
-        let next_offset = |log_id: Option<&openraft::LogId<NodeId>>| {
-            log_id.map_or(0, |id| i64::try_from(id.index + 1).unwrap_or(i64::MAX))
-        };
-        let replication = metrics.replication.clone().unwrap_or_default();
-        let replica = |id: NodeId| {
-            let broker = BrokerId::from_node_id(id)?;
-            let log_end_offset = if id == metrics.id {
-                metrics
-                    .last_log_index
-                    .map_or(0, |i| i64::try_from(i + 1).unwrap_or(i64::MAX))
-            } else {
-                match replication.get(&id) {
-                    Some(matched) => next_offset(matched.as_ref()),
-                    None => -1,
-                }
-            };
-            Some(QuorumReplica {
-                replica_id: broker,
-                log_end_offset,
-            })
-        };
-        let membership = metrics.membership_config.membership();
-        QuorumStatus {
-            leader_id: metrics.current_leader.and_then(BrokerId::from_node_id),
-            leader_epoch: i32::try_from(metrics.current_term).unwrap_or(i32::MAX),
-            high_watermark: next_offset(metrics.last_applied.as_ref()),
-            voters: membership.voter_ids().filter_map(replica).collect(),
-            observers: membership.learner_ids().filter_map(replica).collect(),
+        status_of(&self.node.raft)
+    }
+
+    /// The quorum as its leader sees it (every voter's and observer's progress): asked of the active controller
+    /// when that is another node, this node's own view if it cannot be reached.
+    pub async fn describe(&self) -> QuorumStatus {
+        if self.leader_id().and_then(BrokerId::to_node_id) == Some(self.node.node_id) {
+            return self.status();
+        }
+        match self.node.channel.describe_quorum().await {
+            Ok(status) => status,
+            Err(_) => self.status(),
         }
     }
 
@@ -530,6 +512,41 @@ impl MetadataQuorum {
             let _ =
                 tokio::time::timeout(self.node.timeouts.retry_backoff(), metrics.changed()).await;
         }
+    }
+}
+
+/// The quorum as this node's openraft metrics show it. Replication progress is known only on the leader;
+/// elsewhere the replicas are listed with unknown offsets (-1).
+pub(crate) fn status_of(raft: &Raft) -> QuorumStatus {
+    let metrics = raft.metrics().borrow().clone();
+    let next_offset = |log_id: Option<&openraft::LogId<NodeId>>| {
+        log_id.map_or(0, |id| i64::try_from(id.index + 1).unwrap_or(i64::MAX))
+    };
+    let replication = metrics.replication.clone().unwrap_or_default();
+    let replica = |id: NodeId| {
+        let broker = BrokerId::from_node_id(id)?;
+        let log_end_offset = if id == metrics.id {
+            metrics
+                .last_log_index
+                .map_or(0, |i| i64::try_from(i + 1).unwrap_or(i64::MAX))
+        } else {
+            match replication.get(&id) {
+                Some(matched) => next_offset(matched.as_ref()),
+                None => -1,
+            }
+        };
+        Some(QuorumReplica {
+            replica_id: broker,
+            log_end_offset,
+        })
+    };
+    let membership = metrics.membership_config.membership();
+    QuorumStatus {
+        leader_id: metrics.current_leader.and_then(BrokerId::from_node_id),
+        leader_epoch: i32::try_from(metrics.current_term).unwrap_or(i32::MAX),
+        high_watermark: next_offset(metrics.last_applied.as_ref()),
+        voters: membership.voter_ids().filter_map(replica).collect(),
+        observers: membership.learner_ids().filter_map(replica).collect(),
     }
 }
 

@@ -1,6 +1,6 @@
-//! DescribeQuorum (key 55): the metadata quorum (`__cluster_metadata-0`) from openraft's metrics: leader, epoch
-//! (the Raft term), high watermark, voters and observers (broker-only nodes) with their log end offsets (known on
-//! the leader; -1 elsewhere), and (v2) the voters' controller endpoints. The fetch and caught-up timestamps are
+//! DescribeQuorum (key 55): the metadata quorum (`__cluster_metadata-0`) as the active controller's openraft
+//! metrics show it (asked of it when it is another node, as Kafka's brokers forward DescribeQuorum): leader, epoch
+//! (the Raft term), high watermark, voters and observers (broker-only nodes) with their log end offsets, and (v2) the voters' controller endpoints. The fetch and caught-up timestamps are
 //! not tracked (-1).
 //! Any other partition gets UNKNOWN_TOPIC_OR_PARTITION, as in Kafka.
 
@@ -19,12 +19,12 @@ use ferrite_raft::QuorumReplica;
 
 const METADATA_TOPIC: &str = "__cluster_metadata";
 
-pub fn handle(
+pub async fn handle(
     apis: &Arc<KafkaApis>,
     version: i16,
     request: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
-    let status = apis.quorum.status();
+    let status = apis.quorum.describe().await;
     let topics = request
         .topics
         .into_iter()

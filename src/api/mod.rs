@@ -267,9 +267,9 @@ fn handle(
         RequestKind::DescribeLogDirs(request) => now(R::DescribeLogDirs(
             describe_log_dirs::handle(&apis, version, request),
         )),
-        RequestKind::DescribeQuorum(request) => now(R::DescribeQuorum(describe_quorum::handle(
-            &apis, version, request,
-        ))),
+        RequestKind::DescribeQuorum(request) => later(async move {
+            R::DescribeQuorum(describe_quorum::handle(&apis, version, request).await)
+        }),
         RequestKind::FindCoordinator(request) => later(async move {
             R::FindCoordinator(find_coordinator::handle(&apis, version, request).await)
         }),

@@ -25,6 +25,7 @@ use crate::controller::{
 };
 use crate::ids::{BrokerEpoch, BrokerId};
 use crate::network::PeerConnection;
+use crate::quorum::QuorumStatus;
 use crate::raft_types::{NodeId, Raft};
 use crate::record::MetadataListener;
 use crate::timeouts::QuorumTimeouts;
@@ -55,6 +56,8 @@ pub(crate) enum ControllerRequest {
     AllocateProducerIds {
         broker_id: BrokerId,
     },
+    /// Kafka's DescribeQuorum, which brokers forward to the active controller.
+    DescribeQuorum,
     /// Not Kafka's: a broker-only node asks to follow the metadata log (see `QuorumController::add_observer`).
     AddObserver {
         broker_id: BrokerId,
@@ -74,6 +77,7 @@ pub(crate) enum ControllerResponse {
     BrokerHeartbeat(Result<BrokerHeartbeatReply, ControllerError>),
     AllocateProducerIds(Result<ProducerIdBlock, ControllerError>),
     AddObserver(Result<(), ControllerError>),
+    DescribeQuorum(QuorumStatus),
 }
 
 /// A forwarded request's answer, with how far the controller's log was applied if the request wrote to it.
@@ -133,6 +137,9 @@ pub(crate) async fn handle(
             ControllerResponse::AllocateProducerIds(sendable(
                 controller.allocate_producer_ids(broker_id).await,
             ))
+        }
+        ControllerRequest::DescribeQuorum => {
+            ControllerResponse::DescribeQuorum(crate::quorum::status_of(&controller.raft))
         }
         ControllerRequest::AddObserver { broker_id, address } => ControllerResponse::AddObserver(
             sendable(controller.add_observer(broker_id, address).await),
@@ -293,6 +300,20 @@ impl ControllerChannel {
             .await?
         {
             ControllerResponse::AllocateProducerIds(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The quorum as the active controller sees it.
+    pub(crate) async fn describe_quorum(&self) -> Result<QuorumStatus, ControllerError> {
+        match self
+            .send(
+                ControllerRequest::DescribeQuorum,
+                self.shared.timeouts.request_timeout(),
+            )
+            .await?
+        {
+            ControllerResponse::DescribeQuorum(status) => Ok(status),
             other => Err(unexpected(other)),
         }
     }
