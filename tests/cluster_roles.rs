@@ -62,7 +62,9 @@ async fn broker_only_nodes_observe_a_quorum_of_controller_only_nodes_and_serve_c
         .current_voters
         .iter()
         .chain(&partition.observers)
-        .all(|r| r.log_end_offset > 0));
+        .all(|r| r.log_end_offset > 0
+            && r.last_fetch_timestamp > 0
+            && r.last_caught_up_timestamp > 0));
 
     // Created through a broker (forwarded to the active controller), placed on both brokers.
     create_topic(&four, "observed", 4, 2).await?;

@@ -1,8 +1,8 @@
 //! The client side of the CONTROLLER listener's RPCs: one pooled TCP connection per peer, re-dialled after any
 //! error, opened with the cluster handshake, every call bounded by its deadline.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use openraft::error::{
@@ -22,8 +22,45 @@ use crate::controller::channel::{ControllerReply, ControllerRequest};
 use crate::raft_types::{LogId, MetadataLog, NodeId};
 use crate::rpc::{encode_frame, read_frame, write_frame, RaftRequest, RaftResponse, RpcError};
 
+/// When the leader last heard from each peer (a successful AppendEntries, heartbeats included) and when the peer
+/// last held every committed entry: DescribeQuorum's last fetch and last caught-up timestamps, in ms since the
+/// epoch. Openraft pushes where KRaft's followers fetch, so "fetch" here is the leader's successful push.
+#[derive(Debug, Default)]
+pub(crate) struct PeerContacts {
+    by_peer: Mutex<HashMap<NodeId, PeerContact>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PeerContact {
+    pub(crate) last_fetch_ms: i64,
+    pub(crate) last_caught_up_ms: i64,
+}
+
+impl PeerContacts {
+    pub(crate) fn get(&self, peer: NodeId) -> Option<PeerContact> {
+        self.by_peer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&peer)
+            .copied()
+    }
+
+    fn record(&self, peer: NodeId, caught_up: bool) {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let mut by_peer = self.by_peer.lock().unwrap_or_else(PoisonError::into_inner);
+        let contact = by_peer.entry(peer).or_default();
+        contact.last_fetch_ms = now_ms;
+        if caught_up {
+            contact.last_caught_up_ms = now_ms;
+        }
+    }
+}
+
 pub(crate) struct TcpNetworkFactory {
     node_id: NodeId,
+    contacts: Arc<PeerContacts>,
     cluster_id: Arc<str>,
     /// `controller.quorum.request.timeout.ms`: dialling a peer that is down fails this fast, so openraft backs off.
     connect_timeout: Duration,
@@ -38,9 +75,11 @@ impl TcpNetworkFactory {
         cluster_id: Arc<str>,
         voters: BTreeMap<NodeId, String>,
         connect_timeout: Duration,
+        contacts: Arc<PeerContacts>,
     ) -> TcpNetworkFactory {
         TcpNetworkFactory {
             node_id,
+            contacts,
             cluster_id,
             connect_timeout,
             voters: Arc::new(voters),
@@ -57,13 +96,15 @@ impl RaftNetworkFactory<MetadataLog> for TcpNetworkFactory {
             .get(&target)
             .cloned()
             .unwrap_or_else(|| node.addr.clone());
-        PeerConnection::new(
+        let mut connection = PeerConnection::new(
             self.node_id,
             target,
             addr,
             self.cluster_id.clone(),
             self.connect_timeout,
-        )
+        );
+        connection.contacts = Some(self.contacts.clone());
+        connection
     }
 }
 
@@ -74,6 +115,8 @@ pub(crate) struct PeerConnection {
     cluster_id: Arc<str>,
     connect_timeout: Duration,
     stream: Option<BufStream<TcpStream>>,
+    /// Where a replication stream notes its successes; `None` for other uses of a connection.
+    contacts: Option<Arc<PeerContacts>>,
 }
 
 /// Why one call failed, before it is phrased as openraft's error.
@@ -98,6 +141,7 @@ impl PeerConnection {
             cluster_id,
             connect_timeout,
             stream: None,
+            contacts: None,
         }
     }
 
@@ -222,6 +266,14 @@ impl RaftNetwork<MetadataLog> for PeerConnection {
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
         let ttl = option.hard_ttl();
         let entries = rpc.entries.len();
+        // After a full success the peer holds everything up to the last entry sent (or the previous one, for a
+        // heartbeat): caught up if that covers what the leader has committed.
+        let sent_up_to = rpc
+            .entries
+            .last()
+            .map(|e| e.log_id.index)
+            .or(rpc.prev_log_id.map(|id| id.index));
+        let caught_up = rpc.leader_commit.map(|id| id.index) <= sent_up_to;
         let frame = match encode_frame(&RaftRequest::AppendEntries(rpc)) {
             Ok(frame) => frame,
             // openraft retries with fewer entries per request.
@@ -234,7 +286,13 @@ impl RaftNetwork<MetadataLog> for PeerConnection {
             Err(e) => return Err(RPCError::Network(NetworkError::new(&e))),
         };
         match self.call(&frame, ttl).await {
-            Ok(RaftResponse::AppendEntries(result)) => result.map_err(|e| self.remote(e)),
+            Ok(RaftResponse::AppendEntries(result)) => {
+                if let (Ok(response), Some(contacts)) = (&result, &self.contacts) {
+                    let success = matches!(response, AppendEntriesResponse::Success);
+                    contacts.record(self.target, success && caught_up);
+                }
+                result.map_err(|e| self.remote(e))
+            }
             Ok(_) => Err(RPCError::Network(NetworkError::new(
                 &RpcError::UnexpectedResponse,
             ))),

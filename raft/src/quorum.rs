@@ -16,7 +16,7 @@ use crate::controller::channel::ControllerChannel;
 use crate::controller::{ControllerError, QuorumController, SharedState};
 use crate::ids::BrokerId;
 use crate::log_store::{LogStoreError, RedbLogStore};
-use crate::network::{PeerConnection, TcpNetworkFactory};
+use crate::network::{PeerConnection, PeerContacts, TcpNetworkFactory};
 use crate::raft_types::{NodeId, Raft};
 use crate::record::MetadataListener;
 use crate::rpc_server::{RpcServer, RpcTarget};
@@ -122,6 +122,12 @@ pub struct QuorumStatus {
 pub struct QuorumReplica {
     pub replica_id: BrokerId,
     pub log_end_offset: i64,
+    /// When the leader last heard from it, ms since the epoch; -1 when unknown (not asked of the leader).
+    #[serde(default)]
+    pub last_fetch_timestamp: i64,
+    /// When it last held every committed entry; -1 when unknown.
+    #[serde(default)]
+    pub last_caught_up_timestamp: i64,
 }
 
 /// A handle on this node's member of the metadata quorum; clones share it.
@@ -200,11 +206,13 @@ impl MetadataQuorum {
         let timeouts = config.timeouts;
         let raft_config = raft_config(config.snapshot_after_entries, &timeouts)?;
         let cluster_id: Arc<str> = config.cluster_id.into();
+        let contacts = Arc::new(PeerContacts::default());
         let network = TcpNetworkFactory::new(
             node_id,
             cluster_id.clone(),
             voters.clone(),
             timeouts.request_timeout(),
+            contacts.clone(),
         );
         let raft = Raft::new(
             node_id,
@@ -220,6 +228,7 @@ impl MetadataQuorum {
             listener.clone(),
             config.config_schema,
             config.broker_session_timeout,
+            contacts,
         ));
         let rpc_server = config.listener.map(|listener| {
             let target = RpcTarget {
@@ -295,7 +304,7 @@ impl MetadataQuorum {
 
     /// The quorum as this node sees it (see [`status_of`]).
     pub fn status(&self) -> QuorumStatus {
-        status_of(&self.node.raft)
+        status_of(&self.node.raft, &self.node.controller.contacts)
     }
 
     /// The quorum as its leader sees it (every voter's and observer's progress): asked of the active controller
@@ -517,7 +526,10 @@ impl MetadataQuorum {
 
 /// The quorum as this node's openraft metrics show it. Replication progress is known only on the leader;
 /// elsewhere the replicas are listed with unknown offsets (-1).
-pub(crate) fn status_of(raft: &Raft) -> QuorumStatus {
+pub(crate) fn status_of(raft: &Raft, contacts: &PeerContacts) -> QuorumStatus {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let metrics = raft.metrics().borrow().clone();
     let next_offset = |log_id: Option<&openraft::LogId<NodeId>>| {
         log_id.map_or(0, |id| i64::try_from(id.index + 1).unwrap_or(i64::MAX))
@@ -535,9 +547,19 @@ pub(crate) fn status_of(raft: &Raft) -> QuorumStatus {
                 None => -1,
             }
         };
+        // The leader itself is current by definition, as in Kafka; the others as their replication last went.
+        let (last_fetch_timestamp, last_caught_up_timestamp) = if id == metrics.id {
+            (now_ms, now_ms)
+        } else {
+            contacts
+                .get(id)
+                .map_or((-1, -1), |c| (c.last_fetch_ms, c.last_caught_up_ms))
+        };
         Some(QuorumReplica {
             replica_id: broker,
             log_end_offset,
+            last_fetch_timestamp,
+            last_caught_up_timestamp,
         })
     };
     let membership = metrics.membership_config.membership();

@@ -1,7 +1,8 @@
 //! DescribeQuorum (key 55): the metadata quorum (`__cluster_metadata-0`) as the active controller's openraft
 //! metrics show it (asked of it when it is another node, as Kafka's brokers forward DescribeQuorum): leader, epoch
-//! (the Raft term), high watermark, voters and observers (broker-only nodes) with their log end offsets, and (v2) the voters' controller endpoints. The fetch and caught-up timestamps are
-//! not tracked (-1).
+//! (the Raft term), high watermark, voters and observers (broker-only nodes) with their log end offsets and last
+//! fetch and caught-up timestamps (the leader's last successful push to each), and (v2) the voters' controller
+//! endpoints.
 //! Any other partition gets UNKNOWN_TOPIC_OR_PARTITION, as in Kafka.
 
 use std::sync::Arc;
@@ -49,8 +50,8 @@ pub async fn handle(
                                 ReplicaState::default()
                                     .with_replica_id(WireBrokerId(v.replica_id.0))
                                     .with_log_end_offset(v.log_end_offset)
-                                    .with_last_fetch_timestamp(-1)
-                                    .with_last_caught_up_timestamp(-1)
+                                    .with_last_fetch_timestamp(v.last_fetch_timestamp)
+                                    .with_last_caught_up_timestamp(v.last_caught_up_timestamp)
                             })
                             .collect()
                     };

@@ -138,9 +138,9 @@ pub(crate) async fn handle(
                 controller.allocate_producer_ids(broker_id).await,
             ))
         }
-        ControllerRequest::DescribeQuorum => {
-            ControllerResponse::DescribeQuorum(crate::quorum::status_of(&controller.raft))
-        }
+        ControllerRequest::DescribeQuorum => ControllerResponse::DescribeQuorum(
+            crate::quorum::status_of(&controller.raft, &controller.contacts),
+        ),
         ControllerRequest::AddObserver { broker_id, address } => ControllerResponse::AddObserver(
             sendable(controller.add_observer(broker_id, address).await),
         ),

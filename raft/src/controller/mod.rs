@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::ids::{BrokerEpoch, BrokerId, PartitionIndex, TopicId};
+use crate::network::PeerContacts;
 use crate::quorum::QuorumError;
 use crate::raft_types::{NodeId, Raft};
 use crate::record::{MetadataListener, MetadataRecord};
@@ -172,6 +173,8 @@ pub struct QuorumController {
     writes: Mutex<usize>,
     /// Broker sessions, kept while this node leads.
     heartbeats: std::sync::Mutex<BrokerHeartbeats>,
+    /// When this node, leading, last reached each peer (DescribeQuorum's timestamps).
+    pub(crate) contacts: Arc<PeerContacts>,
 }
 
 impl QuorumController {
@@ -181,6 +184,7 @@ impl QuorumController {
         listener: Arc<dyn MetadataListener>,
         schema: Arc<dyn admin::ConfigSchema>,
         broker_session_timeout: Duration,
+        contacts: Arc<PeerContacts>,
     ) -> QuorumController {
         // Kafka starts placement at a random broker so that restarts do not pile the first
         // partitions of every new topic onto the same broker.
@@ -192,6 +196,7 @@ impl QuorumController {
             schema,
             writes: Mutex::new(start),
             heartbeats: std::sync::Mutex::new(BrokerHeartbeats::new(broker_session_timeout)),
+            contacts,
         }
     }
 
