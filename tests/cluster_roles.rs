@@ -132,5 +132,28 @@ async fn broker_only_nodes_observe_a_quorum_of_controller_only_nodes_and_serve_c
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     create_topic(&five, "after-controller-failover", 2, 2).await?;
+
+    // A broker-only node killed and restarted on its directory follows the log again and serves its partitions.
+    cluster.node(4).kill();
+    cluster.node(4).restart();
+    let topics = metadata(&four).topics;
+    assert!(topics
+        .iter()
+        .any(|t| t.name.as_ref().map(|n| n.as_str()) == Some("after-controller-failover")));
+    let consumer: BaseConsumer = cluster.nodes[3]
+        .client_config()
+        .set("group.id", "observed-readers-again")
+        .create()?;
+    consumer.assign(&assignment)?;
+    let mut again = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while again < 40 && Instant::now() < deadline {
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            if message.is_ok() {
+                again += 1;
+            }
+        }
+    }
+    assert_eq!(again, 40, "every record is still there after the restart");
     Ok(())
 }
