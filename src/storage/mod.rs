@@ -31,6 +31,7 @@
 pub mod batch;
 pub mod checkpoint;
 mod cleaner;
+pub mod leader_epoch;
 mod log;
 pub mod meta_properties;
 pub mod offset_index;
