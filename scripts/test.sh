@@ -72,3 +72,6 @@ compat-tests/python/run.sh -q -p no:logging
 
 step "compat-tests/librdkafka (librdkafka's own suite, tests.allow)"
 compat-tests/librdkafka/run.sh
+
+step "compat-tests/librdkafka on a three-node cluster (tests.cluster.allow)"
+LIBRDKAFKA_BROKERS=3 compat-tests/librdkafka/run.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# librdkafka's own integration suite against a Ferrite node.
+# librdkafka's own integration suite against a Ferrite node, or a three-node Ferrite cluster.
 #
 #   run.sh                 build (cached), run every test in tests.allow; fail if any of them fails
 #   run.sh NAME...         run just these tests (full names, e.g. 0001_multiobj), allowed or not
@@ -14,6 +14,14 @@
 # Environment: FERRITE_BIN (default: target/debug/ferrite, built if needed), TEST_TIMEOUT_S (outer timeout per test,
 # default 300), LIBRDKAFKA_KEEP_LOGS=1 (keep the broker's data and logs), LIBRDKAFKA_FULL=1 (not quick mode),
 # SUBTESTS=x (librdkafka's own: only subtests whose name contains x), SUBTESTS_SKIP=x,y (ours: not those).
+#
+# Cluster mode: LIBRDKAFKA_BROKERS=3 starts three combined ferrite processes instead of one (broker and controller
+# each, node ids 1 to 3, one quorum, one cluster id, the single node's flags plus, as in librdkafka's reference
+# cluster, default.replication.factor=3 and broker.rack=RACK<id>), gives librdkafka all three as bootstrap servers
+# (test.conf's bootstrap.servers, BROKERS) and stops them all at the end (SIGTERM, SIGKILL after 15 s). Every mode
+# above works the same, but `run.sh` alone runs tests.cluster.allow instead of tests.allow (whose skip= options still
+# apply to tests that list does not name), and results and logs go to target/librdkafka/results-cluster-*.tsv and
+# logs-cluster/. Without LIBRDKAFKA_BROKERS (or with 1) nothing changes.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,6 +43,7 @@ TEST_TIMEOUT_S=${TEST_TIMEOUT_S:-300}
 # in tests.allow (one whose subtests are all marked slow) always runs in full mode.
 QUICK=-Q
 if [[ "${LIBRDKAFKA_FULL:-0}" == 1 ]]; then QUICK=; fi
+BROKER_COUNT=${LIBRDKAFKA_BROKERS:-1}
 
 say() { printf '[librdkafka] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -46,7 +55,7 @@ case "${1:-}" in
 --list) mode=list ;;
 --build) mode=build ;;
 -h | --help)
-    sed -n '2,17p' "$0"
+    sed -n '2,24p' "$0"
     exit 0
     ;;
 "") ;;
@@ -55,6 +64,7 @@ case "${1:-}" in
     requested=("$@")
     ;;
 esac
+[[ $BROKER_COUNT =~ ^[1-9]$ ]] || die "LIBRDKAFKA_BROKERS=$BROKER_COUNT: a number of brokers from 1 to 9 (3 for the cluster)"
 
 # --- Debian packages the build needs --------------------------------------------------------------------------------
 install_packages() {
@@ -142,7 +152,8 @@ fi
 ferrite_bin() {
     if [[ -n "${FERRITE_BIN:-}" ]]; then
         [[ -x "$FERRITE_BIN" ]] || die "FERRITE_BIN=$FERRITE_BIN is not executable"
-        echo "$FERRITE_BIN"
+        # Absolute: bin/ferrite-admin (KAFKA_PATH's kafka-*.sh) runs it too, from test-runner's directory.
+        echo "$(cd "$(dirname "$FERRITE_BIN")" && pwd)/$(basename "$FERRITE_BIN")"
         return
     fi
     cargo build --quiet -p ferrite --bin ferrite >&2
@@ -152,13 +163,29 @@ ferrite_bin() {
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ferrite-librdkafka.XXXXXX")
 declare -A BROKER_PID=() BROKER_ADDR=()
 TEST_PID=
-cleanup() {
-    local s
-    [[ -z $TEST_PID ]] || kill -TERM "$TEST_PID" 2>/dev/null || true
-    for s in "${!BROKER_PID[@]}"; do
-        kill -TERM "${BROKER_PID[$s]}" 2>/dev/null || true
-        wait "${BROKER_PID[$s]}" 2>/dev/null || true
+# BROKER_PID[scenario] holds the scenario's broker pids (one, or one per cluster node), BROKER_ADDR its bootstrap list.
+# Stops the brokers of the scenarios named: SIGTERM to all at once, then SIGKILL to any still running after 15 s.
+stop_brokers() {
+    local pid pids=() s i
+    for s in "$@"; do
+        pids+=(${BROKER_PID[$s]:-})
+        unset "BROKER_PID[$s]"
     done
+    ((${#pids[@]})) || return 0
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for i in $(seq 1 150); do
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && break; pid=; done
+        [[ -n $pid ]] || break
+        sleep 0.1
+    done
+    for pid in "${pids[@]}"; do
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
+cleanup() {
+    [[ -z $TEST_PID ]] || kill -TERM "$TEST_PID" 2>/dev/null || true
+    stop_brokers "${!BROKER_PID[@]}"
     if [[ "${LIBRDKAFKA_KEEP_LOGS:-0}" == 1 ]]; then say "broker data and logs kept in $RUN_DIR"; else rm -rf "$RUN_DIR"; fi
 }
 trap cleanup EXIT
@@ -194,9 +221,71 @@ EOF
     say "ferrite ($scenario scenario) on $addr, pid $pid"
 }
 
+# Cluster mode: starts (or restarts) BROKER_COUNT combined nodes for a scenario, each in $RUN_DIR/SCENARIO/node-N,
+# with the flags start_broker passes plus the cluster's. Every node must run before any finishes starting.
+start_cluster() {
+    local scenario=$1 dir="$RUN_DIR/$1" n ports id voters="" flags=() pids=() addrs=() i addr
+    mkdir -p "$dir"
+    # Free ports (client and controller per node), all bound at once so that they differ, then released.
+    ports=($(python3 -c 'import socket, sys
+s = [socket.socket() for _ in range(int(sys.argv[1]))]
+for x in s: x.bind(("127.0.0.1", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))' $((2 * BROKER_COUNT)))) || die "python3 is needed to pick free ports"
+    id=$("$FERRITE" random-uuid)
+    # librdkafka's reference cluster (tests/cluster_testing.py): replication factor min(brokers, 3), a rack per broker.
+    local rf=$((BROKER_COUNT < 3 ? BROKER_COUNT : 3))
+    for n in $(seq 1 "$BROKER_COUNT"); do voters+="${voters:+,}$n@127.0.0.1:${ports[2 * n - 1]}"; done
+    for n in $(seq 1 "$BROKER_COUNT"); do
+        flags=("--node.id=$n" --process.roles=broker,controller
+            "--listeners=PLAINTEXT://127.0.0.1:${ports[2 * n - 2]},CONTROLLER://127.0.0.1:${ports[2 * n - 1]}"
+            "--controller.quorum.voters=$voters" "--log.dirs=$dir/node-$n/data" "--cluster.id=$id"
+            "--broker.rack=RACK$n" --num.partitions=4 "--default.replication.factor=$rf")
+        [[ $scenario == noautocreate ]] && flags+=(--auto.create.topics.enable=false)
+        if grep -qa 'group.initial.rebalance.delay.ms' "$FERRITE"; then flags+=(--group.initial.rebalance.delay.ms=100); fi
+        mkdir -p "$dir/node-$n"
+        "$FERRITE" "${flags[@]}" >>"$dir/node-$n/ferrite.log" 2>&1 &
+        pids+=($!)
+        addrs+=("127.0.0.1:${ports[2 * n - 2]}")
+    done
+    BROKER_PID[$scenario]="${pids[*]}"
+    for n in $(seq 1 "$BROKER_COUNT"); do
+        for i in $(seq 1 600); do
+            addr=$(grep -a 'ferrite is listening' "$dir/node-$n/ferrite.log" 2>/dev/null | tail -1 || true)
+            [[ -n $addr ]] && break
+            if ! kill -0 "${pids[n - 1]}" 2>/dev/null; then
+                tail -20 "$dir/node-$n/ferrite.log" >&2
+                stop_brokers "$scenario"
+                die "ferrite node $n exited during start-up"
+            fi
+            sleep 0.1
+        done
+        [[ -n $addr ]] || { stop_brokers "$scenario"; die "ferrite node $n was not listening within 60 s"; }
+    done
+    BROKER_ADDR[$scenario]=$(IFS=,; echo "${addrs[*]}")
+    cat >"$dir/test.conf" <<EOF
+bootstrap.servers=${BROKER_ADDR[$scenario]}
+broker.address.family=v4
+test.topic.random=true
+test.timeout.multiplier=2
+EOF
+    say "ferrite cluster ($scenario scenario) of $BROKER_COUNT nodes on ${BROKER_ADDR[$scenario]}, pids ${pids[*]}"
+}
+
+# The scenario's brokers all run (a cluster with a dead node counts as down).
+brokers_alive() {
+    local pid
+    [[ -n "${BROKER_PID[$1]:-}" ]] || return 1
+    for pid in ${BROKER_PID[$1]}; do kill -0 "$pid" 2>/dev/null || return 1; done
+}
+
 broker_for() {
     local scenario=$1
-    if [[ -z "${BROKER_PID[$scenario]:-}" ]] || ! kill -0 "${BROKER_PID[$scenario]}" 2>/dev/null; then
+    if ((BROKER_COUNT > 1)); then
+        if ! brokers_alive "$scenario"; then
+            [[ -z "${BROKER_PID[$scenario]:-}" ]] || stop_brokers "$scenario"
+            start_cluster "$scenario"
+        fi
+    elif [[ -z "${BROKER_PID[$scenario]:-}" ]] || ! kill -0 "${BROKER_PID[$scenario]}" 2>/dev/null; then
         start_broker "$scenario"
     fi
 }
@@ -238,7 +327,20 @@ run_test() {
             state=VACUOUS
         fi
     fi
-    if ! kill -0 "${BROKER_PID[$scenario]}" 2>/dev/null; then
+    if ((BROKER_COUNT > 1)); then
+        if ! brokers_alive "$scenario"; then
+            local n=0 pid
+            for pid in ${BROKER_PID[$scenario]}; do
+                n=$((n + 1))
+                kill -0 "$pid" 2>/dev/null && continue
+                echo "ferrite node $n died during $name; see its log below" >>"$log"
+                tail -50 "$dir/node-$n/ferrite.log" >>"$log"
+            done
+            state="$state(BROKER-DIED)"
+            # The next test gets a whole new cluster.
+            stop_brokers "$scenario"
+        fi
+    elif ! kill -0 "${BROKER_PID[$scenario]}" 2>/dev/null; then
         echo "ferrite died during $name; see its log below" >>"$log"
         tail -50 "$dir/ferrite.log" >>"$log"
         state="$state(BROKER-DIED)"
@@ -253,27 +355,39 @@ if [[ $mode == build ]]; then
     exit 0
 fi
 FERRITE=$(ferrite_bin)
+[[ -z "${FERRITE_BIN:-}" ]] || export FERRITE_BIN=$FERRITE
 build_librdkafka
 
 declare -A SCENARIO=()
 while read -r name _flags scenario; do SCENARIO[$name]=$scenario; done < <(test_table)
 
-# tests.allow's options. `skip=` applies whenever the test runs (a sweep or a named run too: the subtests it names
-# need features Ferrite lacks); `full` applies to the allow-list run (named runs follow LIBRDKAFKA_FULL).
+# The allow list: tests.allow, or tests.cluster.allow in cluster mode.
+ALLOW=tests.allow
+((BROKER_COUNT == 1)) || ALLOW=tests.cluster.allow
+[[ -f "$here/$ALLOW" ]] || die "no $ALLOW"
+# The allow lists' options. `skip=` applies whenever the test runs (a sweep or a named run too: the subtests it names
+# need features Ferrite lacks); `full` applies to the allow-list run (named runs follow LIBRDKAFKA_FULL). In cluster
+# mode tests.allow's skip= options apply too, unless tests.cluster.allow names the test; its `full` marks do not.
 declare -A FULL=() SKIP=()
-while read -r name options; do
-    for option in $options; do
-        case $option in
-        full) [[ $mode != allow ]] || FULL[$name]=1 ;;
-        skip=*) SKIP[$name]=${option#skip=} ;;
-        *) die "tests.allow: unknown option $option for $name" ;;
-        esac
-    done
-done < <(sed 's/#.*//' "$here/tests.allow" | awk 'NF > 1')
+read_options() {
+    local list=$1 run=$2 name options option
+    while read -r name options; do
+        unset "SKIP[$name]"
+        for option in $options; do
+            case $option in
+            full) [[ $mode != allow || $run == 0 ]] || FULL[$name]=1 ;;
+            skip=*) SKIP[$name]=${option#skip=} ;;
+            *) die "$list: unknown option $option for $name" ;;
+            esac
+        done
+    done < <(sed 's/#.*//' "$here/$list" | awk 'NF')
+}
+[[ $ALLOW == tests.allow ]] || read_options tests.allow 0
+read_options "$ALLOW" 1
 case $mode in
 allow)
-    mapfile -t tests < <(sed 's/#.*//' "$here/tests.allow" | awk 'NF { print $1 }')
-    ((${#tests[@]})) || die "tests.allow is empty"
+    mapfile -t tests < <(sed 's/#.*//' "$here/$ALLOW" | awk 'NF { print $1 }')
+    ((${#tests[@]})) || die "$ALLOW is empty"
     ;;
 named) tests=("${requested[@]}") ;;
 sweep) mapfile -t tests < <(broker_tests | awk '{ print $1 }') ;;
@@ -283,10 +397,16 @@ for name in "${tests[@]}"; do
 done
 
 LOGS="$root/target/librdkafka/logs"
-mkdir -p "$LOGS"
 RESULTS="$root/target/librdkafka/results-$mode.tsv"
+if ((BROKER_COUNT > 1)); then
+    LOGS="$root/target/librdkafka/logs-cluster"
+    RESULTS="$root/target/librdkafka/results-cluster-$mode.tsv"
+fi
+mkdir -p "$LOGS"
 : >"$RESULTS"
-say "running ${#tests[@]} tests (TEST_KAFKA_VERSION=$TEST_KAFKA_VERSION, ${QUICK:+quick mode, }no sockem); logs in ${LOGS#"$root"/}"
+cluster_note=
+((BROKER_COUNT == 1)) || cluster_note=", $BROKER_COUNT brokers"
+say "running ${#tests[@]} tests (TEST_KAFKA_VERSION=$TEST_KAFKA_VERSION, ${QUICK:+quick mode, }no sockem$cluster_note); logs in ${LOGS#"$root"/}"
 failed=()
 start_all=$SECONDS
 for name in "${tests[@]}"; do
@@ -316,5 +436,9 @@ if ((${#failed[@]})); then
     fi
 fi
 # The closing line CI reads.
-echo "librdkafka: $passed passed, ${#failed[@]} failed"
+if ((BROKER_COUNT == 1)); then
+    echo "librdkafka: $passed passed, ${#failed[@]} failed"
+else
+    echo "librdkafka ($BROKER_COUNT brokers): $passed passed, ${#failed[@]} failed"
+fi
 [[ $mode == sweep ]] || ((${#failed[@]} == 0))
