@@ -75,8 +75,13 @@ async fn three_nodes_form_one_cluster_and_clients_reach_every_node_through_one()
     let cluster = TestCluster::start(3);
     let [one, two, three] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
 
-    // One cluster id, in every directory and in every node's answers; every node lists all three brokers.
+    // One cluster id, in every directory and in every node's answers; every node lists all three brokers (once it
+    // has applied the last one's unfencing, a moment after that one started serving).
     for node in &cluster.nodes {
+        eventually(Duration::from_secs(10), || {
+            live_brokers(&node.addr()) == BTreeSet::from([1, 2, 3])
+        })
+        .ok_or("a node does not list all three brokers")?;
         let properties = node.meta_properties();
         assert!(
             properties.contains(&format!("cluster.id={}", cluster.cluster_id)),
@@ -489,7 +494,10 @@ async fn without_a_quorum_metadata_changes_fail_retriably_and_data_keeps_flowing
 fn a_node_of_another_cluster_is_refused_and_the_others_go_on() -> TestResult {
     let cluster = TestCluster::start_with_intruders(&[Role::Combined; 3], &[3]);
     let one = cluster.nodes[0].addr();
-    assert_eq!(live_brokers(&one), BTreeSet::from([1, 2]));
+    let both = eventually(Duration::from_secs(10), || {
+        live_brokers(&one) == BTreeSet::from([1, 2])
+    });
+    assert!(both.is_some(), "node 1 does not list nodes 1 and 2");
     let refused = eventually(Duration::from_secs(10), || {
         cluster.nodes[..2]
             .iter()

@@ -38,6 +38,10 @@ async fn broker_only_nodes_observe_a_quorum_of_controller_only_nodes_and_serve_c
     let (four, five) = (cluster.nodes[3].addr(), cluster.nodes[4].addr());
 
     // Only the brokers are in Metadata; the controller a client is told of is one it can reach.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metadata(&four).brokers.len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let answer = metadata(&four);
     let brokers: BTreeSet<i32> = answer.brokers.iter().map(|b| b.node_id.0).collect();
     assert_eq!(brokers, BTreeSet::from([4, 5]));
