@@ -25,6 +25,8 @@ use crate::metadata::MetadataLoader;
 
 /// While fenced, heartbeat often: unfencing waits for the next heartbeat after catching up.
 const FENCED_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(50);
+/// How often failing heartbeats are reported while they keep failing.
+const FAILURE_REPORT_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a clean shutdown waits for the controller to fence this broker.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -62,6 +64,8 @@ struct Heartbeater {
     interval: Duration,
     request_timeout: Duration,
     state: watch::Sender<BrokerState>,
+    /// When a failing heartbeat was last reported; `None` while they succeed.
+    last_failure_report: Option<Instant>,
 }
 
 impl BrokerLifecycleManager {
@@ -96,6 +100,7 @@ impl BrokerLifecycleManager {
             interval,
             request_timeout,
             state,
+            last_failure_report: None,
         };
         Ok(BrokerLifecycleManager {
             state: state_rx,
@@ -210,6 +215,9 @@ impl Heartbeater {
             .await
         {
             Ok(reply) => {
+                if self.last_failure_report.take().is_some() {
+                    tracing::info!("heartbeats reach the active controller again");
+                }
                 if !want_shut_down {
                     let state = if reply.is_fenced {
                         BrokerState::Fenced
@@ -248,7 +256,18 @@ impl Heartbeater {
                 false
             }
             Err(error) => {
-                tracing::debug!(%error, "heartbeat failed");
+                // Once when heartbeats start failing, then every so often: the controller fences this broker if
+                // it stays unreachable for broker.session.timeout.ms.
+                let now = Instant::now();
+                if self
+                    .last_failure_report
+                    .is_none_or(|at| now.duration_since(at) >= FAILURE_REPORT_INTERVAL)
+                {
+                    self.last_failure_report = Some(now);
+                    tracing::warn!(%error, "heartbeat to the active controller failed");
+                } else {
+                    tracing::debug!(%error, "heartbeat failed");
+                }
                 false
             }
         }

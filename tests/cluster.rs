@@ -324,6 +324,14 @@ async fn transactions_commit_and_abort_across_partitions_led_by_every_node() -> 
     let cluster = TestCluster::start(3);
     let admin: AdminClient<DefaultClientContext> = cluster.nodes[0].client_config().create()?;
     create_topic(&admin, "txn-spread", 6, 1).await?;
+    // Node 1 answered once it applied the topic; node 3 follows a moment later.
+    eventually(Duration::from_secs(10), || {
+        metadata(&cluster.nodes[2].addr())
+            .topics
+            .iter()
+            .any(|t| t.name.as_ref().map(|n| n.as_str()) == Some("txn-spread"))
+    })
+    .ok_or("txn-spread never reached node 3's metadata")?;
     let answer = metadata(&cluster.nodes[2].addr());
     let leaders: BTreeSet<i32> = answer
         .topics
