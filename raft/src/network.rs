@@ -46,9 +46,7 @@ impl PeerContacts {
     }
 
     fn record(&self, peer: NodeId, caught_up: bool) {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let now_ms = now_ms();
         let mut by_peer = self.by_peer.lock().unwrap_or_else(PoisonError::into_inner);
         let contact = by_peer.entry(peer).or_default();
         contact.last_fetch_ms = now_ms;
@@ -56,6 +54,13 @@ impl PeerContacts {
             contact.last_caught_up_ms = now_ms;
         }
     }
+}
+
+/// Wall-clock milliseconds since the epoch, as DescribeQuorum's timestamps are.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 pub(crate) struct TcpNetworkFactory {

@@ -290,12 +290,6 @@ impl MetadataQuorum {
         &self.node.channel
     }
 
-    /// The offset of the last metadata log entry this node has applied (what a broker heartbeat reports).
-    pub fn applied_offset(&self) -> i64 {
-        let applied = self.node.raft.metrics().borrow().last_applied;
-        applied.map_or(-1, |id| i64::try_from(id.index).unwrap_or(i64::MAX))
-    }
-
     /// The quorum's current leader (the active controller), as far as this node knows.
     pub fn leader_id(&self) -> Option<BrokerId> {
         let leader = self.node.raft.metrics().borrow().current_leader;
@@ -527,9 +521,7 @@ impl MetadataQuorum {
 /// The quorum as this node's openraft metrics show it. Replication progress is known only on the leader;
 /// elsewhere the replicas are listed with unknown offsets (-1).
 pub(crate) fn status_of(raft: &Raft, contacts: &PeerContacts) -> QuorumStatus {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let now_ms = crate::network::now_ms();
     let metrics = raft.metrics().borrow().clone();
     let next_offset = |log_id: Option<&openraft::LogId<NodeId>>| {
         log_id.map_or(0, |id| i64::try_from(id.index + 1).unwrap_or(i64::MAX))
