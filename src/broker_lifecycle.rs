@@ -8,12 +8,15 @@
 //! through unfences it. A heartbeat refused for a stale epoch registers again. On shutdown the broker asks to be
 //! fenced (`want_shut_down`), so that Metadata stops naming it before it goes.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ferrite_raft::{
-    BrokerHeartbeatRequest, BrokerRegistrationRequest, ControllerError, IncarnationId,
-    MetadataQuorum,
+    AlterPartitionRequest, BrokerHeartbeatRequest, BrokerRegistrationRequest, ControllerError,
+    IncarnationId, IsrChange, MetadataQuorum,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -22,6 +25,7 @@ use tokio::time::Instant;
 use crate::config::ClusterConfig;
 use crate::ids::{BrokerEpoch, BrokerId};
 use crate::metadata::MetadataLoader;
+use crate::replica::{AlterPartitionSender, IsrProposal};
 
 /// While fenced, heartbeat often: unfencing waits for the next heartbeat after catching up.
 const FENCED_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(50);
@@ -53,6 +57,7 @@ pub struct BrokerLifecycleManager {
     shut_down: watch::Sender<bool>,
     task: JoinHandle<()>,
     registration_timeout: Duration,
+    isr_sender: Arc<ControllerIsrSender>,
 }
 
 struct Heartbeater {
@@ -61,6 +66,8 @@ struct Heartbeater {
     loader: Arc<MetadataLoader>,
     registration: BrokerRegistrationRequest,
     broker_epoch: BrokerEpoch,
+    /// The same epoch, for the partition leaders' AlterPartition requests.
+    shared_epoch: Arc<AtomicI64>,
     interval: Duration,
     request_timeout: Duration,
     state: watch::Sender<BrokerState>,
@@ -92,11 +99,18 @@ impl BrokerLifecycleManager {
         tracing::info!(broker_id = broker_id.0, %broker_epoch, "registered with the controller");
         let (state, state_rx) = watch::channel(BrokerState::Fenced);
         let (shut_down, shut_down_rx) = watch::channel(false);
+        let shared_epoch = Arc::new(AtomicI64::new(broker_epoch.0));
+        let isr_sender = Arc::new(ControllerIsrSender {
+            quorum: quorum.clone(),
+            broker_id,
+            broker_epoch: shared_epoch.clone(),
+        });
         let heartbeater = Heartbeater {
             quorum,
             loader,
             registration,
             broker_epoch,
+            shared_epoch,
             interval,
             request_timeout,
             state,
@@ -107,7 +121,13 @@ impl BrokerLifecycleManager {
             shut_down,
             task: tokio::spawn(heartbeater.run(shut_down_rx)),
             registration_timeout,
+            isr_sender,
         })
+    }
+
+    /// How this broker's partition leaders send AlterPartition: as this registration, to the active controller.
+    pub fn alter_partition_sender(&self) -> Arc<dyn AlterPartitionSender> {
+        self.isr_sender.clone()
     }
 
     /// Returns once the controller has unfenced this broker.
@@ -250,7 +270,10 @@ impl Heartbeater {
                 )
                 .await
                 {
-                    Ok(epoch) => self.broker_epoch = epoch,
+                    Ok(epoch) => {
+                        self.broker_epoch = epoch;
+                        self.shared_epoch.store(epoch.0, Ordering::Release);
+                    }
                     Err(error) => tracing::warn!(%error, "registering again failed"),
                 }
                 false
@@ -271,5 +294,43 @@ impl Heartbeater {
                 false
             }
         }
+    }
+}
+
+/// AlterPartition to the active controller, in this broker's current registration.
+struct ControllerIsrSender {
+    quorum: MetadataQuorum,
+    broker_id: BrokerId,
+    broker_epoch: Arc<AtomicI64>,
+}
+
+impl AlterPartitionSender for ControllerIsrSender {
+    fn alter_partition(
+        &self,
+        proposal: IsrProposal,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> {
+        let request = AlterPartitionRequest {
+            broker_id: self.broker_id,
+            broker_epoch: BrokerEpoch(self.broker_epoch.load(Ordering::Acquire)),
+            partitions: vec![IsrChange {
+                topic_id: proposal.topic_id,
+                partition: proposal.index,
+                leader_epoch: proposal.leader_epoch,
+                partition_epoch: proposal.partition_epoch,
+                new_isr: proposal.new_isr,
+            }],
+        };
+        let quorum = self.quorum.clone();
+        Box::pin(async move {
+            let results = quorum
+                .channel()
+                .alter_partition(request)
+                .await
+                .map_err(|e| e.to_string())?;
+            match results.into_iter().next().map(|r| r.result) {
+                Some(Ok(_)) | None => Ok(()),
+                Some(Err(error)) => Err(error.to_string()),
+            }
+        })
     }
 }

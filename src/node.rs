@@ -137,6 +137,10 @@ impl Node {
                 broker_session_timeout: std::time::Duration::from_millis(
                     config.cluster.session_timeout_ms,
                 ),
+                // src/config does not parse `auto.leader.rebalance.enable` or the interval yet: Kafka's defaults.
+                leader_imbalance_check_interval: Some(
+                    ferrite_raft::LEADER_IMBALANCE_CHECK_INTERVAL,
+                ),
                 observer_address,
                 timeouts: config.cluster.quorum,
             },
@@ -261,6 +265,8 @@ impl BrokerParts {
             &config.cluster,
         )
         .await?;
+        self.replicas
+            .set_alter_partition_sender(lifecycle.alter_partition_sender());
         lifecycle.wait_unfenced().await?;
         tracing::info!(%cluster_id, node_id = config.node_id.0, %local_addr, advertised = %format!("{host}:{port}"), "ferrite is listening");
 

@@ -73,6 +73,20 @@ impl fmt::Display for LeaderEpoch {
     }
 }
 
+/// A partition's epoch: bumped on every change of its leader, ISR or replicas, so that an AlterPartition built on
+/// an older state is refused (INVALID_UPDATE_VERSION).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct PartitionEpoch(pub i32);
+
+impl fmt::Display for PartitionEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// An offset in a partition log. Raw `i64` only at the codec edge.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,

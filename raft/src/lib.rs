@@ -26,15 +26,24 @@ pub use controller::brokers::{
 };
 pub use controller::channel::ControllerChannel;
 pub use controller::handlers::{validate_topic_name, ProducerIdBlock};
+pub use controller::replication::{
+    AlterPartitionRequest, AlterPartitionResult, ElectLeadersResult, ElectionType, IsrChange,
+    NO_LEADER,
+};
 pub use controller::state::{
     replay_broker, BrokerRegistration, ControllerState, PartitionRegistration,
 };
 pub use controller::{
     ControllerError, CreateTopicSpec, CreatedTopic, DeletedTopic, QuorumController, TopicRef,
 };
-pub use ids::{BrokerEpoch, BrokerId, IncarnationId, LeaderEpoch, PartitionIndex, TopicId};
+pub use ids::{
+    BrokerEpoch, BrokerId, IncarnationId, LeaderEpoch, PartitionEpoch, PartitionIndex, TopicId,
+};
 pub use log_store::LogStoreError;
-pub use quorum::{MetadataQuorum, QuorumConfig, QuorumError, QuorumReplica, QuorumStatus};
+pub use quorum::{
+    MetadataQuorum, QuorumConfig, QuorumError, QuorumReplica, QuorumStatus,
+    LEADER_IMBALANCE_CHECK_INTERVAL,
+};
 pub use record::{ConfigResource, MetadataListener, MetadataRecord};
 pub use snapshot::SnapshotError;
 pub use timeouts::QuorumTimeouts;

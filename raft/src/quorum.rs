@@ -36,6 +36,8 @@ const START_PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the active controller looks for brokers whose sessions expired.
 const FENCING_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+/// Kafka's default `leader.imbalance.check.interval.seconds`.
+pub const LEADER_IMBALANCE_CHECK_INTERVAL: Duration = Duration::from_secs(300);
 
 pub struct QuorumConfig {
     pub node_id: BrokerId,
@@ -53,6 +55,10 @@ pub struct QuorumConfig {
     pub config_schema: Arc<dyn ConfigSchema>,
     /// `broker.session.timeout.ms`: a broker not heard from for this long is fenced.
     pub broker_session_timeout: Duration,
+    /// `leader.imbalance.check.interval.seconds` ([`LEADER_IMBALANCE_CHECK_INTERVAL`] by default): how often the
+    /// active controller moves leadership back to in-sync preferred replicas; `None` when
+    /// `auto.leader.rebalance.enable` is false.
+    pub leader_imbalance_check_interval: Option<Duration>,
     /// `Some` makes this node an observer (`process.roles=broker`): it follows the metadata log without voting. The
     /// active controller replicates the log to it at this address (openraft's learners are pushed to, where KRaft's
     /// observers fetch), so an observer needs its own listener too.
@@ -142,7 +148,8 @@ struct QuorumNode {
     controller: Arc<QuorumController>,
     channel: ControllerChannel,
     rpc_server: Mutex<Option<RpcServer>>,
-    fencing: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The controller's periodic tasks (session expiry, leader balance), stopped at shutdown.
+    periodic: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     db: Weak<redb::Database>,
     cluster_id: Arc<str>,
     timeouts: QuorumTimeouts,
@@ -180,6 +187,13 @@ impl MetadataQuorum {
                 )))
             }
             _ => {}
+        }
+
+        // tokio's intervals panic on a zero period; Kafka's minimum is one second.
+        if config.leader_imbalance_check_interval == Some(Duration::ZERO) {
+            return Err(QuorumError::InvalidConfig(
+                "leader.imbalance.check.interval.seconds must be at least 1".to_string(),
+            ));
         }
 
         if config.listener.is_none() && voters.len() > 1 {
@@ -247,7 +261,13 @@ impl MetadataQuorum {
             listener.clone(),
             timeouts,
         );
-        let fencing = tokio::spawn(fence_expired_brokers(controller.clone()));
+        let mut periodic = vec![tokio::spawn(fence_expired_brokers(controller.clone()))];
+        if let Some(interval) = config.leader_imbalance_check_interval {
+            periodic.push(tokio::spawn(balance_partition_leaders(
+                controller.clone(),
+                interval,
+            )));
+        }
         let quorum = MetadataQuorum {
             node: Arc::new(QuorumNode {
                 node_id,
@@ -255,7 +275,7 @@ impl MetadataQuorum {
                 channel,
                 raft,
                 rpc_server: Mutex::new(rpc_server),
-                fencing: Mutex::new(Some(fencing)),
+                periodic: Mutex::new(periodic),
                 db,
                 cluster_id,
                 timeouts,
@@ -316,15 +336,16 @@ impl MetadataQuorum {
     /// Stops the RPC server and Raft, and returns once the database is closed, so that the same
     /// dir can be opened again.
     pub async fn shutdown(&self) -> Result<(), QuorumError> {
-        let fencing = self
-            .node
-            .fencing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(fencing) = fencing {
-            fencing.abort();
-            let _ = fencing.await;
+        let periodic = std::mem::take(
+            &mut *self
+                .node
+                .periodic
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for task in periodic {
+            task.abort();
+            let _ = task.await;
         }
         let server = self
             .node
@@ -572,6 +593,19 @@ async fn fence_expired_brokers(controller: Arc<QuorumController>) {
         interval.tick().await;
         if let Err(error) = controller.fence_expired_brokers().await {
             tracing::debug!(%error, "fencing expired brokers");
+        }
+    }
+}
+
+/// Moves leadership back to preferred replicas every `interval`, for as long as the quorum runs; only the active
+/// controller finds anything to do. The first pass waits a whole interval, as Kafka's does.
+async fn balance_partition_leaders(controller: Arc<QuorumController>, interval: Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = controller.balance_partition_leaders().await {
+            tracing::debug!(%error, "moving leadership to preferred replicas");
         }
     }
 }

@@ -8,7 +8,8 @@ use std::pin::Pin;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{
-    BrokerEpoch, BrokerId, IncarnationId, LeaderEpoch, PartitionIndex, ProducerId, TopicId,
+    BrokerEpoch, BrokerId, IncarnationId, LeaderEpoch, PartitionEpoch, PartitionIndex, ProducerId,
+    TopicId,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,7 +43,8 @@ pub enum MetadataRecord {
     },
     /// A new topic. Its partitions follow as `Partition` records.
     Topic { name: String, topic_id: TopicId },
-    /// A partition's full state: replaces any earlier record for the same partition.
+    /// A partition's full state: replaces any earlier record for the same partition (Kafka's PartitionRecord and
+    /// PartitionChangeRecord in one). `leader` is -1 while no eligible replica can lead (an offline partition).
     Partition {
         topic_id: TopicId,
         partition: PartitionIndex,
@@ -50,6 +52,9 @@ pub enum MetadataRecord {
         isr: Vec<BrokerId>,
         leader: BrokerId,
         leader_epoch: LeaderEpoch,
+        /// Bumped on every change of the partition; 0 in logs written before it existed.
+        #[serde(default)]
+        partition_epoch: PartitionEpoch,
     },
     /// Sets (`Some`) or deletes (`None`) one dynamic config of a resource.
     Config {

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use common::{eventually, register, single_voter, topic, Event, Recorder};
 use ferrite_raft::{
-    BrokerId, ConfigResource, ControllerError, MetadataQuorum, MetadataRecord, TopicRef,
+    AlterPartitionRequest, BrokerHeartbeatRequest, BrokerId, ConfigResource, ControllerError,
+    ElectionType, IsrChange, LeaderEpoch, MetadataQuorum, MetadataRecord, PartitionEpoch,
+    PartitionIndex, PartitionRegistration, TopicRef,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -205,5 +207,90 @@ async fn a_node_outside_the_voters_is_refused() -> TestResult {
         refused,
         Err(ferrite_raft::QuorumError::InvalidConfig(_))
     ));
+    Ok(())
+}
+
+/// The replication handlers through the real write path: a shutting-down leader hands its partition on in the
+/// same write that fences it, its successor's AlterPartition brings it back into the ISR once it is unfenced, and
+/// a preferred election gives it its leadership back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_follows_fencing_alter_partition_and_elections() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (quorum, _recorder) = start(dir.path(), 0).await?;
+    let controller = quorum.controller();
+    for broker in 1..=3 {
+        register(controller, BrokerId(broker), None).await?;
+    }
+    let epoch =
+        |broker: i32| controller.with_state(|s| s.broker(BrokerId(broker)).map(|b| b.broker_epoch));
+    let mut spec = topic("orders", -1);
+    spec.assignments = vec![(
+        PartitionIndex(0),
+        vec![BrokerId(1), BrokerId(2), BrokerId(3)],
+    )];
+    let created = controller.create_topics(vec![spec], false).await;
+    let topic_id = created[0].as_ref().map_err(|e| e.to_string())?.topic_id;
+    let partition = || {
+        controller.with_state(|s| {
+            s.topic(topic_id)
+                .and_then(|t| t.partitions.get(&PartitionIndex(0)))
+                .cloned()
+        })
+    };
+
+    let heartbeat = |broker: i32, want_shut_down: bool| BrokerHeartbeatRequest {
+        broker_id: BrokerId(broker),
+        broker_epoch: epoch(broker).unwrap_or_default(),
+        current_metadata_offset: i64::MAX,
+        want_fence: false,
+        want_shut_down,
+    };
+    controller.broker_heartbeat(heartbeat(1, true)).await?;
+    let after_shutdown = partition().ok_or("no partition")?;
+    assert_eq!(after_shutdown.leader, BrokerId(2));
+    assert_eq!(after_shutdown.isr, vec![BrokerId(2), BrokerId(3)]);
+    assert_eq!(
+        (after_shutdown.leader_epoch, after_shutdown.partition_epoch),
+        (LeaderEpoch(1), PartitionEpoch(1))
+    );
+
+    let expand = |partition: &PartitionRegistration| AlterPartitionRequest {
+        broker_id: BrokerId(2),
+        broker_epoch: epoch(2).unwrap_or_default(),
+        partitions: vec![IsrChange {
+            topic_id,
+            partition: PartitionIndex(0),
+            leader_epoch: partition.leader_epoch,
+            partition_epoch: partition.partition_epoch,
+            new_isr: vec![BrokerId(2), BrokerId(3), BrokerId(1)],
+        }],
+    };
+    let refused = controller.alter_partition(expand(&after_shutdown)).await?;
+    assert!(matches!(
+        refused[0].result,
+        Err(ControllerError::IneligibleReplica(_))
+    ));
+
+    controller.broker_heartbeat(heartbeat(1, false)).await?;
+    let expanded = controller.alter_partition(expand(&after_shutdown)).await?;
+    let expanded = expanded[0].result.as_ref().map_err(|e| e.to_string())?;
+    assert_eq!(Some(expanded), partition().as_ref());
+    assert_eq!(expanded.partition_epoch, PartitionEpoch(2));
+
+    controller.balance_partition_leaders().await?;
+    let balanced = partition().ok_or("no partition")?;
+    assert_eq!(balanced.leader, BrokerId(1));
+    assert_eq!(balanced.leader_epoch, LeaderEpoch(2));
+    let again = controller
+        .elect_leaders(
+            ElectionType::Preferred,
+            Some(vec![(TopicRef::Id(topic_id), PartitionIndex(0))]),
+        )
+        .await?;
+    assert!(matches!(
+        again[0].result,
+        Err(ControllerError::ElectionNotNeeded(_))
+    ));
+    quorum.shutdown().await?;
     Ok(())
 }

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::FetchRequest;
 use kafka_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchResponse, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchResponse, FetchableTopicResponse, PartitionData,
 };
 use kafka_protocol::messages::{BrokerId, ProducerId as WireProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -82,7 +82,38 @@ pub async fn handle(apis: &Arc<KafkaApis>, version: i16, request: FetchRequest) 
                 .with_session_id(NO_SESSION)
         }
     };
-    let topics = resolve(apis, &plan.positions);
+    // A follower's fetch names its broker (Fetch v15 moved the id into `replica_state`); consumers send -1.
+    let replica_id = if version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    let replica = (replica_id >= 0).then_some(crate::ids::BrokerId(replica_id));
+    let last_fetched: std::collections::HashMap<(TopicKey, i32), i32> = request
+        .topics
+        .iter()
+        .flat_map(|topic| {
+            let topic_key = key(&topic.topic, topic.topic_id);
+            topic
+                .partitions
+                .iter()
+                .filter(|p| p.last_fetched_epoch >= 0)
+                .map(move |p| ((topic_key.clone(), p.partition), p.last_fetched_epoch))
+        })
+        .collect();
+    let mut topics = resolve(apis, &plan.positions);
+    for (position, wanted) in plan.positions.iter().zip(
+        topics
+            .iter_mut()
+            .flat_map(|(_, _, wanted)| wanted.iter_mut()),
+    ) {
+        if let (Ok(read), Some(epoch)) = (
+            wanted.read.as_mut(),
+            last_fetched.get(&(position.topic.clone(), position.partition)),
+        ) {
+            read.last_fetched_epoch = Some(LeaderEpoch(*epoch));
+        }
+    }
     let unresolved = topics
         .iter()
         .flat_map(|(_, _, wanted)| wanted)
@@ -98,6 +129,7 @@ pub async fn handle(apis: &Arc<KafkaApis>, version: i16, request: FetchRequest) 
         // The broker's fetch.max.bytes caps what a client may ask for, as in Kafka.
         max_bytes: (request.max_bytes.max(0) as usize).min(apis.config.fetch_max_bytes as usize),
         isolation: IsolationLevel::from_wire(request.isolation_level),
+        replica,
     };
     let reads: Vec<FetchPartition> = topics
         .iter()
@@ -190,6 +222,7 @@ fn resolve(apis: &Arc<KafkaApis>, positions: &[FetchPosition]) -> TopicReads {
                 max_bytes: position.max_bytes,
                 current_leader_epoch: (position.current_leader_epoch >= 0)
                     .then_some(LeaderEpoch(position.current_leader_epoch)),
+                last_fetched_epoch: None,
             }),
         };
         let wanted = Wanted {
@@ -220,6 +253,14 @@ fn partition_data(data: PartitionData, fetched: FetchedPartition) -> PartitionDa
                     })
                     .collect()
             });
+            let data = match read.diverging_epoch {
+                Some((epoch, end_offset)) => data.with_diverging_epoch(
+                    EpochEndOffset::default()
+                        .with_epoch(epoch.0)
+                        .with_end_offset(end_offset.0),
+                ),
+                None => data,
+            };
             data.with_high_watermark(read.high_watermark.0)
                 .with_last_stable_offset(read.last_stable_offset.0)
                 .with_log_start_offset(read.log_start_offset.0)

@@ -427,7 +427,7 @@ impl ToErrorCode for LogError {
                     ResponseError::TransactionCoordinatorFenced
                 }
             },
-            LogError::Io(_) => ResponseError::KafkaStorageError,
+            LogError::Io(_) | LogError::LeaderEpoch(_) => ResponseError::KafkaStorageError,
         }
     }
 }
@@ -442,6 +442,7 @@ impl ToErrorCode for ReplicaError {
             ReplicaError::UnknownLeaderEpoch { .. } => ResponseError::UnknownLeaderEpoch,
             ReplicaError::InternalTopic(_) => ResponseError::InvalidTopicException,
             ReplicaError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
+            ReplicaError::RequestTimedOut => ResponseError::RequestTimedOut,
             ReplicaError::NotEnoughReplicasAfterAppend { .. } => {
                 ResponseError::NotEnoughReplicasAfterAppend
             }
@@ -468,6 +469,17 @@ impl ToErrorCode for ControllerError {
             ControllerError::StaleBrokerEpoch(_) => ResponseError::StaleBrokerEpoch,
             ControllerError::BrokerIdNotRegistered(_) => ResponseError::BrokerIdNotRegistered,
             ControllerError::InvalidConfig(_) => ResponseError::InvalidConfig,
+            ControllerError::InvalidUpdateVersion(_) => ResponseError::InvalidUpdateVersion,
+            ControllerError::FencedLeaderEpoch(_) => ResponseError::FencedLeaderEpoch,
+            ControllerError::NotLeaderOrFollower(_) => ResponseError::NotLeaderOrFollower,
+            ControllerError::IneligibleReplica(_) => ResponseError::IneligibleReplica,
+            ControllerError::ElectionNotNeeded(_) => ResponseError::ElectionNotNeeded,
+            ControllerError::PreferredLeaderNotAvailable(_) => {
+                ResponseError::PreferredLeaderNotAvailable
+            }
+            ControllerError::EligibleLeadersNotAvailable(_) => {
+                ResponseError::EligibleLeadersNotAvailable
+            }
             ControllerError::Timeout => ResponseError::RequestTimedOut,
             ControllerError::Quorum(_) => ResponseError::UnknownServerError,
         }

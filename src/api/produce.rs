@@ -87,6 +87,8 @@ pub fn handle(apis: &Arc<KafkaApis>, version: i16, request: ProduceRequest) -> H
         .filter(|id| !id.is_empty());
     let image = apis.image();
     let now = now_ms();
+    // acks=all waits for the ISR at most this long, then answers REQUEST_TIMED_OUT (the records stay).
+    let timeout = std::time::Duration::from_millis(request.timeout_ms.max(0) as u64);
     let mut topics = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let by_id = version >= 13;
@@ -113,7 +115,12 @@ pub fn handle(apis: &Arc<KafkaApis>, version: i16, request: ProduceRequest) -> H
                             _ => Ok(()),
                         };
                         match verified {
-                            Ok(()) => append(apis, t, index, data.records, acks, now),
+                            Ok(()) => match append(apis, t, index, data.records, acks, now) {
+                                Outcome::Appended(pending) => {
+                                    Outcome::Appended(pending.with_timeout(timeout))
+                                }
+                                failed => failed,
+                            },
                             Err(failure) => Outcome::Failed(failure),
                         }
                     }

@@ -10,6 +10,7 @@ use crate::ids::BrokerId;
 use super::catalog::{self, check_type};
 use super::cluster::ClusterConfig;
 use super::log::{with_time_synonyms, LogCleanupConfig};
+use super::replication::ReplicationConfig;
 use super::transaction::TransactionCoordinatorConfig;
 use super::{invalid, ConfigError};
 
@@ -97,6 +98,8 @@ pub struct BrokerConfig {
     pub group_coordinator: GroupCoordinatorConfig,
     pub transaction_coordinator: TransactionCoordinatorConfig,
     pub cluster: ClusterConfig,
+    /// Followers' fetching and the ISR (`replica.*`).
+    pub replication: ReplicationConfig,
 }
 
 /// The group coordinator's keys (`group.*`, `offsets.*`), Kafka's defaults.
@@ -192,6 +195,14 @@ pub(super) const DEFAULTS: &[(&str, &str)] = &[
     ("controller.quorum.fetch.timeout.ms", "2000"),
     ("controller.quorum.request.timeout.ms", "2000"),
     ("controller.quorum.retry.backoff.ms", "20"),
+    ("num.replica.fetchers", "1"),
+    ("replica.fetch.wait.max.ms", "500"),
+    ("replica.fetch.min.bytes", "1"),
+    ("replica.fetch.max.bytes", "1048576"),
+    ("replica.fetch.response.max.bytes", "10485760"),
+    ("replica.fetch.backoff.ms", "1000"),
+    ("replica.socket.timeout.ms", "30000"),
+    ("replica.lag.time.max.ms", "30000"),
 ];
 
 impl Default for BrokerConfig {
@@ -325,8 +336,10 @@ impl BrokerConfig {
         let log_cleanup = LogCleanupConfig::parse(&get)?;
         let transaction_coordinator = TransactionCoordinatorConfig::parse(&get)?;
         let cluster = ClusterConfig::parse(&get)?;
+        let replication = ReplicationConfig::parse(&get)?;
         let config = BrokerConfig {
             cluster,
+            replication,
             log_cleanup,
             transaction_coordinator,
             explicit: given.clone(),

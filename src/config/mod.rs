@@ -13,6 +13,7 @@
 //! - [`group`]: the GROUP config resource's keys.
 //! - `transaction`: the transaction coordinator's keys ([`TransactionCoordinatorConfig`]).
 //! - [`cluster`]: the cluster id and the broker's registration and heartbeats ([`ClusterConfig`]).
+//! - [`replication`]: followers' fetching from leaders and the ISR ([`ReplicationConfig`]).
 //! - `describe`: [`ConfigEntry`], one config as DescribeConfigs reports it, whichever resource it belongs to, with
 //!   its [`ConfigSource`] and [`ConfigType`]; `ferrite admin` decodes responses into it too.
 //!
@@ -27,6 +28,7 @@ mod describe;
 mod dynamic;
 pub mod group;
 mod log;
+pub mod replication;
 pub mod topic;
 mod transaction;
 
@@ -35,6 +37,7 @@ pub use cluster::ClusterConfig;
 pub use describe::{ConfigEntry, ConfigSource, ConfigSynonym, ConfigType};
 pub use dynamic::ConfigLevel;
 pub use log::LogCleanupConfig;
+pub use replication::ReplicationConfig;
 pub use transaction::TransactionCoordinatorConfig;
 
 /// A broker config that cannot be read, parsed or changed. Start-up (`broker`, `log`) and dynamic changes

@@ -107,6 +107,7 @@ mod tests {
                 isr: vec![BrokerId(1)],
                 leader: BrokerId(1),
                 leader_epoch: LeaderEpoch(1),
+                partition_epoch: crate::ids::PartitionEpoch(0),
             },
             &mut delta,
         );

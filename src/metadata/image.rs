@@ -73,6 +73,11 @@ impl MetadataImage {
         self.brokers.values().filter(|b| !b.fenced)
     }
 
+    /// A broker's registration, fenced or not.
+    pub fn broker(&self, broker: BrokerId) -> Option<&BrokerRegistration> {
+        self.brokers.get(&broker)
+    }
+
     pub fn is_live(&self, broker: BrokerId) -> bool {
         self.brokers.get(&broker).is_some_and(|b| !b.fenced)
     }
@@ -121,6 +126,7 @@ impl MetadataImage {
                 isr,
                 leader,
                 leader_epoch,
+                partition_epoch,
             } => {
                 if let Some(topic) = self.topics.get_mut(topic_id).map(Arc::make_mut) {
                     topic.partitions.insert(
@@ -130,6 +136,7 @@ impl MetadataImage {
                             isr: isr.clone(),
                             leader: *leader,
                             leader_epoch: *leader_epoch,
+                            partition_epoch: *partition_epoch,
                         },
                     );
                 }
@@ -203,6 +210,7 @@ mod tests {
                 isr: vec![BrokerId(1)],
                 leader: BrokerId(1),
                 leader_epoch: LeaderEpoch(0),
+                partition_epoch: crate::ids::PartitionEpoch(0),
             },
             &mut delta,
         );

@@ -8,11 +8,12 @@
 //! promise (Kafka's delayed produce).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::{Partition, ReplicaError, ReplicaManager};
-use crate::ids::{LeaderEpoch, PartitionIndex, ProducerEpoch, ProducerId, TopicId};
+use crate::ids::{LeaderEpoch, Offset, PartitionIndex, ProducerEpoch, ProducerId, TopicId};
 use crate::metadata::is_internal_topic;
 /// Who appends: clients may not write the internal topics that the coordinators keep their state in (Kafka's
 /// `internalTopicsAllowed`), and only a client's batches are checked for sequence and duplicates.
@@ -47,7 +48,12 @@ pub struct PendingAppend {
     partition: Arc<Partition>,
     info: LogAppendInfo,
     acks: RequiredAcks,
+    /// How long acks=all waits for the ISR (Produce's `timeout_ms`).
+    timeout: Duration,
 }
+
+/// How long acks=all waits for the ISR when the writer does not say (Kafka's `request.timeout.ms` default).
+const DEFAULT_ACKS_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl PendingAppend {
     pub fn partition(&self) -> &Arc<Partition> {
@@ -60,9 +66,25 @@ impl PendingAppend {
     pub async fn wait(self) -> Result<LogAppendInfo, ReplicaError> {
         self.partition.complete(&self.info).await?;
         if self.acks == RequiredAcks::All {
+            // Kafka's delayed produce: done once every ISR member has the records, i.e. the HighWatermark passed
+            // them (the leader's own copy counted as its flush policy makes it durable).
+            let end = Offset(self.info.last_offset.0 + 1);
+            let mut high_watermark = self.partition.subscribe();
+            let reached =
+                tokio::time::timeout(self.timeout, high_watermark.wait_for(|hw| *hw >= end)).await;
+            match reached {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) | Err(_) => return Err(ReplicaError::RequestTimedOut),
+            }
             self.partition.check_isr_after_append()?;
         }
         Ok(self.info)
+    }
+
+    /// Waits at most `timeout` for the ISR (acks=all).
+    pub fn with_timeout(mut self, timeout: Duration) -> PendingAppend {
+        self.timeout = timeout;
+        self
     }
 }
 
@@ -125,6 +147,7 @@ impl ReplicaManager {
             partition,
             info,
             acks,
+            timeout: DEFAULT_ACKS_TIMEOUT,
         })
     }
 
@@ -155,6 +178,7 @@ impl ReplicaManager {
             partition,
             info,
             acks: RequiredAcks::All,
+            timeout: DEFAULT_ACKS_TIMEOUT,
         })
     }
 }

@@ -12,8 +12,9 @@ use std::time::Duration;
 use futures::future::select_all;
 use tokio::sync::watch;
 
+use super::partition::FollowerFetch;
 use super::{Partition, PartitionRead, ReplicaError, ReplicaManager};
-use crate::ids::{LeaderEpoch, Offset, PartitionIndex, TopicId};
+use crate::ids::{BrokerId, LeaderEpoch, Offset, PartitionIndex, TopicId};
 
 /// Which records a fetch may see (Fetch's `isolation_level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,9 @@ pub struct FetchParams {
     pub min_bytes: usize,
     pub max_bytes: usize,
     pub isolation: IsolationLevel,
+    /// A follower's fetch (Fetch's `replica_id`): reads up to the log end, not the HighWatermark, and tells the
+    /// leader how far the follower's log reaches.
+    pub replica: Option<BrokerId>,
 }
 
 /// One partition to read.
@@ -54,6 +58,8 @@ pub struct FetchPartition {
     pub max_bytes: usize,
     /// KIP-320: checked against the partition's leader epoch when given.
     pub current_leader_epoch: Option<LeaderEpoch>,
+    /// KIP-320: the epoch of the last batch the fetcher has, checked against this log's history (followers).
+    pub last_fetched_epoch: Option<LeaderEpoch>,
 }
 
 /// What a fetch got from one partition.
@@ -84,14 +90,21 @@ impl ReplicaManager {
         // A partition this broker cannot serve is an error the client acts on now, not after max_wait_ms.
         let lookup_failed = partitions.iter().any(Result::is_err);
         let deadline = tokio::time::Instant::now() + Duration::from_millis(params.max_wait_ms);
-        let mut watchers: Vec<watch::Receiver<Offset>> =
-            partitions.iter().flatten().map(|p| p.subscribe()).collect();
+        // Consumers wait for the HighWatermark to move, followers for the log end.
+        let mut watchers: Vec<watch::Receiver<Offset>> = partitions
+            .iter()
+            .flatten()
+            .map(|p| match params.replica {
+                Some(_) => p.subscribe_log_end(),
+                None => p.subscribe(),
+            })
+            .collect();
         loop {
             // Mark the current HighWatermarks as seen before reading, so an append racing the read still wakes us.
             for watcher in &mut watchers {
                 watcher.borrow_and_update();
             }
-            let (reads, bytes, errors) = read_once(&params, wanted, &partitions);
+            let (reads, bytes, errors) = self.read_once(&params, wanted, &partitions);
             let now = tokio::time::Instant::now();
             if bytes >= params.min_bytes
                 || errors
@@ -103,13 +116,12 @@ impl ReplicaManager {
             }
             let changed = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return read_once(&params, wanted, &partitions).0;
+                return self.read_once(&params, wanted, &partitions).0;
             }
         }
     }
 }
 
-/// Reads every partition once: one answer per partition, the bytes read, and whether any read failed.
 /// Another copy of a lookup's error, for each read of the partition (`leader_partition_at` fails only these ways).
 fn lookup_error(error: &ReplicaError) -> ReplicaError {
     match error {
@@ -125,12 +137,33 @@ fn lookup_error(error: &ReplicaError) -> ReplicaError {
     }
 }
 
-fn read_once(
+impl ReplicaManager {
+    /// Reads every partition once: one answer per partition, the bytes read, and whether any read failed. A
+    /// follower that caught up is proposed for the ISR.
+    fn read_once(
+        &self,
+        params: &FetchParams,
+        wanted: &[FetchPartition],
+        partitions: &[Lookup],
+    ) -> (Vec<FetchedPartition>, usize, bool) {
+        let (reads, total, errors, joining) = read_partitions(params, wanted, partitions);
+        if let Some(replica) = params.replica {
+            for partition in joining {
+                self.propose_isr(&partition, &[replica], &[]);
+            }
+        }
+        (reads, total, errors)
+    }
+}
+
+fn read_partitions(
     params: &FetchParams,
     wanted: &[FetchPartition],
     partitions: &[Lookup],
-) -> (Vec<FetchedPartition>, usize, bool) {
+) -> (Vec<FetchedPartition>, usize, bool, Vec<Arc<Partition>>) {
     let mut total = 0usize;
+    let mut joining = Vec::new();
+    let now = super::now_ms();
     let mut errors = false;
     let reads = wanted
         .iter()
@@ -146,7 +179,25 @@ fn read_once(
                 }
             };
             let budget = w.max_bytes.min(params.max_bytes.saturating_sub(total));
-            match partition.read(w.fetch_offset, budget, total == 0, params.isolation) {
+            let read = match params.replica {
+                Some(replica) => {
+                    let fetch = FollowerFetch {
+                        replica,
+                        fetch_offset: w.fetch_offset,
+                        last_fetched_epoch: w.last_fetched_epoch,
+                    };
+                    partition
+                        .read_for_follower(fetch, budget, total == 0, now)
+                        .map(|(read, joins)| {
+                            if joins {
+                                joining.push(partition.clone());
+                            }
+                            read
+                        })
+                }
+                None => partition.read(w.fetch_offset, budget, total == 0, params.isolation),
+            };
+            match read {
                 Ok(read) => {
                     total += read.records.len();
                     FetchedPartition::Read(read)
@@ -161,5 +212,5 @@ fn read_once(
             }
         })
         .collect();
-    (reads, total, errors)
+    (reads, total, errors, joining)
 }

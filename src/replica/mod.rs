@@ -6,12 +6,17 @@
 mod append;
 mod fetch;
 pub mod fetch_session;
+mod fetcher;
+mod isr;
 mod log_cleanup;
 mod partition;
+mod remote_replica;
 
 pub use append::{AppendOrigin, PendingAppend, RequiredAcks};
 pub use fetch::{FetchParams, FetchPartition, FetchedPartition, IsolationLevel};
-pub use partition::{Partition, PartitionRead};
+pub use fetcher::ReplicaFetcherManager;
+pub use isr::{AlterPartitionSender, IsrProposal};
+pub use partition::{FollowerFetch, Partition, PartitionRead, RoleChange};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -53,6 +58,9 @@ pub enum ReplicaError {
     /// A client wrote to an internal topic. Kafka: INVALID_TOPIC_EXCEPTION (17).
     #[error("{0} is an internal topic")]
     InternalTopic(String),
+    /// acks=all appended, but the ISR did not all have it within the request's timeout. Kafka: REQUEST_TIMED_OUT (7).
+    #[error("the in-sync replicas did not acknowledge the append in time")]
+    RequestTimedOut,
     /// acks=all refused before the append: the ISR is smaller than the effective min.insync.replicas.
     /// Kafka: NOT_ENOUGH_REPLICAS (19).
     #[error("the ISR has {isr} replica(s), fewer than the {min_isr} min.insync.replicas requires")]
@@ -76,14 +84,20 @@ pub struct ReplicaManager {
     broker_id: BrokerId,
     config: BrokerConfig,
     partitions: RwLock<HashMap<(TopicId, PartitionIndex), Arc<Partition>>>,
+    /// Follows, for each partition this broker does not lead, its leader.
+    fetchers: ReplicaFetcherManager,
+    /// How leaders reach the controller with ISR changes.
+    isr_sender: std::sync::OnceLock<Arc<dyn AlterPartitionSender>>,
 }
 
 impl ReplicaManager {
     pub fn new(config: BrokerConfig) -> Self {
         Self {
             broker_id: config.node_id,
+            fetchers: ReplicaFetcherManager::new(config.node_id, config.replication.clone()),
             config,
             partitions: RwLock::new(HashMap::new()),
+            isr_sender: std::sync::OnceLock::new(),
         }
     }
 
@@ -118,6 +132,9 @@ impl ReplicaManager {
         let mut flush =
             tokio::time::interval(Duration::from_millis(flush_ms.unwrap_or(u64::MAX / 2)));
         let mut checkpoint = tokio::time::interval(Duration::from_secs(60));
+        let mut shrink_isrs = tokio::time::interval(Duration::from_millis(
+            (self.config.replication.lag_time_max_ms / 2).max(1) as u64,
+        ));
         // The first check one interval after start, as Kafka schedules it.
         let expiry_interval =
             Duration::from_millis(self.config.producer_id_expiration_check_interval_ms);
@@ -137,6 +154,7 @@ impl ReplicaManager {
                         }
                     }
                 }
+                _ = shrink_isrs.tick() => self.shrink_isrs(),
                 _ = checkpoint.tick() => {
                     for partition in self.all() {
                         if let Err(error) = partition.checkpoint_recovery_point() {
@@ -160,6 +178,7 @@ impl ReplicaManager {
 
     /// Flushes and closes every log (clean shutdown).
     pub fn shutdown(&self) {
+        self.fetchers.shutdown();
         let partitions: Vec<_> = self
             .partitions
             .write()
@@ -206,12 +225,13 @@ impl ReplicaManager {
         if !marker.exists() {
             std::fs::write(&marker, expected)?;
         }
+        let _ = state;
         Ok(Partition::new(
             topic.name.clone(),
             topic_id,
             index,
             log,
-            state.clone(),
+            self.broker_id,
             self.config.flush_policy,
         ))
     }
@@ -254,6 +274,7 @@ impl MetadataPublisher for ReplicaManager {
             .copied()
             .collect();
         for key in gone {
+            self.fetchers.remove_partition(key.0, key.1);
             if let Some(partition) = partitions.remove(&key) {
                 tracing::info!(topic = %partition.topic, partition = key.1 .0, "deleting partition");
                 match Arc::try_unwrap(partition) {
@@ -273,20 +294,43 @@ impl MetadataPublisher for ReplicaManager {
                 }
             }
         }
+        let now = now_ms();
         for (key, (topic, partition_image)) in wanted {
-            match partitions.get(&key) {
+            let partition = match partitions.get(&key) {
                 Some(partition) => {
-                    partition.set_state(partition_image);
                     partition.update_config(topic_config::log_config(&config, &topic.configs));
+                    partition.clone()
                 }
                 None => match self.open(topic, key.1, partition_image, &config) {
                     Ok(partition) => {
-                        partitions.insert(key, Arc::new(partition));
+                        let partition = Arc::new(partition);
+                        partitions.insert(key, partition.clone());
+                        partition
                     }
                     Err(error) => {
                         tracing::error!(topic = %topic.name, partition = key.1 .0, %error, "cannot open partition log");
+                        continue;
                     }
                 },
+            };
+            match partition.set_state(partition_image, now) {
+                Ok(RoleChange::Unchanged) => {}
+                Ok(RoleChange::BecameLeader(epoch)) => {
+                    tracing::debug!(topic = %topic.name, partition = key.1 .0, epoch = epoch.0, "leading");
+                    self.fetchers.remove_partition(key.0, key.1);
+                }
+                Ok(RoleChange::BecameFollower { leader, epoch }) => {
+                    let endpoint = image
+                        .broker(leader)
+                        .map(|b| format!("{}:{}", b.host, b.port));
+                    match endpoint {
+                        Some(addr) => self.fetchers.add_partition(partition, leader, addr, epoch),
+                        None => self.fetchers.remove_partition(key.0, key.1),
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(topic = %topic.name, partition = key.1 .0, %error, "cannot take up the partition's new state");
+                }
             }
         }
     }

@@ -4,7 +4,8 @@
 //! Requests do not call it directly: the [`ReplicaManager`](super::ReplicaManager) finds the partition, checks that
 //! this broker leads it and then appends or reads here.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::ids::{
@@ -14,12 +15,15 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::fetch::IsolationLevel;
+use super::remote_replica::RemoteReplica;
 use super::ReplicaError;
 use crate::config::FlushPolicy;
 use crate::metadata::PartitionRegistration;
 use crate::storage::batch::whole_batches;
 use crate::storage::producer_state::ProducerStateEntry;
 use crate::storage::{AbortedTxn, AppendOrigin, ControlRecordType, Log, LogAppendInfo, LogConfig};
+
+mod replication;
 
 pub struct Partition {
     pub topic: Arc<str>,
@@ -36,6 +40,36 @@ pub struct Partition {
     high_watermark: watch::Sender<Offset>,
     policy: FlushPolicy,
     messages_since_flush: AtomicU64,
+    /// This broker.
+    local: BrokerId,
+    /// As leader: what each follower has fetched (empty as follower).
+    followers: Mutex<HashMap<BrokerId, RemoteReplica>>,
+    /// The log end offset, which followers' fetches wait on as consumers' wait on the HighWatermark.
+    log_end: watch::Sender<Offset>,
+    /// Set while an AlterPartition for this partition is on its way to the controller: one at a time, as Kafka.
+    isr_change_in_flight: AtomicBool,
+}
+
+/// How a new MetadataImage changed this broker's part in a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleChange {
+    /// Still leader or follower of the same leader epoch.
+    Unchanged,
+    /// This broker leads from now on, in this epoch.
+    BecameLeader(LeaderEpoch),
+    /// This broker follows `leader` in `epoch` (or has no leader to follow: -1).
+    BecameFollower {
+        leader: BrokerId,
+        epoch: LeaderEpoch,
+    },
+}
+
+/// A follower's fetch as the leader reads it: where the follower's log is and what it last fetched.
+#[derive(Debug, Clone, Copy)]
+pub struct FollowerFetch {
+    pub replica: BrokerId,
+    pub fetch_offset: Offset,
+    pub last_fetched_epoch: Option<LeaderEpoch>,
 }
 
 /// What a fetch gets from one partition.
@@ -48,31 +82,47 @@ pub struct PartitionRead {
     /// For read_committed, the aborted transactions overlapping `records` (the consumer skips their records);
     /// `None` for read_uncommitted, as Kafka leaves the field null.
     pub aborted_transactions: Option<Vec<AbortedTxn>>,
+    /// KIP-320: the fetcher's last fetched epoch ends earlier in this log (or is not in it): the epoch and end
+    /// offset to truncate to before fetching again. No records come with it.
+    pub diverging_epoch: Option<(LeaderEpoch, Offset)>,
 }
 
 impl Partition {
+    /// A partition replica as opened; call [`Partition::set_state`] with `state` next to take up its role.
     pub fn new(
         topic: Arc<str>,
         topic_id: TopicId,
         index: PartitionIndex,
         log: Log,
-        state: PartitionRegistration,
+        local: BrokerId,
         policy: FlushPolicy,
     ) -> Self {
-        // Whatever survived recovery has been fsynced (or was written before a clean shutdown), so all of it is
-        // visible.
+        // Whatever survived recovery has been fsynced (or was written before a clean shutdown). A leader that is the
+        // only replica may show all of it; with followers, what they lack is cut back by truncation before it could
+        // be read (a follower's log never holds what the leader's does not at a lower HighWatermark).
         let (high_watermark, _) = watch::channel(log.log_end_offset());
+        let (log_end, _) = watch::channel(log.log_end_offset());
         // The log took the same HighWatermark on open.
         Self {
             topic,
             topic_id,
             index,
             log: Mutex::new(log),
-            state: Mutex::new(state),
+            state: Mutex::new(PartitionRegistration {
+                replicas: Vec::new(),
+                isr: Vec::new(),
+                leader: BrokerId(-1),
+                leader_epoch: LeaderEpoch(-1),
+                partition_epoch: crate::ids::PartitionEpoch(-1),
+            }),
             flush: tokio::sync::Mutex::new(()),
             high_watermark,
             policy,
             messages_since_flush: AtomicU64::new(0),
+            local,
+            followers: Mutex::new(HashMap::new()),
+            log_end,
+            isr_change_in_flight: AtomicBool::new(false),
         }
     }
 
@@ -108,12 +158,68 @@ impl Partition {
         self.state().leader == broker
     }
 
-    /// Takes the leader, epoch, replicas and ISR of a newly applied MetadataImage.
-    pub fn set_state(&self, state: &PartitionRegistration) {
+    /// The leader, epoch, replicas and ISR as last applied.
+    pub fn registration(&self) -> PartitionRegistration {
+        self.state().clone()
+    }
+
+    /// Takes the leader, epoch, replicas and ISR of a newly applied MetadataImage, and says how this broker's role
+    /// changed. A new leader (Kafka's `makeLeader`) starts its epoch at its log end and counts the ISR as caught up
+    /// as of now; a follower's fetcher (the caller's) takes it from there.
+    pub fn set_state(
+        &self,
+        state: &PartitionRegistration,
+        now_ms: i64,
+    ) -> Result<RoleChange, ReplicaError> {
         let mut current = self.state();
-        if *current != *state {
-            *current = state.clone();
+        if *current == *state {
+            return Ok(RoleChange::Unchanged);
         }
+        let new_term = current.leader != state.leader || current.leader_epoch != state.leader_epoch;
+        *current = state.clone();
+        drop(current);
+        self.isr_change_in_flight.store(false, Ordering::Release);
+        let leads = state.leader == self.local;
+        let mut followers = self.followers();
+        if !leads {
+            followers.clear();
+            drop(followers);
+            return Ok(if new_term {
+                RoleChange::BecameFollower {
+                    leader: state.leader,
+                    epoch: state.leader_epoch,
+                }
+            } else {
+                RoleChange::Unchanged
+            });
+        }
+        if new_term {
+            followers.clear();
+        }
+        for replica in state.replicas.iter().filter(|r| **r != self.local) {
+            followers
+                .entry(*replica)
+                .or_insert_with(|| RemoteReplica::new(state.isr.contains(replica), now_ms));
+        }
+        followers.retain(|id, _| state.replicas.contains(id));
+        drop(followers);
+        if new_term {
+            let mut log = self.log();
+            let end = log.log_end_offset();
+            log.begin_epoch(state.leader_epoch, end)?;
+        }
+        self.maybe_increment_high_watermark();
+        Ok(if new_term {
+            RoleChange::BecameLeader(state.leader_epoch)
+        } else {
+            RoleChange::Unchanged
+        })
+    }
+
+    fn followers(&self) -> MutexGuard<'_, HashMap<BrokerId, RemoteReplica>> {
+        self.followers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn high_watermark(&self) -> Offset {
@@ -265,10 +371,12 @@ impl Partition {
             }
         }
         let info = append(&mut log, epoch)?;
+        let end = log.log_end_offset();
         drop(log);
+        self.log_end.send_replace(end);
         if self.policy != FlushPolicy::Durable {
-            // Page-cache mode: written is visible.
-            self.advance_high_watermark(Offset(info.last_offset.0 + 1));
+            // Page-cache mode: written counts as the leader's own copy.
+            self.maybe_increment_high_watermark();
         }
         Ok(info)
     }
@@ -333,9 +441,42 @@ impl Partition {
         self.log().mark_flushed(upto);
         self.messages_since_flush.store(0, Ordering::Relaxed);
         if self.policy == FlushPolicy::Durable {
-            self.advance_high_watermark(upto);
+            self.maybe_increment_high_watermark();
         }
         Ok(())
+    }
+
+    /// As leader: moves the HighWatermark up to what every ISR member has, the leader's own copy counted as far as
+    /// the flush policy makes it durable (fsynced in durable mode, written in page-cache mode) and each follower's
+    /// as far as its fetch offset (a follower in durable mode fsyncs before it fetches again). Never moves it down.
+    fn maybe_increment_high_watermark(&self) {
+        let (isr, leads) = {
+            let state = self.state();
+            (state.isr.clone(), state.leader == self.local)
+        };
+        if !leads {
+            return;
+        }
+        let own = {
+            let log = self.log();
+            match self.policy {
+                FlushPolicy::Durable => log.flushed_offset(),
+                FlushPolicy::Interval { .. } => log.log_end_offset(),
+            }
+        };
+        let followers = self.followers();
+        let lowest = isr
+            .iter()
+            .filter(|id| **id != self.local)
+            .map(|id| {
+                followers
+                    .get(id)
+                    .and_then(|f| f.log_end_offset)
+                    .unwrap_or(Offset(-1))
+            })
+            .fold(own, Offset::min);
+        drop(followers);
+        self.advance_high_watermark(lowest);
     }
 
     fn advance_high_watermark(&self, to: Offset) {
@@ -386,6 +527,7 @@ impl Partition {
             last_stable_offset,
             log_start_offset: log.log_start_offset(),
             aborted_transactions,
+            diverging_epoch: None,
         })
     }
 
@@ -429,14 +571,16 @@ mod tests {
             ..LogConfig::default()
         };
         let log = Log::open(dir.to_path_buf(), config, 0).expect("open");
-        Partition::new(
+        let p = Partition::new(
             "t".into(),
             TopicId(uuid::Uuid::new_v4()),
             PartitionIndex(0),
             log,
-            state(&[1], &[1]),
+            BrokerId(1),
             FlushPolicy::Durable,
-        )
+        );
+        p.set_state(&state(&[1], &[1]), 0).expect("state");
+        p
     }
 
     fn state(replicas: &[i32], isr: &[i32]) -> PartitionRegistration {
@@ -445,6 +589,7 @@ mod tests {
             isr: isr.iter().map(|id| BrokerId(*id)).collect(),
             leader: BrokerId(replicas[0]),
             leader_epoch: LeaderEpoch(0),
+            partition_epoch: crate::ids::PartitionEpoch(0),
         }
     }
 
@@ -453,7 +598,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = partition(dir.path(), 2);
         let shrunk = state(&[1, 2, 3], &[1]);
-        p.set_state(&shrunk);
+        p.set_state(&shrunk, 0).expect("state");
         assert!(matches!(
             p.append_as_leader(batch(1, 0), AppendOrigin::Client, 0, true),
             Err(ReplicaError::NotEnoughReplicas { isr: 1, min_isr: 2 })
@@ -466,11 +611,11 @@ mod tests {
         // acks=1 does not wait for followers, so the ISR does not matter to it.
         p.append_as_leader(batch(1, 0), AppendOrigin::Client, 0, false)
             .expect("acks=1");
-        p.set_state(&state(&[1, 2, 3], &[1, 2]));
+        p.set_state(&state(&[1, 2, 3], &[1, 2]), 0).expect("state");
         p.append_as_leader(batch(1, 0), AppendOrigin::Client, 0, true)
             .expect("acks=all with 2 in sync");
         assert!(p.check_isr_after_append().is_ok());
-        p.set_state(&shrunk);
+        p.set_state(&shrunk, 0).expect("state");
         assert!(matches!(
             p.check_isr_after_append(),
             Err(ReplicaError::NotEnoughReplicasAfterAppend { isr: 1, min_isr: 2 })
@@ -489,7 +634,7 @@ mod tests {
             min_insync_replicas: 1,
             ..LogConfig::default()
         });
-        p.set_state(&state(&[1, 2], &[1]));
+        p.set_state(&state(&[1, 2], &[1]), 0).expect("state");
         p.append_as_leader(batch(1, 0), AppendOrigin::Client, 0, true)
             .expect("one in sync is enough now");
     }

@@ -5,8 +5,9 @@
 //! The file is text: the format version (`0`), the number of entries, then one `<epoch> <start offset>` line per
 //! entry, epochs and offsets both strictly increasing. It is replaced atomically (temporary file, fsync, rename,
 //! fsync of the directory), so a crash leaves the old or the new version; a missing file is an empty cache (the
-//! log's batches carry their epochs, from which it can be rebuilt). Not wired into the Log yet: replication (issue
-//! 12) appends to it as leaders change and truncates it with the log.
+//! log's batches carry their epochs, from which it can be rebuilt). The [`Log`](super::Log) extends it as batches
+//! of a newer epoch arrive (as leader or follower) and cuts it when it truncates or recovery cuts its tail; a leader
+//! answers a follower's `last_fetched_epoch` from it (Fetch's diverging epoch, KIP-320).
 
 use std::fs::{self, File};
 use std::io::{self, Write};

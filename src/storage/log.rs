@@ -21,6 +21,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::batch::{self, BatchHeader, ControlRecordType, EndTxnMarker};
 use super::checkpoint;
+use super::leader_epoch::{EpochEnd, LeaderEpochFileCache};
 use super::producer_state::{CompletedTxn, ProducerStateManager, SequenceCheck};
 use super::segment::{self, LogSegment, LOG_SUFFIX, SEGMENT_SUFFIXES};
 use super::transaction_index::AbortedTxn;
@@ -49,6 +50,8 @@ pub struct Log {
     /// The HighWatermark as the partition last reported it ([`Log::update_high_watermark`]); transactions whose
     /// marker is below it are stable.
     high_watermark: Offset,
+    /// Where each leader epoch began (`leader-epoch-checkpoint`): appends extend it, truncation cuts it.
+    leader_epochs: LeaderEpochFileCache,
 }
 
 impl Log {
@@ -104,6 +107,7 @@ impl Log {
             Some(active) => active.resize_indexes(config.segment_index_bytes)?,
             None => segments.push(LogSegment::create(&dir, Offset(0), &config, now_ms)?),
         }
+        let dir_for_epochs = dir.clone();
         let mut log = Log {
             dir,
             config,
@@ -114,7 +118,11 @@ impl Log {
             tombstones_due_ms: None,
             producer_state: ProducerStateManager::default(),
             high_watermark: Offset(0),
+            leader_epochs: LeaderEpochFileCache::open(&dir_for_epochs)?,
         };
+        // Recovery may have cut batches whose epochs the checkpoint already named.
+        let end = log.log_end_offset();
+        log.leader_epochs.truncate_from_end(end)?;
         let first_base = log.segments[0].base_offset();
         let saved_start = checkpoint::read_offset(&log.dir, checkpoint::LOG_START_OFFSET_FILE);
         log.log_start_offset = saved_start
@@ -377,6 +385,7 @@ impl Log {
         );
         let header = BatchHeader::parse(&buf)
             .ok_or_else(|| LogError::CorruptMessage("batch shrank during append".into()))?;
+        self.begin_epoch(leader_epoch, first_offset)?;
         if self.active().should_roll(
             buf.len(),
             max_timestamp,
@@ -434,6 +443,10 @@ impl Log {
             }
             // Parsed before the write: a marker the leader wrote but we cannot read is refused, not half-applied.
             let marker = batch::end_txn_marker(&batch, &header)?;
+            self.begin_epoch(
+                LeaderEpoch(header.partition_leader_epoch),
+                Offset(header.base_offset),
+            )?;
             let interval = self.config.index_interval_bytes;
             self.active_mut()
                 .append(&batch, &header, max_ts, interval)?;
@@ -490,6 +503,8 @@ impl Log {
             active.resize_indexes(config.segment_index_bytes)?;
         }
         checkpoint::sync_dir(&self.dir)?;
+        let end = self.log_end_offset();
+        self.leader_epochs.truncate_from_end(end)?;
         self.flushed_offset = self.flushed_offset.min(self.log_end_offset());
         self.high_watermark = self.high_watermark.min(self.log_end_offset());
         // Snapshots past the cut describe batches that are gone; the state is rebuilt up to the new end (Kafka's
@@ -497,6 +512,36 @@ impl Log {
         // The transaction indexes were cut with their segments and need nothing rebuilt.
         self.load_producer_state(&[])?;
         self.checkpoint_recovery_point()
+    }
+
+    /// Notes that `epoch` begins at `start_offset` when it is newer than every epoch the log knows: a leader's
+    /// first append in its epoch, a follower's first batch of a new epoch, or a new leader taking over (Kafka assigns
+    /// the epoch at the log end then, so that followers' divergent tails are found before it writes).
+    pub fn begin_epoch(
+        &mut self,
+        epoch: LeaderEpoch,
+        start_offset: Offset,
+    ) -> Result<(), LogError> {
+        if epoch.0 >= 0
+            && self
+                .leader_epochs
+                .latest_epoch()
+                .is_none_or(|latest| latest < epoch)
+        {
+            self.leader_epochs.assign(epoch, start_offset)?;
+        }
+        Ok(())
+    }
+
+    /// The newest leader epoch of the log's batches (a follower's `last_fetched_epoch`).
+    pub fn latest_epoch(&self) -> Option<LeaderEpoch> {
+        self.leader_epochs.latest_epoch()
+    }
+
+    /// KIP-279's end offset of `epoch` in this log (see [`LeaderEpochFileCache::end_offset_for`]).
+    pub fn end_offset_for_epoch(&self, epoch: LeaderEpoch) -> EpochEnd {
+        self.leader_epochs
+            .end_offset_for(epoch, self.log_end_offset())
     }
 
     /// Starts a new active segment at the log end offset. A no-op on an empty active segment.

@@ -213,6 +213,9 @@ pub enum LogError {
     /// Kafka: KAFKA_STORAGE_ERROR (56). The log may be unusable afterwards; the caller should take it offline.
     #[error("log I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The leader-epoch checkpoint could not be read or written. Kafka: KAFKA_STORAGE_ERROR (56).
+    #[error(transparent)]
+    LeaderEpoch(#[from] leader_epoch::LeaderEpochError),
 }
 
 /// The partition-level message for a batch refused record by record: how many, and the first few reasons.

@@ -9,7 +9,7 @@ use crate::controller::handlers::{ControllerResult, MAX_PARTITIONS_PER_TOPIC};
 use crate::controller::placement::{self, UsableBroker};
 use crate::controller::state::ControllerState;
 use crate::controller::ControllerError;
-use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex};
+use crate::ids::{BrokerId, LeaderEpoch, PartitionEpoch, PartitionIndex};
 use crate::record::{ConfigResource, MetadataRecord};
 
 /// One topic of a CreatePartitions request.
@@ -153,6 +153,7 @@ fn grow_topic(
                 replicas,
                 leader,
                 leader_epoch: LeaderEpoch(0),
+                partition_epoch: PartitionEpoch(0),
             })
         })
         .collect())
@@ -343,6 +344,7 @@ mod tests {
                 isr: vec![BrokerId(1)],
                 leader: BrokerId(1),
                 leader_epoch: LeaderEpoch(0),
+                partition_epoch: PartitionEpoch(0),
             },
             MetadataRecord::Config {
                 resource: ConfigResource::Topic("t".into()),

@@ -103,8 +103,10 @@ pub fn register_broker(
 }
 
 /// Answers a heartbeat, unfencing a broker that has caught up and fencing one that asks to be fenced or to shut
-/// down. (Kafka moves a shutting-down broker's leaderships first; Ferrite's partitions are not replicated yet, so
-/// there is nowhere to move them.)
+/// down. The records are the broker's alone; the controller adds the partition changes they bring
+/// (`replication::with_partition_changes`), so a shutting-down broker's leaderships move as it is fenced. (Kafka
+/// keeps such a broker unfenced, in controlled shutdown, until its leaderships have moved; here both happen in one
+/// write.)
 pub fn broker_heartbeat(
     state: &ControllerState,
     request: &BrokerHeartbeatRequest,

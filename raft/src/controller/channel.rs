@@ -20,10 +20,13 @@ use crate::controller::brokers::{
     BrokerHeartbeatReply, BrokerHeartbeatRequest, BrokerRegistrationRequest,
 };
 use crate::controller::handlers::ProducerIdBlock;
+use crate::controller::replication::{
+    AlterPartitionRequest, AlterPartitionResult, ElectLeadersResult, ElectionType,
+};
 use crate::controller::{
     ControllerError, CreateTopicSpec, CreatedTopic, DeletedTopic, QuorumController, TopicRef,
 };
-use crate::ids::{BrokerEpoch, BrokerId};
+use crate::ids::{BrokerEpoch, BrokerId, PartitionIndex};
 use crate::network::PeerConnection;
 use crate::quorum::QuorumStatus;
 use crate::raft_types::{NodeId, Raft};
@@ -56,6 +59,12 @@ pub(crate) enum ControllerRequest {
     AllocateProducerIds {
         broker_id: BrokerId,
     },
+    AlterPartition(AlterPartitionRequest),
+    ElectLeaders {
+        election: ElectionType,
+        /// `None`: every partition.
+        partitions: Option<Vec<(TopicRef, PartitionIndex)>>,
+    },
     /// Kafka's DescribeQuorum, which brokers forward to the active controller.
     DescribeQuorum,
     /// Not Kafka's: a broker-only node asks to follow the metadata log (see `QuorumController::add_observer`).
@@ -76,6 +85,8 @@ pub(crate) enum ControllerResponse {
     RegisterBroker(Result<BrokerEpoch, ControllerError>),
     BrokerHeartbeat(Result<BrokerHeartbeatReply, ControllerError>),
     AllocateProducerIds(Result<ProducerIdBlock, ControllerError>),
+    AlterPartition(Result<Vec<AlterPartitionResult>, ControllerError>),
+    ElectLeaders(Result<Vec<ElectLeadersResult>, ControllerError>),
     AddObserver(Result<(), ControllerError>),
     DescribeQuorum(QuorumStatus),
 }
@@ -138,6 +149,15 @@ pub(crate) async fn handle(
                 controller.allocate_producer_ids(broker_id).await,
             ))
         }
+        ControllerRequest::AlterPartition(request) => {
+            ControllerResponse::AlterPartition(sendable(controller.alter_partition(request).await))
+        }
+        ControllerRequest::ElectLeaders {
+            election,
+            partitions,
+        } => ControllerResponse::ElectLeaders(sendable(
+            controller.elect_leaders(election, partitions).await,
+        )),
         ControllerRequest::DescribeQuorum => ControllerResponse::DescribeQuorum(
             crate::quorum::status_of(&controller.raft, &controller.contacts),
         ),
@@ -300,6 +320,36 @@ impl ControllerChannel {
             .await?
         {
             ControllerResponse::AllocateProducerIds(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Kafka's AlterPartition, sent by a partition leader.
+    pub async fn alter_partition(
+        &self,
+        request: AlterPartitionRequest,
+    ) -> Result<Vec<AlterPartitionResult>, ControllerError> {
+        match self
+            .send(ControllerRequest::AlterPartition(request), REQUEST_TIMEOUT)
+            .await?
+        {
+            ControllerResponse::AlterPartition(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Kafka's ElectLeaders; `partitions: None` elects for every partition.
+    pub async fn elect_leaders(
+        &self,
+        election: ElectionType,
+        partitions: Option<Vec<(TopicRef, PartitionIndex)>>,
+    ) -> Result<Vec<ElectLeadersResult>, ControllerError> {
+        let request = ControllerRequest::ElectLeaders {
+            election,
+            partitions,
+        };
+        match self.send(request, REQUEST_TIMEOUT).await? {
+            ControllerResponse::ElectLeaders(result) => result,
             other => Err(unexpected(other)),
         }
     }

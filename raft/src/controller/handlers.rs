@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::controller::placement::{self, UsableBroker};
 use crate::controller::state::{collision_key, ControllerState};
 use crate::controller::{ControllerError, CreateTopicSpec, CreatedTopic, DeletedTopic, TopicRef};
-use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, ProducerId, TopicId};
+use crate::ids::{BrokerId, LeaderEpoch, PartitionEpoch, PartitionIndex, ProducerId, TopicId};
 use crate::record::{ConfigResource, MetadataRecord};
 
 /// Kafka's limit on topic name length: the longest name whose log directory name
@@ -119,6 +119,7 @@ fn create_topic(
             isr: replicas.clone(),
             leader,
             leader_epoch: LeaderEpoch(0),
+            partition_epoch: PartitionEpoch(0),
         });
     }
     for (name, value) in &spec.configs {

@@ -73,6 +73,7 @@ fn partition(topic: TopicId, p: i32, replicas: &[i32]) -> MetadataRecord {
         leader: replicas[0],
         replicas,
         leader_epoch: LeaderEpoch(0),
+        partition_epoch: PartitionEpoch(0),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod brokers;
 pub mod channel;
 pub mod handlers;
 mod placement;
+pub mod replication;
 pub mod state;
 
 use std::fmt;
@@ -128,6 +129,27 @@ pub enum ControllerError {
     /// UNKNOWN_TOPIC_ID
     #[error("Topic id {0} does not exist.")]
     UnknownTopicId(TopicId),
+    /// INVALID_UPDATE_VERSION: an AlterPartition built on an older partition epoch.
+    #[error("{0}")]
+    InvalidUpdateVersion(String),
+    /// FENCED_LEADER_EPOCH: a request from a leader of an earlier leader epoch.
+    #[error("{0}")]
+    FencedLeaderEpoch(String),
+    /// NOT_LEADER_OR_FOLLOWER
+    #[error("{0}")]
+    NotLeaderOrFollower(String),
+    /// INELIGIBLE_REPLICA: a new ISR with a fenced or unregistered broker.
+    #[error("{0}")]
+    IneligibleReplica(String),
+    /// ELECTION_NOT_NEEDED: the partition already has the leader the election would give it.
+    #[error("{0}")]
+    ElectionNotNeeded(String),
+    /// PREFERRED_LEADER_NOT_AVAILABLE
+    #[error("{0}")]
+    PreferredLeaderNotAvailable(String),
+    /// ELIGIBLE_LEADERS_NOT_AVAILABLE
+    #[error("{0}")]
+    EligibleLeadersNotAvailable(String),
     /// NOT_CONTROLLER: this node does not lead the quorum; `MetadataQuorum::leader_id` says who.
     #[error("This node is not the active controller.")]
     NotController,
@@ -341,10 +363,14 @@ impl QuorumController {
         let _write = self.writes.lock().await;
         self.catch_up().await.map_err(|f| f.to_error())?;
         // Decided again under the write lock: another write may have changed the registration meanwhile.
-        let result = self.with_state(|state| brokers::broker_heartbeat(state, &request));
-        let reply = result.response?;
-        if !result.records.is_empty() {
-            self.write(result.records).await.map_err(|f| f.to_error())?;
+        let (reply, records) = self.with_state(|state| {
+            let result = brokers::broker_heartbeat(state, &request);
+            let records = replication::with_partition_changes(state, result.records);
+            (result.response, records)
+        });
+        let reply = reply?;
+        if !records.is_empty() {
+            self.write(records).await.map_err(|f| f.to_error())?;
         }
         Ok(reply)
     }
@@ -359,7 +385,9 @@ impl QuorumController {
         }
         let _write = self.writes.lock().await;
         self.catch_up().await.map_err(|f| f.to_error())?;
-        let records = self.with_state(|state| brokers::fence_brokers(state, &expired));
+        let records = self.with_state(|state| {
+            replication::with_partition_changes(state, brokers::fence_brokers(state, &expired))
+        });
         if records.is_empty() {
             return Ok(());
         }

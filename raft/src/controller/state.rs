@@ -2,8 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::ids::{
-    BrokerEpoch, BrokerId, IncarnationId, LeaderEpoch, PartitionIndex, ProducerId, TopicId,
+    BrokerEpoch, BrokerId, IncarnationId, LeaderEpoch, PartitionEpoch, PartitionIndex, ProducerId,
+    TopicId,
 };
 use crate::record::{ConfigResource, MetadataRecord};
 
@@ -90,12 +93,13 @@ pub fn replay_broker(
     Ok(())
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionRegistration {
     pub replicas: Vec<BrokerId>,
     pub isr: Vec<BrokerId>,
     pub leader: BrokerId,
     pub leader_epoch: LeaderEpoch,
+    pub partition_epoch: PartitionEpoch,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,6 +172,7 @@ impl ControllerState {
                 isr,
                 leader,
                 leader_epoch,
+                partition_epoch,
             } => {
                 let topic = self
                     .topics
@@ -180,6 +185,7 @@ impl ControllerState {
                         isr: isr.clone(),
                         leader: *leader,
                         leader_epoch: *leader_epoch,
+                        partition_epoch: *partition_epoch,
                     },
                 );
             }
@@ -253,6 +259,7 @@ impl ControllerState {
                     isr: registration.isr.clone(),
                     leader: registration.leader,
                     leader_epoch: registration.leader_epoch,
+                    partition_epoch: registration.partition_epoch,
                 });
             }
         }
@@ -342,6 +349,7 @@ mod tests {
             leader: replicas[0],
             replicas,
             leader_epoch: LeaderEpoch(0),
+            partition_epoch: PartitionEpoch(0),
         }
     }
 

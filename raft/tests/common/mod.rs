@@ -47,6 +47,7 @@ pub fn quorum_config(
         cluster_id: CLUSTER_ID.to_string(),
         config_schema: Arc::new(AnyConfig),
         broker_session_timeout: Duration::from_secs(9),
+        leader_imbalance_check_interval: Some(ferrite_raft::LEADER_IMBALANCE_CHECK_INTERVAL),
         observer_address: None,
         timeouts: ferrite_raft::QuorumTimeouts::default(),
     }

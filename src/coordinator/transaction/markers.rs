@@ -59,9 +59,10 @@ fn outcome_of(error: &ReplicaError) -> MarkerOutcome {
         ReplicaError::NotLeaderOrFollower
         | ReplicaError::NotEnoughReplicas { .. }
         | ReplicaError::NotEnoughReplicasAfterAppend { .. }
+        | ReplicaError::RequestTimedOut
         | ReplicaError::Flush(_)
         | ReplicaError::FlushAborted
-        | ReplicaError::Log(LogError::Io(_)) => MarkerOutcome::Retry,
+        | ReplicaError::Log(LogError::Io(_) | LogError::LeaderEpoch(_)) => MarkerOutcome::Retry,
         ReplicaError::Log(LogError::ProducerState(
             ProducerStateError::InvalidProducerEpoch { .. }
             | ProducerStateError::TransactionCoordinatorFenced { .. },

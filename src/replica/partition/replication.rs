@@ -1,0 +1,180 @@
+//! A partition's replication, both sides: as leader, answering followers' fetches (reads up to the log end, the
+//! KIP-320 divergence check, what each follower has, ISR changes to propose); as follower, appending what the
+//! leader sent, truncating where the logs diverged, and taking the leader's HighWatermark.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::{FollowerFetch, Partition, PartitionRead};
+use crate::config::FlushPolicy;
+use crate::ids::{BrokerId, LeaderEpoch, Offset};
+use crate::replica::ReplicaError;
+use crate::storage::{Log, LogAppendInfo};
+
+/// KIP-320's check of a fetcher's `last_fetched_epoch` at `fetch_offset`: the log diverges when that epoch ends
+/// before the fetch offset here, or this log knows only an older epoch at or below it. Answers the epoch and end
+/// offset to truncate to; nothing when the histories agree or this log has no epochs to compare with.
+pub(super) fn diverging_epoch(
+    log: &Log,
+    last_fetched_epoch: Option<LeaderEpoch>,
+    fetch_offset: Offset,
+) -> Option<(LeaderEpoch, Offset)> {
+    let last_fetched = last_fetched_epoch?;
+    let (epoch, end) = log.end_offset_for_epoch(last_fetched)?;
+    (epoch < last_fetched || end < fetch_offset).then_some((epoch, end))
+}
+
+impl Partition {
+    /// A follower's fetch, as leader: records from its fetch offset up to the log end (not the HighWatermark),
+    /// unless its last fetched epoch diverges from this log; then notes how far the follower's log reaches, which
+    /// may move the HighWatermark. Returns the read and whether the follower may now join the ISR.
+    pub fn read_for_follower(
+        &self,
+        fetch: FollowerFetch,
+        max_bytes: usize,
+        min_one_batch: bool,
+        now_ms: i64,
+    ) -> Result<(PartitionRead, bool), ReplicaError> {
+        let log = self.log();
+        let log_end = log.log_end_offset();
+        let diverging = diverging_epoch(&log, fetch.last_fetched_epoch, fetch.fetch_offset);
+        let records = match diverging {
+            Some(_) => Bytes::new(),
+            None => log.read(fetch.fetch_offset, max_bytes, log_end, min_one_batch)?,
+        };
+        let log_start_offset = log.log_start_offset();
+        // Where the current epoch began: the end of the one before it.
+        let epoch_start = log
+            .end_offset_for_epoch(LeaderEpoch(self.leader_epoch().0 - 1))
+            .map_or(Offset(0), |(_, end)| end);
+        drop(log);
+        let joins = if diverging.is_none() {
+            let mut followers = self.followers();
+            let follower = followers.get_mut(&fetch.replica);
+            match follower {
+                Some(follower) => {
+                    follower.on_fetch(fetch.fetch_offset, log_end, now_ms);
+                    let high_watermark = self.high_watermark();
+                    let follower = follower.clone();
+                    drop(followers);
+                    self.maybe_increment_high_watermark();
+                    !self.state().isr.contains(&fetch.replica)
+                        && follower.may_join_isr(high_watermark, epoch_start)
+                }
+                None => false,
+            }
+        } else {
+            false
+        };
+        let high_watermark = self.high_watermark();
+        let last_stable_offset = self.last_stable_offset();
+        Ok((
+            PartitionRead {
+                records,
+                high_watermark,
+                last_stable_offset,
+                log_start_offset,
+                aborted_transactions: None,
+                diverging_epoch: diverging,
+            },
+            joins,
+        ))
+    }
+
+    /// Wakes a follower's fetch when the log end moves.
+    pub fn subscribe_log_end(&self) -> tokio::sync::watch::Receiver<Offset> {
+        self.log_end.subscribe()
+    }
+
+    /// Where `epoch` ends in this replica's log (KIP-279).
+    pub fn end_offset_for_epoch(&self, epoch: LeaderEpoch) -> Option<(LeaderEpoch, Offset)> {
+        self.log().end_offset_for_epoch(epoch)
+    }
+
+    pub fn log_end_offset(&self) -> Offset {
+        self.log().log_end_offset()
+    }
+
+    /// The newest epoch in this replica's log and where it fetches next: a follower's `last_fetched_epoch` and
+    /// fetch offset.
+    pub fn fetch_position(&self) -> (Option<LeaderEpoch>, Offset) {
+        let log = self.log();
+        (log.latest_epoch(), log.log_end_offset())
+    }
+
+    /// The ISR members (other than this leader) that have not caught up for `lag_time_max_ms`.
+    pub fn lagging_followers(&self, now_ms: i64, lag_time_max_ms: i64) -> Vec<BrokerId> {
+        let isr = self.state().isr.clone();
+        let followers = self.followers();
+        isr.into_iter()
+            .filter(|id| *id != self.local)
+            .filter(|id| {
+                followers
+                    .get(id)
+                    .is_some_and(|f| f.is_lagging(now_ms, lag_time_max_ms))
+            })
+            .collect()
+    }
+
+    /// Claims the right to send the next AlterPartition; false while one is in flight.
+    pub fn begin_isr_change(&self) -> bool {
+        !self.isr_change_in_flight.swap(true, Ordering::AcqRel)
+    }
+
+    /// The AlterPartition finished (the new state, if any, arrives with the metadata).
+    pub fn end_isr_change(&self) {
+        self.isr_change_in_flight.store(false, Ordering::Release);
+    }
+
+    /// As follower of `leader_epoch`: appends batches the leader sent, as it wrote them, then (durable mode) fsyncs
+    /// them, so that the next fetch offset tells the leader what this replica holds durably. Refused when this
+    /// replica has meanwhile become leader or moved to another epoch (the fetch was from the leader before).
+    pub async fn append_as_follower(
+        &self,
+        records: Bytes,
+        leader_epoch: LeaderEpoch,
+        now_ms: i64,
+    ) -> Result<Option<LogAppendInfo>, ReplicaError> {
+        let info = {
+            let state = self.state();
+            if state.leader == self.local || state.leader_epoch != leader_epoch {
+                return Err(ReplicaError::NotLeaderOrFollower);
+            }
+            let mut log = self.log();
+            drop(state);
+            log.append_as_follower(records, now_ms)?
+        };
+        let end = self.log_end_offset();
+        self.log_end.send_replace(end);
+        if self.policy == FlushPolicy::Durable {
+            self.flush_to(end).await?;
+        }
+        Ok(info)
+    }
+
+    /// As follower: cuts the log back to `offset`, where it diverged from the leader's (KIP-320's answer, which is
+    /// never below the HighWatermark of a clean election: every ISR member had everything below it).
+    pub fn truncate_to(&self, offset: Offset, now_ms: i64) -> Result<(), ReplicaError> {
+        let mut log = self.log();
+        log.truncate_to(offset, now_ms)?;
+        let end = log.log_end_offset();
+        drop(log);
+        self.log_end.send_replace(end);
+        // The log lowered its own copy of the HighWatermark; the partition's follows (followers serve no reads).
+        self.high_watermark.send_if_modified(|hw| {
+            let lowered = *hw > end;
+            if lowered {
+                *hw = end;
+            }
+            lowered
+        });
+        Ok(())
+    }
+
+    /// As follower: takes the leader's HighWatermark, as far as this log reaches.
+    pub fn update_follower_high_watermark(&self, leader_high_watermark: Offset) {
+        let end = self.log_end_offset();
+        self.advance_high_watermark(leader_high_watermark.min(end));
+    }
+}
