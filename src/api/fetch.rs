@@ -53,6 +53,7 @@ pub async fn handle(apis: &Arc<KafkaApis>, version: i16, request: FetchRequest) 
                 fetch_offset: p.fetch_offset,
                 max_bytes: p.partition_max_bytes.max(0) as usize,
                 current_leader_epoch: p.current_leader_epoch,
+                last_fetched_epoch: p.last_fetched_epoch,
             })
         })
         .collect();
@@ -89,31 +90,7 @@ pub async fn handle(apis: &Arc<KafkaApis>, version: i16, request: FetchRequest) 
         request.replica_id.0
     };
     let replica = (replica_id >= 0).then_some(crate::ids::BrokerId(replica_id));
-    let last_fetched: std::collections::HashMap<(TopicKey, i32), i32> = request
-        .topics
-        .iter()
-        .flat_map(|topic| {
-            let topic_key = key(&topic.topic, topic.topic_id);
-            topic
-                .partitions
-                .iter()
-                .filter(|p| p.last_fetched_epoch >= 0)
-                .map(move |p| ((topic_key.clone(), p.partition), p.last_fetched_epoch))
-        })
-        .collect();
-    let mut topics = resolve(apis, &plan.positions);
-    for (position, wanted) in plan.positions.iter().zip(
-        topics
-            .iter_mut()
-            .flat_map(|(_, _, wanted)| wanted.iter_mut()),
-    ) {
-        if let (Ok(read), Some(epoch)) = (
-            wanted.read.as_mut(),
-            last_fetched.get(&(position.topic.clone(), position.partition)),
-        ) {
-            read.last_fetched_epoch = Some(LeaderEpoch(*epoch));
-        }
-    }
+    let topics = resolve(apis, &plan.positions);
     let unresolved = topics
         .iter()
         .flat_map(|(_, _, wanted)| wanted)
@@ -222,7 +199,8 @@ fn resolve(apis: &Arc<KafkaApis>, positions: &[FetchPosition]) -> TopicReads {
                 max_bytes: position.max_bytes,
                 current_leader_epoch: (position.current_leader_epoch >= 0)
                     .then_some(LeaderEpoch(position.current_leader_epoch)),
-                last_fetched_epoch: None,
+                last_fetched_epoch: (position.last_fetched_epoch >= 0)
+                    .then_some(LeaderEpoch(position.last_fetched_epoch)),
             }),
         };
         let wanted = Wanted {

@@ -67,6 +67,8 @@ pub struct FetchPosition {
     pub max_bytes: usize,
     /// KIP-320: the leader epoch the client believes current, -1 when it does not say.
     pub current_leader_epoch: i32,
+    /// KIP-320: the epoch of the last batch the client has, -1 when it does not say.
+    pub last_fetched_epoch: i32,
 }
 
 /// What a read of one partition told the client, to know next time whether it has news.
@@ -90,6 +92,7 @@ struct CachedPartition {
     fetch_offset: i64,
     max_bytes: usize,
     current_leader_epoch: i32,
+    last_fetched_epoch: i32,
     /// What the last response said of this partition; `None` until one has.
     sent: Option<PartitionState>,
 }
@@ -207,11 +210,13 @@ impl FetchSessionCache {
                     fetch_offset: position.fetch_offset,
                     max_bytes: position.max_bytes,
                     current_leader_epoch: position.current_leader_epoch,
+                    last_fetched_epoch: position.last_fetched_epoch,
                     sent: None,
                 });
             cached.fetch_offset = position.fetch_offset;
             cached.max_bytes = position.max_bytes;
             cached.current_leader_epoch = position.current_leader_epoch;
+            cached.last_fetched_epoch = position.last_fetched_epoch;
         }
         for key in forgotten {
             session.partitions.shift_remove(key);
@@ -227,6 +232,7 @@ impl FetchSessionCache {
                 fetch_offset: cached.fetch_offset,
                 max_bytes: cached.max_bytes,
                 current_leader_epoch: cached.current_leader_epoch,
+                last_fetched_epoch: cached.last_fetched_epoch,
             })
             .collect();
         Ok(FetchPlan {
@@ -256,6 +262,7 @@ impl FetchSessionCache {
                             fetch_offset: position.fetch_offset,
                             max_bytes: position.max_bytes,
                             current_leader_epoch: position.current_leader_epoch,
+                            last_fetched_epoch: position.last_fetched_epoch,
                             sent: Some(outcome.state),
                         };
                         ((position.topic.clone(), position.partition), cached)
@@ -348,6 +355,7 @@ mod tests {
             fetch_offset,
             max_bytes: 1024,
             current_leader_epoch: -1,
+            last_fetched_epoch: -1,
         }
     }
 

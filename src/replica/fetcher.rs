@@ -110,13 +110,16 @@ impl ReplicaFetcherManager {
         self.remove_partition(key.0, key.1);
         let id = (leader, self.fetcher_id(key));
         let mut fetchers = self.fetchers();
+        // A leader that moved to another address: a new fetcher there takes over all its partitions.
+        let mut carried = None;
         if fetchers.get(&id).is_some_and(|f| f.addr != addr) {
             if let Some(old) = fetchers.remove(&id) {
                 old.task.abort();
+                carried = Some(old.partitions);
             }
         }
         let fetcher = fetchers.entry(id).or_insert_with(|| {
-            let partitions = Arc::new(FetcherPartitions::default());
+            let partitions = carried.unwrap_or_default();
             let task = tokio::spawn(run_fetcher(
                 self.broker_id,
                 addr.clone(),

@@ -27,9 +27,7 @@ use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, TopicId};
 
 use crate::config::topic as topic_config;
 use crate::config::{BrokerConfig, FlushPolicy};
-use crate::metadata::{
-    MetadataDelta, MetadataImage, MetadataPublisher, PartitionRegistration, TopicImage,
-};
+use crate::metadata::{MetadataDelta, MetadataImage, MetadataPublisher, TopicImage};
 use crate::storage::{Log, LogError};
 
 #[derive(Debug, thiserror::Error)]
@@ -206,7 +204,6 @@ impl ReplicaManager {
         &self,
         topic: &TopicImage,
         index: PartitionIndex,
-        state: &PartitionRegistration,
         config: &BrokerConfig,
     ) -> Result<Partition, LogError> {
         let topic_id = topic.topic_id;
@@ -225,7 +222,6 @@ impl ReplicaManager {
         if !marker.exists() {
             std::fs::write(&marker, expected)?;
         }
-        let _ = state;
         Ok(Partition::new(
             topic.name.clone(),
             topic_id,
@@ -301,7 +297,7 @@ impl MetadataPublisher for ReplicaManager {
                     partition.update_config(topic_config::log_config(&config, &topic.configs));
                     partition.clone()
                 }
-                None => match self.open(topic, key.1, partition_image, &config) {
+                None => match self.open(topic, key.1, &config) {
                     Ok(partition) => {
                         let partition = Arc::new(partition);
                         partitions.insert(key, partition.clone());

@@ -450,13 +450,6 @@ impl Partition {
     /// the flush policy makes it durable (fsynced in durable mode, written in page-cache mode) and each follower's
     /// as far as its fetch offset (a follower in durable mode fsyncs before it fetches again). Never moves it down.
     fn maybe_increment_high_watermark(&self) {
-        let (isr, leads) = {
-            let state = self.state();
-            (state.isr.clone(), state.leader == self.local)
-        };
-        if !leads {
-            return;
-        }
         let own = {
             let log = self.log();
             match self.policy {
@@ -464,8 +457,14 @@ impl Partition {
                 FlushPolicy::Interval { .. } => log.log_end_offset(),
             }
         };
+        // State before followers, the order every path that holds both takes them in.
+        let state = self.state();
+        if state.leader != self.local {
+            return;
+        }
         let followers = self.followers();
-        let lowest = isr
+        let lowest = state
+            .isr
             .iter()
             .filter(|id| **id != self.local)
             .map(|id| {
@@ -476,6 +475,7 @@ impl Partition {
             })
             .fold(own, Offset::min);
         drop(followers);
+        drop(state);
         self.advance_high_watermark(lowest);
     }
 

@@ -107,7 +107,7 @@ impl Log {
             Some(active) => active.resize_indexes(config.segment_index_bytes)?,
             None => segments.push(LogSegment::create(&dir, Offset(0), &config, now_ms)?),
         }
-        let dir_for_epochs = dir.clone();
+        let leader_epochs = LeaderEpochFileCache::open(&dir)?;
         let mut log = Log {
             dir,
             config,
@@ -118,7 +118,7 @@ impl Log {
             tombstones_due_ms: None,
             producer_state: ProducerStateManager::default(),
             high_watermark: Offset(0),
-            leader_epochs: LeaderEpochFileCache::open(&dir_for_epochs)?,
+            leader_epochs,
         };
         // Recovery may have cut batches whose epochs the checkpoint already named.
         let end = log.log_end_offset();
@@ -536,6 +536,14 @@ impl Log {
     /// The newest leader epoch of the log's batches (a follower's `last_fetched_epoch`).
     pub fn latest_epoch(&self) -> Option<LeaderEpoch> {
         self.leader_epochs.latest_epoch()
+    }
+
+    /// Where the newest epoch began (a leader's current epoch, from its taking over); 0 when none is known.
+    pub fn latest_epoch_start_offset(&self) -> Offset {
+        self.leader_epochs
+            .entries()
+            .last()
+            .map_or(Offset(0), |e| e.start_offset)
     }
 
     /// KIP-279's end offset of `epoch` in this log (see [`LeaderEpochFileCache::end_offset_for`]).

@@ -161,14 +161,7 @@ pub fn delete_topics(
                     "Found multiple entries for topic {topic} in the request."
                 )));
             }
-            let registration = match topic {
-                TopicRef::Name(name) => state
-                    .topic_by_name(name)
-                    .ok_or_else(|| ControllerError::UnknownTopicOrPartition(name.clone()))?,
-                TopicRef::Id(id) => state
-                    .topic(*id)
-                    .ok_or(ControllerError::UnknownTopicId(*id))?,
-            };
+            let registration = state.resolve_topic(topic)?;
             // One topic named once by name and once by id: remove it once.
             if removed.insert(registration.topic_id) {
                 records.push(MetadataRecord::RemoveTopic {

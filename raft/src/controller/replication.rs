@@ -456,14 +456,7 @@ fn elect_one(
     partition: PartitionIndex,
     changed: &BTreeMap<(TopicId, PartitionIndex), PartitionRegistration>,
 ) -> Result<Option<(TopicId, PartitionRegistration)>, ControllerError> {
-    let registration = match topic {
-        TopicRef::Name(name) => state
-            .topic_by_name(name)
-            .ok_or_else(|| ControllerError::UnknownTopicOrPartition(name.clone()))?,
-        TopicRef::Id(id) => state
-            .topic(*id)
-            .ok_or(ControllerError::UnknownTopicId(*id))?,
-    };
+    let registration = state.resolve_topic(topic)?;
     let current = changed
         .get(&(registration.topic_id, partition))
         .or_else(|| registration.partitions.get(&partition))

@@ -313,6 +313,21 @@ impl ControllerState {
             .and_then(|id| self.topics.get(id))
     }
 
+    /// The topic a request names, by name or by id; UNKNOWN_TOPIC_OR_PARTITION or UNKNOWN_TOPIC_ID when none.
+    pub fn resolve_topic(
+        &self,
+        topic: &super::TopicRef,
+    ) -> Result<&TopicRegistration, super::ControllerError> {
+        match topic {
+            super::TopicRef::Name(name) => self
+                .topic_by_name(name)
+                .ok_or_else(|| super::ControllerError::UnknownTopicOrPartition(name.clone())),
+            super::TopicRef::Id(id) => self
+                .topic(*id)
+                .ok_or(super::ControllerError::UnknownTopicId(*id)),
+        }
+    }
+
     pub fn configs(&self, resource: &ConfigResource) -> Option<&BTreeMap<String, String>> {
         self.configs.get(resource)
     }

@@ -44,10 +44,8 @@ impl Partition {
             None => log.read(fetch.fetch_offset, max_bytes, log_end, min_one_batch)?,
         };
         let log_start_offset = log.log_start_offset();
-        // Where the current epoch began: the end of the one before it.
-        let epoch_start = log
-            .end_offset_for_epoch(LeaderEpoch(self.leader_epoch().0 - 1))
-            .map_or(Offset(0), |(_, end)| end);
+        // A leader starts its epoch at its log end when it takes over (set_state), so this is where it began.
+        let epoch_start = log.latest_epoch_start_offset();
         drop(log);
         let joins = if diverging.is_none() {
             let mut followers = self.followers();
