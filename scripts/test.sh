@@ -12,12 +12,15 @@ step() { printf '\n==> %s\n' "$*"; }
 #   g++     librdkafka's ./configure (built inside rdkafka-sys) refuses to run without a C++
 #           compiler. zlib and zstd need no -dev packages: libz-sys and zstd-sys build their
 #           bundled sources when the system's are missing, and ssl, sasl and curl are off.
+#   iproute2, iptables  tests/replication.rs puts nodes in network namespaces and cuts links between them.
 #   python3-venv  compat-tests/python keeps its pinned clients in a virtualenv under target/.
 # compat-tests/librdkafka/run.sh installs the -dev packages its librdkafka build needs itself.
 missing=()
 installed() { [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]; }
 installed kcat || missing+=(kcat)
 type -P kill >/dev/null || missing+=(procps)
+type -P ip >/dev/null || missing+=(iproute2)
+type -P iptables >/dev/null || missing+=(iptables)
 type -P g++ >/dev/null || type -P clang++ >/dev/null || type -P c++ >/dev/null || missing+=(g++)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 

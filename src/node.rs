@@ -137,9 +137,12 @@ impl Node {
                 broker_session_timeout: std::time::Duration::from_millis(
                     config.cluster.session_timeout_ms,
                 ),
-                // src/config does not parse `auto.leader.rebalance.enable` or the interval yet: Kafka's defaults.
-                leader_imbalance_check_interval: Some(
-                    ferrite_raft::LEADER_IMBALANCE_CHECK_INTERVAL,
+                leader_imbalance_check_interval: config.cluster.auto_leader_rebalance_enable.then(
+                    || {
+                        std::time::Duration::from_secs(
+                            config.cluster.leader_imbalance_check_interval_seconds,
+                        )
+                    },
                 ),
                 observer_address,
                 timeouts: config.cluster.quorum,

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::cluster::{metadata, quorum_leader, Role, TestCluster};
+use common::cluster::{eventually, leader_and_isr, quorum_leader, Role, TestCluster};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -18,35 +18,6 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const TOPIC: &str = "replicated";
-
-/// Polls `check` every 100 ms until it holds, or fails after `timeout` with `what`.
-fn eventually(
-    timeout: Duration,
-    what: &str,
-    mut check: impl FnMut() -> bool,
-) -> Result<(), String> {
-    let started = Instant::now();
-    while started.elapsed() < timeout {
-        if check() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(format!("{what} did not happen within {timeout:?}"))
-}
-
-/// Partition 0's leader and ISR, as `addr` sees them.
-fn leader_and_isr(addr: &str, topic: &str) -> Option<(i32, Vec<i32>)> {
-    let answer = metadata(addr);
-    let topic = answer
-        .topics
-        .iter()
-        .find(|t| t.name.as_ref().map(|n| n.as_str()) == Some(topic))?;
-    let partition = topic.partitions.iter().find(|p| p.partition_index == 0)?;
-    let mut isr: Vec<i32> = partition.isr_nodes.iter().map(|b| b.0).collect();
-    isr.sort_unstable();
-    Some((partition.leader_id.0, isr))
-}
 
 async fn create_topic(bootstrap: &str, topic: &str, min_isr: &str) -> Result<(), String> {
     let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
@@ -118,7 +89,17 @@ fn read_all(bootstrap: &str) -> Result<Vec<(i64, String)>, KafkaError> {
         .set("group.id", "replication-reader")
         .set("enable.auto.commit", "false")
         .create()?;
-    let (_, high) = consumer.fetch_watermarks(TOPIC, 0, Duration::from_secs(10))?;
+    // Just after a leader change the client may still ask the old leader: it refreshes and asks again.
+    let started = Instant::now();
+    let (_, high) = loop {
+        match consumer.fetch_watermarks(TOPIC, 0, Duration::from_secs(10)) {
+            Ok(watermarks) => break watermarks,
+            Err(_) if started.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            Err(error) => return Err(error),
+        }
+    };
     let mut assignment = TopicPartitionList::new();
     assignment.add_partition_offset(TOPIC, 0, Offset::Beginning)?;
     consumer.assign(&assignment)?;
@@ -266,5 +247,148 @@ async fn min_insync_replicas_refuses_acks_all_with_two_of_three_brokers_down() -
     let read = read_all(&leader_addr)?;
     assert_eq!(read.len(), 50);
     assert!(read.iter().all(|(_, v)| v != "refused"));
+    Ok(())
+}
+
+/// acks=1 Produce requests of one record each (`{label}-{i}`), sent straight to `addr` as a client that reaches
+/// only that broker would; returns the offsets it acknowledged.
+fn produce_acks_1(addr: &str, label: &str, count: usize) -> Vec<(i64, String)> {
+    use kafka_protocol::messages::produce_request::{
+        PartitionProduceData, ProduceRequest, TopicProduceData,
+    };
+    use kafka_protocol::messages::produce_response::ProduceResponse;
+    use kafka_protocol::messages::{ApiKey, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let mut acknowledged = Vec::new();
+    for i in 0..count {
+        let value = format!("{label}-{i}");
+        let record = common::plain_record(
+            0,
+            1_700_000_000_000,
+            Some(bytes::Bytes::from_static(b"k")),
+            bytes::Bytes::from(value.clone()),
+        );
+        let request = ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(5_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(common::encode_batch(&[record])))])]);
+        let response: ProduceResponse = common::call_addr(addr, ApiKey::Produce, 9, &request);
+        let answer = response
+            .responses
+            .first()
+            .and_then(|t| t.partition_responses.first());
+        if let Some(answer) = answer.filter(|p| p.error_code == 0) {
+            acknowledged.push((answer.base_offset, value));
+        }
+    }
+    acknowledged
+}
+
+/// ElectLeaders (preferred) for partition 0, asked of `addr`; the partition's error code.
+fn elect_preferred_leader(addr: &str) -> i16 {
+    use kafka_protocol::messages::elect_leaders_request::{ElectLeadersRequest, TopicPartitions};
+    use kafka_protocol::messages::elect_leaders_response::ElectLeadersResponse;
+    use kafka_protocol::messages::{ApiKey, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let request = ElectLeadersRequest::default()
+        .with_election_type(0)
+        .with_timeout_ms(10_000)
+        .with_topic_partitions(Some(vec![TopicPartitions::default()
+            .with_topic(TopicName(StrBytes::from_static_str(TOPIC)))
+            .with_partitions(vec![0])]));
+    let response: ElectLeadersResponse = common::call_addr(addr, ApiKey::ElectLeaders, 2, &request);
+    response
+        .replica_election_results
+        .first()
+        .and_then(|t| t.partition_result.first())
+        .map_or(-1, |p| p.error_code)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_leader_cut_off_from_the_others_loses_its_acks_1_records_and_no_acks_all_record(
+) -> TestResult {
+    // Each node in a network namespace of its own: the test process (the clients) reaches all three, and the
+    // leader's links to its peers are cut.
+    let mut cluster = TestCluster::start_isolated(3);
+    let bootstrap = cluster.bootstrap();
+    create_topic(&bootstrap, TOPIC, "2").await?;
+    let addr = cluster.nodes[0].addr();
+    eventually(Duration::from_secs(20), "the topic in metadata", || {
+        leader_and_isr(&addr, TOPIC).is_some_and(|(_, isr)| isr == [1, 2, 3])
+    })?;
+    let mut acked = BTreeMap::new();
+    produce(&producer(&bootstrap)?, "before", 100, &mut acked).await?;
+
+    let (old_leader, _) = leader_and_isr(&addr, TOPIC).ok_or("no leader")?;
+    let network = cluster.network.as_ref().ok_or("no network")?;
+    network.isolate(old_leader);
+    // A client on the old leader's side goes on producing with acks=1: the leader, which has not heard that it
+    // lost anything, acknowledges after its own durability step.
+    let old_leader_addr = cluster.node(old_leader).addr();
+    let minority = produce_acks_1(&old_leader_addr, "minority", 20);
+    assert_eq!(
+        minority.len(),
+        20,
+        "the cut-off leader acknowledges acks=1 writes"
+    );
+
+    // The majority fences the old leader, elects a new one from the ISR and takes acks=all writes.
+    let majority: Vec<String> = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.node_id != old_leader)
+        .map(|n| n.addr())
+        .collect();
+    eventually(
+        Duration::from_secs(30),
+        "a new leader on the majority's side",
+        || {
+            leader_and_isr(&majority[0], TOPIC).is_some_and(|(leader, isr)| {
+                leader > 0 && leader != old_leader && !isr.contains(&old_leader)
+            })
+        },
+    )?;
+    produce(&producer(&majority.join(","))?, "majority", 100, &mut acked).await?;
+
+    // Healed, the old leader finds its history diverged from the new leader's epoch, truncates and catches up.
+    let network = cluster.network.as_ref().ok_or("no network")?;
+    network.heal(old_leader);
+    eventually(
+        Duration::from_secs(60),
+        "the old leader back in the ISR",
+        || leader_and_isr(&majority[0], TOPIC).is_some_and(|(_, isr)| isr.len() == 3),
+    )?;
+    assert!(cluster
+        .node(old_leader)
+        .logged("truncating a diverged follower log"));
+
+    // Leadership back to the old leader (the preferred replica), so that what is read next is its log.
+    assert_eq!(elect_preferred_leader(&majority[0]), 0, "ElectLeaders");
+    eventually(
+        Duration::from_secs(20),
+        "the old leader leading again",
+        || leader_and_isr(&majority[0], TOPIC).is_some_and(|(leader, _)| leader == old_leader),
+    )?;
+    let read = read_all(&old_leader_addr)?;
+    for (i, (offset, _)) in read.iter().enumerate() {
+        assert_eq!(*offset, i as i64, "no gap below the HighWatermark");
+    }
+    let by_offset: BTreeMap<i64, String> = read.into_iter().collect();
+    for (offset, value) in &acked {
+        assert_eq!(
+            by_offset.get(offset),
+            Some(value),
+            "acks=all record at offset {offset}"
+        );
+    }
+    assert!(
+        by_offset.values().all(|v| !v.starts_with("minority-")),
+        "the acks=1 records that were never replicated are gone"
+    );
+    assert_eq!(acked.len(), 200);
     Ok(())
 }

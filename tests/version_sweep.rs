@@ -82,6 +82,16 @@ fn request(key: ApiKey, version: i16, topic_id: Uuid) -> Option<RequestKind> {
                         .with_partition_index(0)
                         .with_timestamp(-2)]),
             ])),
+        ApiKey::OffsetForLeaderEpoch => {
+            R::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest::default().with_topics(vec![
+                offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                    .with_topic(topic_name())
+                    .with_partitions(vec![
+                        offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                            .with_leader_epoch(0),
+                    ]),
+            ]))
+        }
         ApiKey::CreateTopics => R::CreateTopics(CreateTopicsRequest::default().with_topics(vec![
             create_topics_request::CreatableTopic::default()
                 .with_name(TopicName(s(&format!("created-v{version}"))))

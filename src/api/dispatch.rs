@@ -47,6 +47,7 @@ pub fn may_overlap(frame: &[u8]) -> bool {
         Ok(ApiKey::Produce
             | ApiKey::Fetch
             | ApiKey::ListOffsets
+            | ApiKey::OffsetForLeaderEpoch
             | ApiKey::Metadata
             | ApiKey::ApiVersions)
             | Err(_)

@@ -24,6 +24,7 @@ pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_transactions;
 mod dispatch;
+pub mod elect_leaders;
 pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
@@ -39,6 +40,7 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 pub mod txn_offset_commit;
@@ -134,6 +136,7 @@ const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::Produce,
     ApiKey::Fetch,
     ApiKey::ListOffsets,
+    ApiKey::OffsetForLeaderEpoch,
     ApiKey::Metadata,
     ApiKey::ApiVersions,
     ApiKey::CreateTopics,
@@ -146,6 +149,7 @@ const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::DescribeCluster,
     ApiKey::DescribeLogDirs,
     ApiKey::DescribeQuorum,
+    ApiKey::ElectLeaders,
     ApiKey::FindCoordinator,
     ApiKey::JoinGroup,
     ApiKey::SyncGroup,
@@ -234,6 +238,9 @@ fn handle(
         RequestKind::ListOffsets(request) => now(R::ListOffsets(list_offsets::handle(
             &apis, version, request,
         ))),
+        RequestKind::OffsetForLeaderEpoch(request) => now(R::OffsetForLeaderEpoch(
+            offset_for_leader_epoch::handle(&apis, request),
+        )),
         RequestKind::CreateTopics(request) => {
             later(
                 async move { R::CreateTopics(create_topics::handle(&apis, version, request).await) },
@@ -241,6 +248,9 @@ fn handle(
         }
         RequestKind::CreatePartitions(request) => later(async move {
             R::CreatePartitions(create_partitions::handle(&apis, version, request).await)
+        }),
+        RequestKind::ElectLeaders(request) => later(async move {
+            R::ElectLeaders(elect_leaders::handle(&apis.quorum, version, request).await)
         }),
         RequestKind::DeleteTopics(request) => later(async move {
             R::DeleteTopics(delete_topics::handle(&apis.quorum, version, request).await)

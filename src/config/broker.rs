@@ -195,6 +195,8 @@ pub(super) const DEFAULTS: &[(&str, &str)] = &[
     ("controller.quorum.fetch.timeout.ms", "2000"),
     ("controller.quorum.request.timeout.ms", "2000"),
     ("controller.quorum.retry.backoff.ms", "20"),
+    ("auto.leader.rebalance.enable", "true"),
+    ("leader.imbalance.check.interval.seconds", "300"),
     ("num.replica.fetchers", "1"),
     ("replica.fetch.wait.max.ms", "500"),
     ("replica.fetch.min.bytes", "1"),

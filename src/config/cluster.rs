@@ -3,7 +3,7 @@
 
 use ferrite_raft::QuorumTimeouts;
 
-use super::broker::parse_num;
+use super::broker::{parse_bool, parse_num};
 use super::ConfigError;
 
 /// What the broker's lifecycle manager and the controller's session tracking are configured with.
@@ -22,6 +22,10 @@ pub struct ClusterConfig {
     pub initial_registration_timeout_ms: u64,
     /// `controller.quorum.{election,fetch,request}.timeout.ms` and `.retry.backoff.ms`.
     pub quorum: QuorumTimeouts,
+    /// `auto.leader.rebalance.enable`: the active controller moves leadership back to preferred replicas.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds`: how often it looks.
+    pub leader_imbalance_check_interval_seconds: u64,
 }
 
 impl ClusterConfig {
@@ -65,6 +69,13 @@ impl ClusterConfig {
                 retry_backoff_ms: parse_num(get, "controller.quorum.retry.backoff.ms", 1, int)?
                     as u64,
             },
+            auto_leader_rebalance_enable: parse_bool(get, "auto.leader.rebalance.enable")?,
+            leader_imbalance_check_interval_seconds: parse_num(
+                get,
+                "leader.imbalance.check.interval.seconds",
+                1,
+                int,
+            )? as u64,
         })
     }
 }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::ids::{BrokerId, LeaderEpoch, PartitionIndex, TopicId};
+use crate::ids::{BrokerId, LeaderEpoch, Offset, PartitionIndex, TopicId};
 
 use crate::config::topic as topic_config;
 use crate::config::{BrokerConfig, FlushPolicy};
@@ -105,6 +105,20 @@ impl ReplicaManager {
             .unwrap_or_else(|p| p.into_inner())
             .get(&(topic_id, index))
             .cloned()
+    }
+
+    /// OffsetForLeaderEpoch for a partition this broker hosts (Kafka's `ReplicaManager.lastOffsetForLeaderEpoch`):
+    /// NOT_LEADER_OR_FOLLOWER when it is not hosted here; see [`Partition::last_offset_for_leader_epoch`].
+    pub fn last_offset_for_leader_epoch(
+        &self,
+        topic_id: TopicId,
+        index: PartitionIndex,
+        current_leader_epoch: Option<LeaderEpoch>,
+        requested: LeaderEpoch,
+    ) -> Result<Option<(LeaderEpoch, Offset)>, ReplicaError> {
+        self.partition(topic_id, index)
+            .ok_or(ReplicaError::NotLeaderOrFollower)?
+            .last_offset_for_leader_epoch(current_leader_epoch, requested)
     }
 
     fn all(&self) -> Vec<Arc<Partition>> {

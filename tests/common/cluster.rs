@@ -1,7 +1,8 @@
 //! Test harness for clusters: several `ferrite` processes on 127.0.0.1, each with its own data directory and its
 //! own client and controller ports, voters of one quorum, formatted for one cluster id. Nodes are killed with
 //! SIGKILL, paused with SIGSTOP (a broker that stops heartbeating while its sockets stay open) and restarted on the
-//! same directory and ports.
+//! same directory and ports. [`TestCluster::start_isolated`] puts each node in a network namespace of its own
+//! ([`Network`]), so that a test can cut it off from its peers.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -11,6 +12,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
+
+use super::netns::Network;
 
 /// Kafka's 9 s session would make fencing tests slow; these keep them to a few seconds.
 pub const SESSION_TIMEOUT_MS: u64 = 3000;
@@ -50,6 +53,10 @@ impl Role {
 pub struct ClusterNode {
     pub node_id: i32,
     pub role: Role,
+    /// The address it listens on: 127.0.0.1, or its own in its namespace.
+    pub host: String,
+    /// The network namespace it runs in, if any.
+    namespace: Option<String>,
     pub client_port: u16,
     pub controller_port: u16,
     pub dir: PathBuf,
@@ -63,6 +70,8 @@ pub struct ClusterNode {
 pub struct TestCluster {
     pub cluster_id: String,
     pub nodes: Vec<ClusterNode>,
+    /// The namespaces of [`start_isolated`](Self::start_isolated); dropped after the nodes.
+    pub network: Option<Network>,
     _temp: tempfile::TempDir,
 }
 
@@ -81,30 +90,50 @@ impl TestCluster {
     /// As [`start_roles`](Self::start_roles), but the nodes in `intruders` are formatted for another cluster id; they
     /// are started and not waited for.
     pub fn start_with_intruders(roles: &[Role], intruders: &[i32]) -> TestCluster {
+        Self::launch(roles, intruders, None)
+    }
+
+    /// Starts `size` combined nodes, each in a network namespace of its own with its own address (ports 9092 and
+    /// 9093 on it), and waits until every one serves clients. Needs root.
+    pub fn start_isolated(size: usize) -> TestCluster {
+        let ids: Vec<i32> = (1..=size)
+            .map(|i| i32::try_from(i).expect("small cluster"))
+            .collect();
+        Self::launch(&vec![Role::Combined; size], &[], Some(Network::new(&ids)))
+    }
+
+    fn launch(roles: &[Role], intruders: &[i32], network: Option<Network>) -> TestCluster {
         let temp = tempfile::tempdir().expect("temp dir");
         let cluster_id = random_cluster_id();
         let other_cluster_id = random_cluster_id();
-        let ports: Vec<(u16, u16)> = roles.iter().map(|_| (free_port(), free_port())).collect();
-        let voters = ports
+        // Each node's host, client port and controller port.
+        let places: Vec<(String, u16, u16)> = (1..=roles.len())
+            .map(|i| match &network {
+                Some(network) => {
+                    let node_id = i32::try_from(i).expect("small cluster");
+                    (network.address(node_id).to_string(), 9092, 9093)
+                }
+                None => ("127.0.0.1".to_string(), free_port(), free_port()),
+            })
+            .collect();
+        let voters = places
             .iter()
             .zip(roles)
             .enumerate()
             .filter(|(_, (_, role))| role.votes())
-            .map(|(i, ((_, controller), _))| format!("{}@127.0.0.1:{controller}", i + 1))
+            .map(|(i, ((host, _, controller), _))| format!("{}@{host}:{controller}", i + 1))
             .collect::<Vec<_>>()
             .join(",");
-        let mut nodes: Vec<ClusterNode> = ports
+        let mut nodes: Vec<ClusterNode> = places
             .iter()
             .zip(roles)
             .enumerate()
-            .map(|(i, ((client, controller), role))| {
+            .map(|(i, ((host, client, controller), role))| {
                 let node_id = i32::try_from(i + 1).expect("small cluster");
                 let dir = temp.path().join(format!("node-{node_id}"));
                 let listeners = match role {
-                    Role::Controller => format!("CONTROLLER://127.0.0.1:{controller}"),
-                    _ => format!(
-                        "PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}"
-                    ),
+                    Role::Controller => format!("CONTROLLER://{host}:{controller}"),
+                    _ => format!("PLAINTEXT://{host}:{client},CONTROLLER://{host}:{controller}"),
                 };
                 let args = vec![
                     format!("--node.id={node_id}"),
@@ -126,6 +155,8 @@ impl TestCluster {
                 ClusterNode {
                     node_id,
                     role: *role,
+                    host: host.clone(),
+                    namespace: network.as_ref().map(|n| n.namespace(node_id)),
                     client_port: *client,
                     controller_port: *controller,
                     dir,
@@ -150,6 +181,7 @@ impl TestCluster {
         TestCluster {
             cluster_id,
             nodes,
+            network,
             _temp: temp,
         }
     }
@@ -174,7 +206,7 @@ impl TestCluster {
 
 impl ClusterNode {
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.client_port)
+        format!("{}:{}", self.host, self.client_port)
     }
 
     /// A client config bootstrapped to this node only.
@@ -236,7 +268,17 @@ impl ClusterNode {
 
     /// Spawns the process; the receiver hears once it logs that it serves clients.
     fn spawn(&mut self) -> mpsc::Receiver<()> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrite"))
+        let binary = env!("CARGO_BIN_EXE_ferrite");
+        let mut command = match &self.namespace {
+            // `ip netns exec` execs the program: the child's pid is the broker's, for kill -9 and SIGSTOP.
+            Some(namespace) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", namespace, binary]);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .args(&self.args)
             .env("RUST_LOG", "info,openraft=error")
             .env("NO_COLOR", "1")
@@ -335,4 +377,51 @@ pub fn quorum_leader(addr: &str) -> i32 {
         .first()
         .and_then(|t| t.partitions.first())
         .map_or(-1, |p| p.leader_id.0)
+}
+
+/// Polls `check` every 100 ms until it holds, or fails after `timeout` with `what`.
+pub fn eventually(
+    timeout: Duration,
+    what: &str,
+    mut check: impl FnMut() -> bool,
+) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < timeout {
+        if check() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("{what} did not happen within {timeout:?}"))
+}
+
+/// Partition 0's leader and ISR (sorted), as `addr` sees them.
+pub fn leader_and_isr(addr: &str, topic: &str) -> Option<(i32, Vec<i32>)> {
+    let answer = metadata(addr);
+    let topic = answer
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().map(|n| n.as_str()) == Some(topic))?;
+    let partition = topic.partitions.iter().find(|p| p.partition_index == 0)?;
+    let mut isr: Vec<i32> = partition.isr_nodes.iter().map(|b| b.0).collect();
+    isr.sort_unstable();
+    Some((partition.leader_id.0, isr))
+}
+
+/// The coordinator of `group` as `addr` answers FindCoordinator (-1: none).
+pub fn coordinator_of(addr: &str, group: &str) -> i32 {
+    use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+    use kafka_protocol::messages::find_coordinator_response::FindCoordinatorResponse;
+    use kafka_protocol::protocol::StrBytes;
+    let response: FindCoordinatorResponse = super::call_addr(
+        addr,
+        kafka_protocol::messages::ApiKey::FindCoordinator,
+        3,
+        &FindCoordinatorRequest::default().with_key(StrBytes::from_string(group.to_string())),
+    );
+    if response.error_code == 0 {
+        response.node_id.0
+    } else {
+        -1
+    }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod netns;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -318,28 +319,45 @@ pub fn keyed_record_batch(
     value: &'static [u8],
     timestamp_ms: i64,
 ) -> bytes::Bytes {
-    use kafka_protocol::records::{Record, TimestampType};
+    use kafka_protocol::records::Record;
     let records: Vec<Record> = keys
         .iter()
         .enumerate()
-        .map(|(i, key)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder starts a new batch where offset - sequence changes; this keeps one batch.
-            sequence: i as i32 - 1,
-            timestamp: timestamp_ms,
-            key: key.map(bytes::Bytes::from_static),
-            value: Some(bytes::Bytes::from_static(value)),
-            headers: Default::default(),
+        .map(|(i, key)| {
+            plain_record(
+                i as i64,
+                timestamp_ms,
+                key.map(bytes::Bytes::from_static),
+                bytes::Bytes::from_static(value),
+            )
         })
         .collect();
     encode_batch(&records)
+}
+
+/// A record of no producer (no idempotence, no transaction) at `offset` in its batch.
+pub fn plain_record(
+    offset: i64,
+    timestamp_ms: i64,
+    key: Option<bytes::Bytes>,
+    value: bytes::Bytes,
+) -> kafka_protocol::records::Record {
+    kafka_protocol::records::Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: kafka_protocol::records::TimestampType::Creation,
+        offset,
+        // The encoder starts a new batch where offset - sequence changes; this keeps one batch.
+        sequence: offset as i32 - 1,
+        timestamp: timestamp_ms,
+        key,
+        value: Some(value),
+        headers: Default::default(),
+    }
 }
 
 /// Encodes records as uncompressed v2 batches (one batch when offsets and sequences advance together).

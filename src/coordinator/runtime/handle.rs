@@ -13,7 +13,7 @@ use tokio::sync::{oneshot, Notify};
 use super::{CoordinatorShard, Failable, Output, ResponderId, RuntimeError};
 use crate::ids::{Offset, PartitionIndex, ProducerEpoch, ProducerId, TopicId};
 use crate::replica::{
-    now_ms, AppendOrigin, IsolationLevel, PendingAppend, ReplicaError, ReplicaManager, RequiredAcks,
+    now_ms, AppendOrigin, PendingAppend, ReplicaError, ReplicaManager, RequiredAcks,
 };
 use crate::storage::batch::{self, BrokerRecord};
 
@@ -275,28 +275,24 @@ impl<S: CoordinatorShard> ShardHandle<S> {
         self.settled.notify_waiters();
     }
 
-    /// Replays the partition from its LogStartOffset to its HighWatermark into `shard`, then serves and drives
-    /// timers until stopped.
+    /// Replays the partition from its LogStartOffset to its log end as it was when loading began (this broker
+    /// leads it: see [`Partition::read_to_log_end`](crate::replica::Partition::read_to_log_end)) into `shard`, then
+    /// serves and drives timers until stopped.
     pub(super) async fn load_and_run(self: Arc<Self>, mut shard: S) {
         let started = std::time::Instant::now();
         let mut count = 0usize;
         if let Some(partition) = self.replicas.partition(self.topic_id, self.index) {
-            let end = partition.high_watermark();
+            let end = partition.log_end_offset();
             let mut offset = partition.log_start_offset();
-            while offset < end {
-                let read = match partition.read(
-                    offset,
-                    LOAD_READ_BYTES,
-                    true,
-                    IsolationLevel::ReadUncommitted,
-                ) {
-                    Ok(read) => read,
+            while offset < end && !self.stopped.load(Ordering::SeqCst) {
+                let records = match partition.read_to_log_end(offset, LOAD_READ_BYTES) {
+                    Ok((records, _)) => records,
                     Err(error) => {
                         tracing::error!(topic = self.topic, partition = self.index.0, %error, "cannot read the coordinator's partition");
                         break;
                     }
                 };
-                match replay_batches(self.topic, &mut shard, &read.records, offset) {
+                match replay_batches(self.topic, &mut shard, &records, offset) {
                     Some((next, n)) if next > offset => {
                         offset = next;
                         count += n;

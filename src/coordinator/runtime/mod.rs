@@ -7,7 +7,8 @@
 //! parked requests, the handler's own response), and its durable state changes only by replaying records. The
 //! runtime, for each shard:
 //!
-//! - loads it by replaying its partition from the LogStartOffset to the HighWatermark; until then requests get
+//! - loads it by replaying its partition from the LogStartOffset to the log end (a leader keeps all its log holds,
+//!   so a leader just elected, whose HighWatermark still lags, must not stop short); until then requests get
 //!   COORDINATOR_LOAD_IN_PROGRESS ([`RuntimeError::LoadInProgress`]);
 //! - runs a handler under the shard's lock, appends its records through
 //!   [`ReplicaManager::append_records`](crate::replica::ReplicaManager::append_records) (acks=all, and only while

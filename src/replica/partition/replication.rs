@@ -90,6 +90,36 @@ impl Partition {
         self.log().end_offset_for_epoch(epoch)
     }
 
+    /// OffsetForLeaderEpoch as this partition's leader (Kafka's `Partition.lastOffsetForLeaderEpoch` with
+    /// fetchOnlyFromLeader, which Kafka's broker always sets): the client's `current` epoch is checked first
+    /// (FENCED_LEADER_EPOCH when older, UNKNOWN_LEADER_EPOCH when newer), then leadership; the answer is the
+    /// largest epoch at or below `requested` and where it ends (see [`Log::end_offset_for_epoch`]), or nothing
+    /// (Kafka's -1 / -1) when the log cannot say.
+    pub fn last_offset_for_leader_epoch(
+        &self,
+        current: Option<LeaderEpoch>,
+        requested: LeaderEpoch,
+    ) -> Result<Option<(LeaderEpoch, Offset)>, ReplicaError> {
+        let state = self.state();
+        if let Some(epoch) = current {
+            let current = state.leader_epoch;
+            if epoch < current {
+                return Err(ReplicaError::FencedLeaderEpoch { epoch, current });
+            }
+            if epoch > current {
+                return Err(ReplicaError::UnknownLeaderEpoch { epoch, current });
+            }
+        }
+        if state.leader != self.local {
+            return Err(ReplicaError::NotLeaderOrFollower);
+        }
+        // The state lock is held until the log is locked (state, then log, as append_as_follower takes them), so
+        // the answer comes from the epoch just checked, as Kafka reads it under its leaderIsrUpdateLock.
+        let log = self.log();
+        drop(state);
+        Ok(log.end_offset_for_epoch(requested))
+    }
+
     pub fn log_end_offset(&self) -> Offset {
         self.log().log_end_offset()
     }
@@ -99,6 +129,20 @@ impl Partition {
     pub fn fetch_position(&self) -> (Option<LeaderEpoch>, Offset) {
         let log = self.log();
         (log.latest_epoch(), log.log_end_offset())
+    }
+
+    /// As leader, for a coordinator loading its shard: records from `offset` up to the log end, and that end. A
+    /// leader keeps all it holds (only followers truncate), so what lies above the HighWatermark becomes committed
+    /// while this broker leads; a shard loaded only to the HighWatermark of a leader just elected, before its
+    /// followers have fetched, would miss records its partition already has.
+    pub fn read_to_log_end(
+        &self,
+        offset: Offset,
+        max_bytes: usize,
+    ) -> Result<(Bytes, Offset), ReplicaError> {
+        let log = self.log();
+        let log_end = log.log_end_offset();
+        Ok((log.read(offset, max_bytes, log_end, true)?, log_end))
     }
 
     /// The ISR members (other than this leader) that have not caught up for `lag_time_max_ms`.
@@ -174,5 +218,130 @@ impl Partition {
     pub fn update_follower_high_watermark(&self, leader_high_watermark: Offset) {
         let end = self.log_end_offset();
         self.advance_high_watermark(leader_high_watermark.min(end));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{PartitionEpoch, PartitionIndex, TopicId};
+    use crate::metadata::PartitionRegistration;
+    use crate::storage::test_batches::batch;
+    use crate::storage::{AppendOrigin, LogConfig};
+
+    const LOCAL: BrokerId = BrokerId(1);
+
+    fn registration(leader: i32, epoch: i32) -> PartitionRegistration {
+        PartitionRegistration {
+            replicas: vec![LOCAL, BrokerId(2)],
+            isr: vec![LOCAL, BrokerId(2)],
+            leader: BrokerId(leader),
+            leader_epoch: LeaderEpoch(epoch),
+            partition_epoch: PartitionEpoch(epoch),
+        }
+    }
+
+    /// A leader that took over in each `(epoch, records)` in turn and appended that many records in it.
+    fn leader(dir: &std::path::Path, epochs: &[(i32, usize)]) -> Partition {
+        let log = Log::open(dir.to_path_buf(), LogConfig::default(), 0).expect("open");
+        let p = Partition::new(
+            "t".into(),
+            TopicId(uuid::Uuid::new_v4()),
+            PartitionIndex(0),
+            log,
+            LOCAL,
+            FlushPolicy::Durable,
+        );
+        for (epoch, records) in epochs {
+            p.set_state(&registration(LOCAL.0, *epoch), 0)
+                .expect("state");
+            p.append_as_leader(batch(*records, 0), AppendOrigin::Client, 0, false)
+                .expect("append");
+        }
+        p
+    }
+
+    fn ask(p: &Partition, current: Option<i32>, requested: i32) -> Option<(i32, i64)> {
+        p.last_offset_for_leader_epoch(current.map(LeaderEpoch), LeaderEpoch(requested))
+            .expect("answer")
+            .map(|(epoch, end)| (epoch.0, end.0))
+    }
+
+    #[test]
+    fn known_epochs_end_where_the_next_begins_and_the_latest_at_the_log_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Epoch 0 holds 0..2, epoch 2 holds 2..5; epoch 1 never wrote.
+        let p = leader(dir.path(), &[(0, 2), (2, 3)]);
+        assert_eq!(ask(&p, None, 0), Some((0, 2)));
+        // An epoch the log never saw answers the largest one below it.
+        assert_eq!(ask(&p, None, 1), Some((0, 2)));
+        assert_eq!(ask(&p, Some(2), 2), Some((2, 5)));
+        // Newer than the latest, or Kafka's UNDEFINED_EPOCH: nothing known (-1 / -1 on the wire).
+        assert_eq!(ask(&p, None, 3), None);
+        assert_eq!(ask(&p, None, -1), None);
+    }
+
+    #[test]
+    fn an_epoch_below_every_known_one_ends_where_the_first_known_begins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = leader(dir.path(), &[(3, 2), (5, 1)]);
+        // As Kafka's LeaderEpochFileCache.endOffsetFor: the requested epoch itself, with the first entry's start,
+        // so a follower truncates no further than what the leader has.
+        assert_eq!(ask(&p, None, 1), Some((1, 0)));
+        assert_eq!(ask(&p, None, 3), Some((3, 2)));
+        assert_eq!(ask(&p, None, 5), Some((5, 3)));
+    }
+
+    #[test]
+    fn a_log_without_epochs_knows_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Log::open(dir.path().to_path_buf(), LogConfig::default(), 0).expect("open");
+        let p = Partition::new(
+            "t".into(),
+            TopicId(uuid::Uuid::new_v4()),
+            PartitionIndex(0),
+            log,
+            LOCAL,
+            FlushPolicy::Durable,
+        );
+        // A leader of epoch -1 (none yet) begins no epoch in its log.
+        p.set_state(&registration(LOCAL.0, -1), 0).expect("state");
+        assert_eq!(ask(&p, None, 0), None);
+    }
+
+    #[test]
+    fn the_current_leader_epoch_fences_old_and_unknown_clients() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = leader(dir.path(), &[(0, 1), (4, 1)]);
+        assert!(matches!(
+            p.last_offset_for_leader_epoch(Some(LeaderEpoch(3)), LeaderEpoch(0)),
+            Err(ReplicaError::FencedLeaderEpoch {
+                epoch: LeaderEpoch(3),
+                current: LeaderEpoch(4)
+            })
+        ));
+        assert!(matches!(
+            p.last_offset_for_leader_epoch(Some(LeaderEpoch(5)), LeaderEpoch(0)),
+            Err(ReplicaError::UnknownLeaderEpoch {
+                epoch: LeaderEpoch(5),
+                current: LeaderEpoch(4)
+            })
+        ));
+    }
+
+    #[test]
+    fn only_the_leader_answers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = leader(dir.path(), &[(0, 1)]);
+        p.set_state(&registration(2, 1), 0).expect("follow");
+        assert!(matches!(
+            p.last_offset_for_leader_epoch(None, LeaderEpoch(0)),
+            Err(ReplicaError::NotLeaderOrFollower)
+        ));
+        // The epoch check comes first, as in Kafka's getLocalLog: a stale client learns it is stale.
+        assert!(matches!(
+            p.last_offset_for_leader_epoch(Some(LeaderEpoch(0)), LeaderEpoch(0)),
+            Err(ReplicaError::FencedLeaderEpoch { .. })
+        ));
     }
 }
