@@ -7,9 +7,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::cluster::{eventually, leader_and_isr, quorum_leader, Role, TestCluster};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use common::cluster::{
+    create_replicated_topic, eventually, leader_and_isr, quorum_leader, Role, TestCluster,
+};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -18,24 +18,6 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const TOPIC: &str = "replicated";
-
-async fn create_topic(bootstrap: &str, topic: &str, min_isr: &str) -> Result<(), String> {
-    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("broker.address.family", "v4")
-        .create()
-        .map_err(|e| e.to_string())?;
-    let new =
-        NewTopic::new(topic, 1, TopicReplication::Fixed(3)).set("min.insync.replicas", min_isr);
-    for result in admin
-        .create_topics(&[new], &AdminOptions::new())
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        result.map_err(|(topic, code)| format!("{topic}: {code}"))?;
-    }
-    Ok(())
-}
 
 fn producer(bootstrap: &str) -> Result<FutureProducer, KafkaError> {
     rdkafka::ClientConfig::new()
@@ -122,7 +104,7 @@ fn read_all(bootstrap: &str) -> Result<Vec<(i64, String)>, KafkaError> {
 async fn acks_all_records_survive_kill_9_of_the_leader_and_of_the_controller() -> TestResult {
     let mut cluster = TestCluster::start(3);
     let bootstrap = cluster.bootstrap();
-    create_topic(&bootstrap, TOPIC, "2").await?;
+    create_replicated_topic(&bootstrap, TOPIC, 1, "2").await?;
     let addr = cluster.nodes[0].addr();
     eventually(
         Duration::from_secs(20),
@@ -204,7 +186,7 @@ async fn min_insync_replicas_refuses_acks_all_with_two_of_three_brokers_down() -
     let mut cluster =
         TestCluster::start_roles(&[Role::Controller, Role::Broker, Role::Broker, Role::Broker]);
     let bootstrap = cluster.bootstrap();
-    create_topic(&bootstrap, TOPIC, "2").await?;
+    create_replicated_topic(&bootstrap, TOPIC, 1, "2").await?;
     let addr = cluster.nodes[1].addr();
     eventually(Duration::from_secs(20), "the topic in metadata", || {
         leader_and_isr(&addr, TOPIC).is_some_and(|(_, isr)| isr.len() == 3)
@@ -315,7 +297,7 @@ async fn a_leader_cut_off_from_the_others_loses_its_acks_1_records_and_no_acks_a
     // leader's links to its peers are cut.
     let mut cluster = TestCluster::start_isolated(3);
     let bootstrap = cluster.bootstrap();
-    create_topic(&bootstrap, TOPIC, "2").await?;
+    create_replicated_topic(&bootstrap, TOPIC, 1, "2").await?;
     let addr = cluster.nodes[0].addr();
     eventually(Duration::from_secs(20), "the topic in metadata", || {
         leader_and_isr(&addr, TOPIC).is_some_and(|(_, isr)| isr == [1, 2, 3])

@@ -308,9 +308,11 @@ fn handle(
                 async move { R::OffsetCommit(offset_commit::handle(&apis, version, request).await) },
             )
         }
-        RequestKind::OffsetFetch(request) => now(R::OffsetFetch(offset_fetch::handle(
-            &apis, version, request,
-        ))),
+        RequestKind::OffsetFetch(request) => {
+            later(
+                async move { R::OffsetFetch(offset_fetch::handle(&apis, version, request).await) },
+            )
+        }
         RequestKind::TxnOffsetCommit(request) => {
             later(
                 async move { R::TxnOffsetCommit(txn_offset_commit::handle(&apis, request).await) },

@@ -21,7 +21,7 @@ use crate::coordinator::group::{FetchedOffset, GroupError};
 
 type Fetched = Result<Vec<(String, Vec<FetchedOffset>)>, GroupError>;
 
-fn fetch(
+async fn fetch(
     apis: &KafkaApis,
     group_id: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
@@ -29,9 +29,10 @@ fn fetch(
 ) -> Fetched {
     apis.groups
         .fetch_offsets(&group_id.into(), topics.as_deref(), require_stable)
+        .await
 }
 
-pub fn handle(
+pub async fn handle(
     apis: &Arc<KafkaApis>,
     version: i16,
     request: OffsetFetchRequest,
@@ -39,49 +40,46 @@ pub fn handle(
     // The codec gives false before v7.
     let require_stable = request.require_stable;
     if version >= 8 {
-        let groups = request
-            .groups
-            .into_iter()
-            .map(|group| {
-                let topics = group.topics.map(|topics| {
+        let mut groups = Vec::with_capacity(request.groups.len());
+        for group in request.groups {
+            let topics = group.topics.map(|topics| {
+                topics
+                    .into_iter()
+                    .map(|t| (t.name.to_string(), t.partition_indexes))
+                    .collect()
+            });
+            let fetched = fetch(apis, &group.group_id, topics, require_stable).await;
+            let response = OffsetFetchResponseGroup::default().with_group_id(group.group_id);
+            groups.push(match fetched {
+                Err(error) => response.with_error_code(error.code()),
+                Ok(topics) => response.with_topics(
                     topics
                         .into_iter()
-                        .map(|t| (t.name.to_string(), t.partition_indexes))
-                        .collect()
-                });
-                let fetched = fetch(apis, &group.group_id, topics, require_stable);
-                let response = OffsetFetchResponseGroup::default().with_group_id(group.group_id);
-                match fetched {
-                    Err(error) => response.with_error_code(error.code()),
-                    Ok(topics) => response.with_topics(
-                        topics
-                            .into_iter()
-                            .map(|(name, offsets)| {
-                                OffsetFetchResponseTopics::default()
-                                    .with_name(TopicName(StrBytes::from_string(name)))
-                                    .with_partitions(
-                                        offsets
-                                            .into_iter()
-                                            .map(|o| {
-                                                OffsetFetchResponsePartitions::default()
-                                                    .with_error_code(
-                                                        o.error.as_ref().map_or(0, |e| e.code()),
-                                                    )
-                                                    .with_partition_index(o.partition)
-                                                    .with_committed_offset(o.offset)
-                                                    .with_committed_leader_epoch(o.leader_epoch)
-                                                    .with_metadata(Some(StrBytes::from_string(
-                                                        o.metadata,
-                                                    )))
-                                            })
-                                            .collect(),
-                                    )
-                            })
-                            .collect(),
-                    ),
-                }
-            })
-            .collect();
+                        .map(|(name, offsets)| {
+                            OffsetFetchResponseTopics::default()
+                                .with_name(TopicName(StrBytes::from_string(name)))
+                                .with_partitions(
+                                    offsets
+                                        .into_iter()
+                                        .map(|o| {
+                                            OffsetFetchResponsePartitions::default()
+                                                .with_error_code(
+                                                    o.error.as_ref().map_or(0, |e| e.code()),
+                                                )
+                                                .with_partition_index(o.partition)
+                                                .with_committed_offset(o.offset)
+                                                .with_committed_leader_epoch(o.leader_epoch)
+                                                .with_metadata(Some(StrBytes::from_string(
+                                                    o.metadata,
+                                                )))
+                                        })
+                                        .collect(),
+                                )
+                        })
+                        .collect(),
+                ),
+            });
+        }
         return OffsetFetchResponse::default().with_groups(groups);
     }
     let wanted: Option<Vec<(String, Vec<i32>)>> = request.topics.map(|topics| {
@@ -90,7 +88,7 @@ pub fn handle(
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect()
     });
-    let fetched = fetch(apis, &request.group_id, wanted.clone(), require_stable);
+    let fetched = fetch(apis, &request.group_id, wanted.clone(), require_stable).await;
     let partition = |o: FetchedOffset, group_error: i16| {
         let error = o.error.as_ref().map_or(group_error, |e| e.code());
         OffsetFetchResponsePartition::default()

@@ -68,17 +68,24 @@ impl PendingAppend {
         if self.acks == RequiredAcks::All {
             // Kafka's delayed produce: done once every ISR member has the records, i.e. the HighWatermark passed
             // them (the leader's own copy counted as its flush policy makes it durable).
-            let end = Offset(self.info.last_offset.0 + 1);
-            let mut high_watermark = self.partition.subscribe();
-            let reached =
-                tokio::time::timeout(self.timeout, high_watermark.wait_for(|hw| *hw >= end)).await;
-            match reached {
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) | Err(_) => return Err(ReplicaError::RequestTimedOut),
-            }
+            // A broker that stopped leading in the append's epoch cannot vouch for it: the new leader may not
+            // have it (Kafka's DelayedProduce answers NOT_LEADER_OR_FOLLOWER then).
+            self.partition
+                .wait_replicated(self.end_offset(), self.info.leader_epoch, self.timeout)
+                .await?;
             self.partition.check_isr_after_append()?;
         }
         Ok(self.info)
+    }
+
+    /// The offset after the appended records, with the leader epoch they were written in: what a reader of state
+    /// built from them waits for (see [`Partition::wait_replicated`]).
+    pub fn end_offset(&self) -> Offset {
+        Offset(self.info.last_offset.0 + 1)
+    }
+
+    pub fn leader_epoch(&self) -> LeaderEpoch {
+        self.info.leader_epoch
     }
 
     /// Waits at most `timeout` for the ISR (acks=all).
@@ -180,5 +187,62 @@ impl ReplicaManager {
             acks: RequiredAcks::All,
             timeout: DEFAULT_ACKS_TIMEOUT,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replica::partition::tests::{partition, state};
+    use crate::storage::test_batches::batch;
+
+    fn pending(partition: &Arc<Partition>) -> PendingAppend {
+        let info = partition
+            .append_as_leader(batch(1, 0), AppendOrigin::Client, 0, true)
+            .expect("append");
+        PendingAppend {
+            partition: partition.clone(),
+            info,
+            acks: RequiredAcks::All,
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_acks_all_append_fails_once_its_broker_stops_leading_in_its_epoch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = Arc::new(partition(dir.path(), 1));
+        p.set_state(&state(&[1, 2], &[1, 2]), 0).expect("lead");
+        let waiting = tokio::spawn(pending(&p).wait());
+        tokio::task::yield_now().await;
+        // Broker 2 leads in epoch 1. As its follower this broker will truncate and refetch, and its HighWatermark
+        // may pass the old append's offset over records that are not that append's.
+        let mut follows = state(&[2, 1], &[2, 1]);
+        follows.leader_epoch = LeaderEpoch(1);
+        p.set_state(&follows, 0).expect("follow");
+        assert!(matches!(
+            waiting.await.expect("joined"),
+            Err(ReplicaError::NotLeaderOrFollower)
+        ));
+        assert!(matches!(
+            p.append_as_leader(batch(1, 0), AppendOrigin::Client, 0, true),
+            Err(ReplicaError::NotLeaderOrFollower)
+        ));
+    }
+
+    #[tokio::test]
+    async fn leading_again_in_a_later_epoch_does_not_vouch_for_an_earlier_append() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = Arc::new(partition(dir.path(), 1));
+        let earlier = pending(&p);
+        let mut again = state(&[1], &[1]);
+        again.leader_epoch = LeaderEpoch(2);
+        p.set_state(&again, 0).expect("lead again");
+        assert!(matches!(
+            earlier.wait().await,
+            Err(ReplicaError::NotLeaderOrFollower)
+        ));
+        // An append of the new epoch is acknowledged as usual.
+        pending(&p).wait().await.expect("acknowledged");
     }
 }

@@ -158,6 +158,14 @@ impl Partition {
         self.state().leader == broker
     }
 
+    /// Whether this broker still leads in `epoch`: an acks=all append waits for the HighWatermark only while it
+    /// does. Once this broker follows, its HighWatermark is the new leader's, over a log it may have truncated, and
+    /// passing an old append's offset says nothing about that append.
+    pub fn leads_in(&self, epoch: LeaderEpoch) -> bool {
+        let state = self.state();
+        state.leader == self.local && state.leader_epoch == epoch
+    }
+
     /// The leader, epoch, replicas and ISR as last applied.
     pub fn registration(&self) -> PartitionRegistration {
         self.state().clone()
@@ -178,6 +186,10 @@ impl Partition {
         let new_term = current.leader != state.leader || current.leader_epoch != state.leader_epoch;
         *current = state.clone();
         drop(current);
+        if new_term {
+            // Appends waiting for the ISR in the old term wake up to find it over (see `leads_in`).
+            self.high_watermark.send_modify(|_| {});
+        }
         self.isr_change_in_flight.store(false, Ordering::Release);
         let leads = state.leader == self.local;
         let mut followers = self.followers();
@@ -363,8 +375,16 @@ impl Partition {
         acks_all: bool,
         append: impl FnOnce(&mut Log, LeaderEpoch) -> Result<LogAppendInfo, crate::storage::LogError>,
     ) -> Result<LogAppendInfo, ReplicaError> {
-        let epoch = self.leader_epoch();
         let mut log = self.log();
+        // Checked under the log's lock (the order every path takes the two in), so that a change of leadership
+        // (which truncates under that lock) comes wholly before or after this append.
+        let epoch = {
+            let state = self.state();
+            if state.leader != self.local {
+                return Err(ReplicaError::NotLeaderOrFollower);
+            }
+            state.leader_epoch
+        };
         if acks_all {
             if let Some((isr, min_isr)) = self.isr_shortfall(&log) {
                 return Err(ReplicaError::NotEnoughReplicas { isr, min_isr });
@@ -420,6 +440,35 @@ impl Partition {
                 Ok(())
             }
         }
+    }
+
+    /// Returns once the HighWatermark reaches `end` while this broker leads in `epoch` (Kafka's delayed produce,
+    /// for acks=all): NOT_LEADER_OR_FOLLOWER as soon as it no longer does (see [`leads_in`](Self::leads_in)),
+    /// REQUEST_TIMED_OUT after `timeout`.
+    pub async fn wait_replicated(
+        &self,
+        end: Offset,
+        epoch: LeaderEpoch,
+        timeout: std::time::Duration,
+    ) -> Result<(), ReplicaError> {
+        let mut high_watermark = self.subscribe();
+        let replicated = async {
+            loop {
+                let reached = *high_watermark.borrow_and_update() >= end;
+                if !self.leads_in(epoch) {
+                    return Err(ReplicaError::NotLeaderOrFollower);
+                }
+                if reached {
+                    return Ok(());
+                }
+                if high_watermark.changed().await.is_err() {
+                    return Err(ReplicaError::RequestTimedOut);
+                }
+            }
+        };
+        tokio::time::timeout(timeout, replicated)
+            .await
+            .unwrap_or(Err(ReplicaError::RequestTimedOut))
     }
 
     /// Makes everything below `end` durable, sharing the fsync with every append that arrived in the meantime.
@@ -561,11 +610,15 @@ impl Partition {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::storage::test_batches::batch;
 
-    fn partition(dir: &std::path::Path, min_insync_replicas: i32) -> Partition {
+    /// Broker 1's replica of a partition, in a log under `dir`.
+    pub(in crate::replica) fn partition(
+        dir: &std::path::Path,
+        min_insync_replicas: i32,
+    ) -> Partition {
         let config = LogConfig {
             min_insync_replicas,
             ..LogConfig::default()
@@ -583,7 +636,8 @@ mod tests {
         p
     }
 
-    fn state(replicas: &[i32], isr: &[i32]) -> PartitionRegistration {
+    /// Led by the first of `replicas`, in epoch 0.
+    pub(in crate::replica) fn state(replicas: &[i32], isr: &[i32]) -> PartitionRegistration {
         PartitionRegistration {
             replicas: replicas.iter().map(|id| BrokerId(*id)).collect(),
             isr: isr.iter().map(|id| BrokerId(*id)).collect(),

@@ -301,6 +301,7 @@ impl Log {
                 log_append_time_ms: None,
                 record_count: 0,
                 max_timestamp: original.max_timestamp,
+                leader_epoch,
             });
         }
         if validated.size > self.config.segment_bytes as usize {
@@ -404,6 +405,7 @@ impl Log {
             log_append_time_ms: (timestamp_type == TimestampType::LogAppendTime).then_some(now_ms),
             record_count: header.record_count.unsigned_abs(),
             max_timestamp,
+            leader_epoch,
         };
         Ok((info, header))
     }
@@ -460,6 +462,7 @@ impl Log {
                     info.last_offset = last_offset;
                     info.record_count = info.record_count.saturating_add(count);
                     info.max_timestamp = info.max_timestamp.max(max_ts);
+                    info.leader_epoch = LeaderEpoch(header.partition_leader_epoch);
                 }
                 None => {
                     info = Some(LogAppendInfo {
@@ -468,6 +471,7 @@ impl Log {
                         log_append_time_ms: None,
                         record_count: count,
                         max_timestamp: max_ts,
+                        leader_epoch: LeaderEpoch(header.partition_leader_epoch),
                     })
                 }
             }

@@ -58,7 +58,7 @@ pub use log::Log;
 pub use offset_map::OffsetMap;
 pub use transaction_index::AbortedTxn;
 
-use crate::ids::Offset;
+use crate::ids::{LeaderEpoch, Offset};
 
 /// Which clock a topic's record timestamps come from (`message.timestamp.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -157,6 +157,9 @@ pub struct LogAppendInfo {
     pub record_count: u32,
     /// The batch's max timestamp as stored (the append time under `LogAppendTime`).
     pub max_timestamp: i64,
+    /// The leader epoch the records were written in (for a retry recognised as a duplicate, the epoch it is
+    /// answered in): an acks=all acknowledgement completes only while this broker still leads in it.
+    pub leader_epoch: LeaderEpoch,
 }
 
 /// A per-record rule of Kafka's leader validation that a record can break (KIP-467 record errors).

@@ -341,8 +341,15 @@ fn random_cluster_id() -> String {
 
 /// A Metadata v12 request for every topic, to one node.
 pub fn metadata(addr: &str) -> kafka_protocol::messages::metadata_response::MetadataResponse {
+    try_metadata(addr).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// [`metadata`] of a node that may be down or stopped.
+pub fn try_metadata(
+    addr: &str,
+) -> Result<kafka_protocol::messages::metadata_response::MetadataResponse, String> {
     use kafka_protocol::messages::metadata_request::MetadataRequest;
-    super::call_addr(
+    super::try_call_addr(
         addr,
         kafka_protocol::messages::ApiKey::Metadata,
         12,
@@ -354,6 +361,13 @@ pub fn metadata(addr: &str) -> kafka_protocol::messages::metadata_response::Meta
 pub fn describe_quorum(
     addr: &str,
 ) -> kafka_protocol::messages::describe_quorum_response::DescribeQuorumResponse {
+    try_describe_quorum(addr).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// [`describe_quorum`] of a node that may be down or stopped.
+pub fn try_describe_quorum(
+    addr: &str,
+) -> Result<kafka_protocol::messages::describe_quorum_response::DescribeQuorumResponse, String> {
     use kafka_protocol::messages::describe_quorum_request::{
         DescribeQuorumRequest, PartitionData, TopicData,
     };
@@ -362,7 +376,7 @@ pub fn describe_quorum(
     let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
         .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
         .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-    super::call_addr(
+    super::try_call_addr(
         addr,
         kafka_protocol::messages::ApiKey::DescribeQuorum,
         1,
@@ -370,9 +384,12 @@ pub fn describe_quorum(
     )
 }
 
-/// The active controller as `addr` knows it (-1: none).
+/// The active controller as `addr` knows it (-1: none, or `addr` does not answer).
 pub fn quorum_leader(addr: &str) -> i32 {
-    describe_quorum(addr)
+    let Ok(quorum) = try_describe_quorum(addr) else {
+        return -1;
+    };
+    quorum
         .topics
         .first()
         .and_then(|t| t.partitions.first())
@@ -397,12 +414,24 @@ pub fn eventually(
 
 /// Partition 0's leader and ISR (sorted), as `addr` sees them.
 pub fn leader_and_isr(addr: &str, topic: &str) -> Option<(i32, Vec<i32>)> {
-    let answer = metadata(addr);
+    partition_leader_and_isr(addr, topic, 0)
+}
+
+/// A partition's leader and ISR (sorted), as `addr` sees them; `None` if it does not answer or know it.
+pub fn partition_leader_and_isr(
+    addr: &str,
+    topic: &str,
+    partition: i32,
+) -> Option<(i32, Vec<i32>)> {
+    let answer = try_metadata(addr).ok()?;
     let topic = answer
         .topics
         .iter()
         .find(|t| t.name.as_ref().map(|n| n.as_str()) == Some(topic))?;
-    let partition = topic.partitions.iter().find(|p| p.partition_index == 0)?;
+    let partition = topic
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == partition)?;
     let mut isr: Vec<i32> = partition.isr_nodes.iter().map(|b| b.0).collect();
     isr.sort_unstable();
     Some((partition.leader_id.0, isr))
@@ -424,4 +453,29 @@ pub fn coordinator_of(addr: &str, group: &str) -> i32 {
     } else {
         -1
     }
+}
+
+/// Creates `topic` with `partitions` partitions of three replicas each and the given min.insync.replicas.
+pub async fn create_replicated_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    min_isr: &str,
+) -> Result<(), String> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .create()
+        .map_err(|e| e.to_string())?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(3))
+        .set("min.insync.replicas", min_isr);
+    for result in admin
+        .create_topics(&[new], &AdminOptions::new())
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        result.map_err(|(topic, code)| format!("{topic}: {code}"))?;
+    }
+    Ok(())
 }

@@ -256,14 +256,30 @@ where
     Req: kafka_protocol::protocol::Encodable,
     Resp: kafka_protocol::protocol::Decodable,
 {
+    try_call_addr(addr, key, version, body).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// [`call_addr`], for a node that may be down or stopped: what failed, instead of a panic.
+pub fn try_call_addr<Req, Resp>(
+    addr: &str,
+    key: kafka_protocol::messages::ApiKey,
+    version: i16,
+    body: &Req,
+) -> Result<Resp, String>
+where
+    Req: kafka_protocol::protocol::Encodable,
+    Resp: kafka_protocol::protocol::Decodable,
+{
     use kafka_protocol::messages::{RequestHeader, ResponseHeader};
     use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
     use std::io::{Read, Write};
 
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let failed =
+        |what: &'static str| move |error: std::io::Error| format!("{what} {addr}: {error}");
+    let mut stream = std::net::TcpStream::connect(addr).map_err(failed("connect to"))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
+        .map_err(failed("set a timeout on"))?;
     let mut buf = bytes::BytesMut::new();
     RequestHeader::default()
         .with_request_api_key(key as i16)
@@ -271,19 +287,24 @@ where
         .with_correlation_id(7)
         .with_client_id(Some(StrBytes::from_static_str("raw-test")))
         .encode(&mut buf, key.request_header_version(version))
-        .expect("header");
-    body.encode(&mut buf, version).expect("body");
+        .map_err(|e| format!("request header: {e}"))?;
+    body.encode(&mut buf, version)
+        .map_err(|e| format!("request body: {e}"))?;
     let mut frame = (buf.len() as i32).to_be_bytes().to_vec();
     frame.extend_from_slice(&buf);
-    stream.write_all(&frame).expect("send");
+    stream.write_all(&frame).map_err(failed("send to"))?;
     let mut size = [0u8; 4];
-    stream.read_exact(&mut size).expect("response size");
+    stream
+        .read_exact(&mut size)
+        .map_err(failed("read a response size from"))?;
     let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
-    stream.read_exact(&mut body).expect("response");
+    stream
+        .read_exact(&mut body)
+        .map_err(failed("read a response from"))?;
     let mut body = bytes::Bytes::from(body);
     ResponseHeader::decode(&mut body, key.response_header_version(version))
-        .expect("response header");
-    Resp::decode(&mut body, version).expect("response body")
+        .map_err(|e| format!("response header: {e}"))?;
+    Resp::decode(&mut body, version).map_err(|e| format!("response body: {e}"))
 }
 
 /// Produces one record and waits for its acknowledgement; returns (partition, offset).

@@ -320,16 +320,17 @@ impl GroupCoordinator {
         }
     }
 
-    /// Committed offsets of a group; with `require_stable`, UNSTABLE_OFFSET_COMMIT for partitions an open
-    /// transaction has an offset pending for.
-    pub fn fetch_offsets(
+    /// Committed offsets of a group, once replicated; with `require_stable`, UNSTABLE_OFFSET_COMMIT for partitions
+    /// an open transaction has an offset pending for.
+    pub async fn fetch_offsets(
         &self,
         group_id: &GroupId,
         topics: Option<&[(String, Vec<i32>)]>,
         require_stable: bool,
     ) -> Result<Vec<(String, Vec<FetchedOffset>)>, GroupError> {
         self.shard(group_id)?
-            .read(|s| s.fetch_offsets(group_id, topics, require_stable))
+            .read_committed(|s| s.fetch_offsets(group_id, topics, require_stable))
+            .await
     }
 
     pub fn describe_group(

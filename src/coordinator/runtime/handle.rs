@@ -11,7 +11,7 @@ use kafka_protocol::records::{Compression, RecordBatchDecoder};
 use tokio::sync::{oneshot, Notify};
 
 use super::{CoordinatorShard, Failable, Output, ResponderId, RuntimeError};
-use crate::ids::{Offset, PartitionIndex, ProducerEpoch, ProducerId, TopicId};
+use crate::ids::{LeaderEpoch, Offset, PartitionIndex, ProducerEpoch, ProducerId, TopicId};
 use crate::replica::{
     now_ms, AppendOrigin, PendingAppend, ReplicaError, ReplicaManager, RequiredAcks,
 };
@@ -20,6 +20,10 @@ use crate::storage::batch::{self, BrokerRecord};
 /// How much of the partition one read takes while loading.
 const LOAD_READ_BYTES: usize = 1 << 20;
 
+/// How long a read waits for the records its answer rests on to be replicated (Kafka's `request.timeout.ms`
+/// default) before answering NOT_COORDINATOR, which sends the client to look for the coordinator again.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 enum ShardState<S> {
     Loading,
     Loaded(Box<S>),
@@ -27,6 +31,9 @@ enum ShardState<S> {
 
 struct ShardSlot<S: CoordinatorShard> {
     state: ShardState<S>,
+    /// The end of the last records the state holds (written or loaded), and the leader epoch they were written
+    /// in: a read answers once they are replicated.
+    state_end: Option<(Offset, LeaderEpoch)>,
     responders: HashMap<ResponderId, oneshot::Sender<S::Reply>>,
     next_responder: u64,
 }
@@ -92,6 +99,7 @@ impl<S: CoordinatorShard> ShardHandle<S> {
             replicas,
             slot: Mutex::new(ShardSlot {
                 state: ShardState::Loading,
+                state_end: None,
                 responders: HashMap::new(),
                 next_responder: 0,
             }),
@@ -116,6 +124,32 @@ impl<S: CoordinatorShard> ShardHandle<S> {
             ShardState::Loaded(shard) => Ok(f(shard)),
             ShardState::Loading => Err(RuntimeError::LoadInProgress.into()),
         }
+    }
+
+    /// [`read`](Self::read), answered only once every record the state was built from is replicated: a client
+    /// never sees what a failover could take back (an offset commit acknowledged to nobody, which a leader cut off
+    /// from its followers has in memory). Kafka's runtime reads at the last committed offset instead, which needs
+    /// snapshots of the state; waiting for the records the state holds is cheaper and never answers staler.
+    /// NOT_COORDINATOR if this broker stops leading meanwhile.
+    pub async fn read_committed<T>(&self, f: impl FnOnce(&S) -> T) -> Result<T, S::Error> {
+        let (value, state_end) = {
+            let slot = self.slot();
+            match &slot.state {
+                ShardState::Loaded(shard) => (f(shard), slot.state_end),
+                ShardState::Loading => return Err(RuntimeError::LoadInProgress.into()),
+            }
+        };
+        if let Some((end, epoch)) = state_end {
+            let partition = self
+                .replicas
+                .partition(self.topic_id, self.index)
+                .ok_or(RuntimeError::NotCoordinator)?;
+            partition
+                .wait_replicated(end, epoch, READ_TIMEOUT)
+                .await
+                .map_err(|_| RuntimeError::NotCoordinator)?;
+        }
+        Ok(value)
     }
 
     /// Whether the shard has been loaded.
@@ -217,9 +251,13 @@ impl<S: CoordinatorShard> ShardHandle<S> {
         };
         let output = handler(shard, responder, now);
         let mut write = None;
+        let mut state_end = None;
         if !output.records.is_empty() {
             let appended = encode_batch::<S>(&output.records, now, transaction)
                 .and_then(|batch| self.append(batch, now));
+            if let Ok(append) = &appended {
+                state_end = Some((append.end_offset(), append.leader_epoch()));
+            }
             if appended.is_ok() && !already_replayed {
                 for record in &output.records {
                     match transaction {
@@ -231,6 +269,9 @@ impl<S: CoordinatorShard> ShardHandle<S> {
                 }
             }
             write = Some(appended);
+        }
+        if state_end.is_some() {
+            slot.state_end = state_end;
         }
         if let Some(sender) = reply_to {
             slot.responders.insert(responder, sender);
@@ -281,8 +322,11 @@ impl<S: CoordinatorShard> ShardHandle<S> {
     pub(super) async fn load_and_run(self: Arc<Self>, mut shard: S) {
         let started = std::time::Instant::now();
         let mut count = 0usize;
+        let mut state_end = None;
         if let Some(partition) = self.replicas.partition(self.topic_id, self.index) {
             let end = partition.log_end_offset();
+            // A new leader's log end may be past its HighWatermark: what it loads is replicated later.
+            state_end = Some((end, partition.leader_epoch()));
             let mut offset = partition.log_start_offset();
             while offset < end && !self.stopped.load(Ordering::SeqCst) {
                 let records = match partition.read_to_log_end(offset, LOAD_READ_BYTES) {
@@ -302,7 +346,11 @@ impl<S: CoordinatorShard> ShardHandle<S> {
             }
         }
         shard.on_loaded(now_ms());
-        self.slot().state = ShardState::Loaded(Box::new(shard));
+        {
+            let mut slot = self.slot();
+            slot.state = ShardState::Loaded(Box::new(shard));
+            slot.state_end = state_end;
+        }
         self.settled.notify_waiters();
         tracing::info!(
             topic = self.topic,
