@@ -5,100 +5,18 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::cluster::{
-    create_replicated_topic, eventually, leader_and_isr, quorum_leader, Role, TestCluster,
+    check_read_back, create_replicated_topic, eventually, leader_and_isr, produce, producer,
+    quorum_leader, read_all, Role, TestCluster,
 };
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Message, Offset, TopicPartitionList};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const TOPIC: &str = "replicated";
-
-fn producer(bootstrap: &str) -> Result<FutureProducer, KafkaError> {
-    rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("broker.address.family", "v4")
-        .set("acks", "all")
-        .set("linger.ms", "2")
-        .set("message.timeout.ms", "60000")
-        .create()
-}
-
-/// Sends `count` records named `{label}-{i}` with acks=all; returns the acknowledged offset of each.
-async fn produce(
-    producer: &FutureProducer,
-    label: &str,
-    count: usize,
-    acked: &mut BTreeMap<i64, String>,
-) -> Result<(), String> {
-    let sends: Vec<_> = (0..count)
-        .map(|i| {
-            let value = format!("{label}-{i}");
-            let producer = producer.clone();
-            async move {
-                let delivery = producer
-                    .send(
-                        FutureRecord::to(TOPIC).key("k").payload(&value),
-                        Duration::from_secs(60),
-                    )
-                    .await;
-                (value, delivery)
-            }
-        })
-        .collect();
-    for (value, delivery) in futures::future::join_all(sends).await {
-        let delivery = delivery.map_err(|(error, _)| format!("{value}: {error}"))?;
-        if let Some(earlier) = acked.insert(delivery.offset, value.clone()) {
-            return Err(format!(
-                "offset {} acknowledged twice: {earlier} and {value}",
-                delivery.offset
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Reads the partition from the start up to its HighWatermark.
-fn read_all(bootstrap: &str) -> Result<Vec<(i64, String)>, KafkaError> {
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("broker.address.family", "v4")
-        .set("group.id", "replication-reader")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    // Just after a leader change the client may still ask the old leader: it refreshes and asks again.
-    let started = Instant::now();
-    let (_, high) = loop {
-        match consumer.fetch_watermarks(TOPIC, 0, Duration::from_secs(10)) {
-            Ok(watermarks) => break watermarks,
-            Err(_) if started.elapsed() < Duration::from_secs(30) => {
-                std::thread::sleep(Duration::from_millis(200))
-            }
-            Err(error) => return Err(error),
-        }
-    };
-    let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(TOPIC, 0, Offset::Beginning)?;
-    consumer.assign(&assignment)?;
-    let mut read = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while read.last().map_or(0, |(o, _)| o + 1) < high && Instant::now() < deadline {
-        if let Some(message) = consumer.poll(Duration::from_millis(500)) {
-            let message = message?;
-            let value = message
-                .payload()
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_default();
-            read.push((message.offset(), value));
-        }
-    }
-    Ok(read)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn acks_all_records_survive_kill_9_of_the_leader_and_of_the_controller() -> TestResult {
@@ -113,7 +31,7 @@ async fn acks_all_records_survive_kill_9_of_the_leader_and_of_the_controller() -
     )?;
     let producer = producer(&bootstrap)?;
     let mut acked = BTreeMap::new();
-    produce(&producer, "before", 300, &mut acked).await?;
+    produce(&producer, TOPIC, "before", 300, &mut acked).await?;
 
     // kill -9 the partition leader: the controller fences it, elects another ISR member, and acks=all goes on.
     let (leader, _) = leader_and_isr(&addr, TOPIC).ok_or("no leader")?;
@@ -128,7 +46,7 @@ async fn acks_all_records_survive_kill_9_of_the_leader_and_of_the_controller() -
         leader_and_isr(&survivor, TOPIC)
             .is_some_and(|(l, isr)| l != leader && l > 0 && !isr.contains(&leader))
     })?;
-    produce(&producer, "leader-killed", 300, &mut acked).await?;
+    produce(&producer, TOPIC, "leader-killed", 300, &mut acked).await?;
 
     // The killed broker comes back, catches up and rejoins the ISR.
     cluster.node(leader).restart();
@@ -156,26 +74,10 @@ async fn acks_all_records_survive_kill_9_of_the_leader_and_of_the_controller() -
                 .is_some_and(|(l, isr)| l != controller && l > 0 && !isr.contains(&controller))
         },
     )?;
-    produce(&producer, "controller-killed", 300, &mut acked).await?;
+    produce(&producer, TOPIC, "controller-killed", 300, &mut acked).await?;
     cluster.node(controller).restart();
 
-    let read = read_all(&survivor)?;
-    let mut by_offset = BTreeMap::new();
-    for (offset, value) in &read {
-        if by_offset.insert(*offset, value.clone()).is_some() {
-            return Err(format!("offset {offset} read twice").into());
-        }
-    }
-    for (i, (offset, _)) in read.iter().enumerate() {
-        assert_eq!(*offset, i as i64, "no gap below the HighWatermark");
-    }
-    for (offset, value) in &acked {
-        assert_eq!(
-            by_offset.get(offset),
-            Some(value),
-            "acknowledged record at offset {offset} read back"
-        );
-    }
+    check_read_back(read_all(&survivor, TOPIC)?, &acked)?;
     assert_eq!(acked.len(), 900);
     Ok(())
 }
@@ -193,7 +95,7 @@ async fn min_insync_replicas_refuses_acks_all_with_two_of_three_brokers_down() -
     })?;
     let producer = producer(&bootstrap)?;
     let mut acked = BTreeMap::new();
-    produce(&producer, "in-sync", 50, &mut acked).await?;
+    produce(&producer, TOPIC, "in-sync", 50, &mut acked).await?;
     let (leader, isr) = leader_and_isr(&addr, TOPIC).ok_or("no leader")?;
     for broker in isr.iter().filter(|b| **b != leader) {
         cluster.node(*broker).kill();
@@ -226,7 +128,7 @@ async fn min_insync_replicas_refuses_acks_all_with_two_of_three_brokers_down() -
         other => return Err(format!("acks=all with one in-sync replica: {other:?}").into()),
     }
     // Nothing of the refused record reached the log.
-    let read = read_all(&leader_addr)?;
+    let read = read_all(&leader_addr, TOPIC)?;
     assert_eq!(read.len(), 50);
     assert!(read.iter().all(|(_, v)| v != "refused"));
     Ok(())
@@ -303,7 +205,7 @@ async fn a_leader_cut_off_from_the_others_loses_its_acks_1_records_and_no_acks_a
         leader_and_isr(&addr, TOPIC).is_some_and(|(_, isr)| isr == [1, 2, 3])
     })?;
     let mut acked = BTreeMap::new();
-    produce(&producer(&bootstrap)?, "before", 100, &mut acked).await?;
+    produce(&producer(&bootstrap)?, TOPIC, "before", 100, &mut acked).await?;
 
     let (old_leader, _) = leader_and_isr(&addr, TOPIC).ok_or("no leader")?;
     let network = cluster.network.as_ref().ok_or("no network")?;
@@ -334,7 +236,14 @@ async fn a_leader_cut_off_from_the_others_loses_its_acks_1_records_and_no_acks_a
             })
         },
     )?;
-    produce(&producer(&majority.join(","))?, "majority", 100, &mut acked).await?;
+    produce(
+        &producer(&majority.join(","))?,
+        TOPIC,
+        "majority",
+        100,
+        &mut acked,
+    )
+    .await?;
 
     // Healed, the old leader finds its history diverged from the new leader's epoch, truncates and catches up.
     let network = cluster.network.as_ref().ok_or("no network")?;
@@ -355,18 +264,7 @@ async fn a_leader_cut_off_from_the_others_loses_its_acks_1_records_and_no_acks_a
         "the old leader leading again",
         || leader_and_isr(&majority[0], TOPIC).is_some_and(|(leader, _)| leader == old_leader),
     )?;
-    let read = read_all(&old_leader_addr)?;
-    for (i, (offset, _)) in read.iter().enumerate() {
-        assert_eq!(*offset, i as i64, "no gap below the HighWatermark");
-    }
-    let by_offset: BTreeMap<i64, String> = read.into_iter().collect();
-    for (offset, value) in &acked {
-        assert_eq!(
-            by_offset.get(offset),
-            Some(value),
-            "acks=all record at offset {offset}"
-        );
-    }
+    let by_offset = check_read_back(read_all(&old_leader_addr, TOPIC)?, &acked)?;
     assert!(
         by_offset.values().all(|v| !v.starts_with("minority-")),
         "the acks=1 records that were never replicated are gone"

@@ -275,6 +275,20 @@ fn request(key: ApiKey, version: i16, topic_id: Uuid) -> Option<RequestKind> {
                 .with_partitions(vec![describe_quorum_request::PartitionData::default()]),
         ]))
         }
+        // The partition's current replicas: a reassignment that changes nothing.
+        ApiKey::AlterPartitionReassignments => R::AlterPartitionReassignments(
+            AlterPartitionReassignmentsRequest::default().with_topics(vec![
+                alter_partition_reassignments_request::ReassignableTopic::default()
+                    .with_name(topic_name())
+                    .with_partitions(vec![
+                        alter_partition_reassignments_request::ReassignablePartition::default()
+                            .with_replicas(Some(vec![BrokerId(1)])),
+                    ]),
+            ]),
+        ),
+        ApiKey::ListPartitionReassignments => {
+            R::ListPartitionReassignments(ListPartitionReassignmentsRequest::default())
+        }
         // Group joins need a live member; tests/groups.rs covers them through librdkafka.
         _ => return None,
     })

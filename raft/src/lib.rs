@@ -26,6 +26,9 @@ pub use controller::brokers::{
 };
 pub use controller::channel::ControllerChannel;
 pub use controller::handlers::{validate_topic_name, ProducerIdBlock};
+pub use controller::reassignment::{
+    OngoingReassignment, ReassignmentFilter, ReassignmentResult, ReassignmentTarget,
+};
 pub use controller::replication::{
     AlterPartitionRequest, AlterPartitionResult, ElectLeadersResult, ElectionType, IsrChange,
     NO_LEADER,

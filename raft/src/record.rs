@@ -55,6 +55,13 @@ pub enum MetadataRecord {
         /// Bumped on every change of the partition; 0 in logs written before it existed.
         #[serde(default)]
         partition_epoch: PartitionEpoch,
+        /// While a reassignment (KIP-455) is in progress: the replicas it adds, which are in `replicas` already and
+        /// join the ISR once caught up. Left out of the log when empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        adding_replicas: Vec<BrokerId>,
+        /// While a reassignment is in progress: the replicas it removes once every target replica is in sync.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        removing_replicas: Vec<BrokerId>,
     },
     /// Sets (`Some`) or deletes (`None`) one dynamic config of a resource.
     Config {

@@ -10,6 +10,7 @@
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
+pub mod alter_partition_reassignments;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -35,6 +36,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
@@ -150,6 +152,8 @@ const IMPLEMENTED: &[ApiKey] = &[
     ApiKey::DescribeLogDirs,
     ApiKey::DescribeQuorum,
     ApiKey::ElectLeaders,
+    ApiKey::AlterPartitionReassignments,
+    ApiKey::ListPartitionReassignments,
     ApiKey::FindCoordinator,
     ApiKey::JoinGroup,
     ApiKey::SyncGroup,
@@ -251,6 +255,16 @@ fn handle(
         }),
         RequestKind::ElectLeaders(request) => later(async move {
             R::ElectLeaders(elect_leaders::handle(&apis.quorum, version, request).await)
+        }),
+        RequestKind::AlterPartitionReassignments(request) => later(async move {
+            R::AlterPartitionReassignments(
+                alter_partition_reassignments::handle(&apis.quorum, version, request).await,
+            )
+        }),
+        RequestKind::ListPartitionReassignments(request) => later(async move {
+            R::ListPartitionReassignments(
+                list_partition_reassignments::handle(&apis.quorum, request).await,
+            )
         }),
         RequestKind::DeleteTopics(request) => later(async move {
             R::DeleteTopics(delete_topics::handle(&apis.quorum, version, request).await)
@@ -492,6 +506,7 @@ impl ToErrorCode for ControllerError {
             ControllerError::EligibleLeadersNotAvailable(_) => {
                 ResponseError::EligibleLeadersNotAvailable
             }
+            ControllerError::NoReassignmentInProgress(_) => ResponseError::NoReassignmentInProgress,
             ControllerError::Timeout => ResponseError::RequestTimedOut,
             ControllerError::Quorum(_) => ResponseError::UnknownServerError,
         }

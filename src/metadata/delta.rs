@@ -108,6 +108,8 @@ mod tests {
                 leader: BrokerId(1),
                 leader_epoch: LeaderEpoch(1),
                 partition_epoch: crate::ids::PartitionEpoch(0),
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             },
             &mut delta,
         );

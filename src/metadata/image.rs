@@ -127,6 +127,8 @@ impl MetadataImage {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                adding_replicas,
+                removing_replicas,
             } => {
                 if let Some(topic) = self.topics.get_mut(topic_id).map(Arc::make_mut) {
                     topic.partitions.insert(
@@ -137,6 +139,8 @@ impl MetadataImage {
                             leader: *leader,
                             leader_epoch: *leader_epoch,
                             partition_epoch: *partition_epoch,
+                            adding_replicas: adding_replicas.clone(),
+                            removing_replicas: removing_replicas.clone(),
                         },
                     );
                 }
@@ -211,6 +215,8 @@ mod tests {
                 leader: BrokerId(1),
                 leader_epoch: LeaderEpoch(0),
                 partition_epoch: crate::ids::PartitionEpoch(0),
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             },
             &mut delta,
         );

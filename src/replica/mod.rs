@@ -287,6 +287,7 @@ impl MetadataPublisher for ReplicaManager {
             self.fetchers.remove_partition(key.0, key.1);
             if let Some(partition) = partitions.remove(&key) {
                 tracing::info!(topic = %partition.topic, partition = key.1 .0, "deleting partition");
+                partition.stop();
                 match Arc::try_unwrap(partition) {
                     Ok(partition) => {
                         if let Err(error) = partition.into_log().delete() {

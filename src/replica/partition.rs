@@ -87,6 +87,19 @@ pub struct PartitionRead {
     pub diverging_epoch: Option<(LeaderEpoch, Offset)>,
 }
 
+/// The state of a replica that has no part in the partition: as opened, before its first state, and once stopped.
+fn no_role() -> PartitionRegistration {
+    PartitionRegistration {
+        replicas: Vec::new(),
+        isr: Vec::new(),
+        leader: BrokerId(-1),
+        leader_epoch: LeaderEpoch(-1),
+        partition_epoch: crate::ids::PartitionEpoch(-1),
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
+    }
+}
+
 impl Partition {
     /// A partition replica as opened; call [`Partition::set_state`] with `state` next to take up its role.
     pub fn new(
@@ -108,13 +121,7 @@ impl Partition {
             topic_id,
             index,
             log: Mutex::new(log),
-            state: Mutex::new(PartitionRegistration {
-                replicas: Vec::new(),
-                isr: Vec::new(),
-                leader: BrokerId(-1),
-                leader_epoch: LeaderEpoch(-1),
-                partition_epoch: crate::ids::PartitionEpoch(-1),
-            }),
+            state: Mutex::new(no_role()),
             flush: tokio::sync::Mutex::new(()),
             high_watermark,
             policy,
@@ -169,6 +176,14 @@ impl Partition {
     /// The leader, epoch, replicas and ISR as last applied.
     pub fn registration(&self) -> PartitionRegistration {
         self.state().clone()
+    }
+
+    /// This broker left the replica set (reassigned away, or the topic deleted): whatever still holds the partition
+    /// (a delayed fetch, an ISR proposal) finds that it leads nothing, so no follower is served from a log being
+    /// deleted and no ISR change is proposed for it.
+    pub(super) fn stop(&self) {
+        *self.state() = no_role();
+        self.followers().clear();
     }
 
     /// Takes the leader, epoch, replicas and ISR of a newly applied MetadataImage, and says how this broker's role
@@ -644,6 +659,8 @@ pub(super) mod tests {
             leader: BrokerId(replicas[0]),
             leader_epoch: LeaderEpoch(0),
             partition_epoch: crate::ids::PartitionEpoch(0),
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }
     }
 

@@ -2,16 +2,22 @@
 //! own client and controller ports, voters of one quorum, formatted for one cluster id. Nodes are killed with
 //! SIGKILL, paused with SIGSTOP (a broker that stops heartbeating while its sockets stay open) and restarted on the
 //! same directory and ports. [`TestCluster::start_isolated`] puts each node in a network namespace of its own
-//! ([`Network`]), so that a test can cut it off from its peers.
+//! ([`Network`]), so that a test can cut it off from its peers. [`produce`] and [`read_all`] write acks=all records
+//! and read them back, for the tests that check none was lost.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::netns::Network;
 
@@ -462,14 +468,23 @@ pub async fn create_replicated_topic(
     partitions: i32,
     min_isr: &str,
 ) -> Result<(), String> {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::admin::{NewTopic, TopicReplication};
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(3))
+        .set("min.insync.replicas", min_isr);
+    create_topic(bootstrap, new).await
+}
+
+/// Creates one topic with librdkafka's admin client.
+pub async fn create_topic(
+    bootstrap: &str,
+    new: rdkafka::admin::NewTopic<'_>,
+) -> Result<(), String> {
+    use rdkafka::admin::{AdminClient, AdminOptions};
     let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("broker.address.family", "v4")
         .create()
         .map_err(|e| e.to_string())?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(3))
-        .set("min.insync.replicas", min_isr);
     for result in admin
         .create_topics(&[new], &AdminOptions::new())
         .await
@@ -478,4 +493,113 @@ pub async fn create_replicated_topic(
         result.map_err(|(topic, code)| format!("{topic}: {code}"))?;
     }
     Ok(())
+}
+
+/// An acks=all producer that retries for a minute (through leader changes).
+pub fn producer(bootstrap: &str) -> Result<FutureProducer, KafkaError> {
+    rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("acks", "all")
+        .set("linger.ms", "2")
+        .set("message.timeout.ms", "60000")
+        .create()
+}
+
+/// Sends `count` records named `{label}-{i}` to partition 0 of `topic`; notes the acknowledged offset of each.
+pub async fn produce(
+    producer: &FutureProducer,
+    topic: &str,
+    label: &str,
+    count: usize,
+    acked: &mut BTreeMap<i64, String>,
+) -> Result<(), String> {
+    let sends: Vec<_> = (0..count)
+        .map(|i| {
+            let value = format!("{label}-{i}");
+            let producer = producer.clone();
+            async move {
+                let delivery = producer
+                    .send(
+                        FutureRecord::to(topic).key("k").payload(&value),
+                        Duration::from_secs(60),
+                    )
+                    .await;
+                (value, delivery)
+            }
+        })
+        .collect();
+    for (value, delivery) in futures::future::join_all(sends).await {
+        let delivery = delivery.map_err(|(error, _)| format!("{value}: {error}"))?;
+        if let Some(earlier) = acked.insert(delivery.offset, value.clone()) {
+            return Err(format!(
+                "offset {} acknowledged twice: {earlier} and {value}",
+                delivery.offset
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads partition 0 of `topic` from the start up to its HighWatermark.
+pub fn read_all(bootstrap: &str, topic: &str) -> Result<Vec<(i64, String)>, KafkaError> {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("group.id", "replication-reader")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    // Just after a leader change the client may still ask the old leader: it refreshes and asks again.
+    let started = Instant::now();
+    let (_, high) = loop {
+        match consumer.fetch_watermarks(topic, 0, Duration::from_secs(10)) {
+            Ok(watermarks) => break watermarks,
+            Err(_) if started.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            Err(error) => return Err(error),
+        }
+    };
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(topic, 0, Offset::Beginning)?;
+    consumer.assign(&assignment)?;
+    let mut read = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read.last().map_or(0, |(o, _)| o + 1) < high && Instant::now() < deadline {
+        if let Some(message) = consumer.poll(Duration::from_millis(500)) {
+            let message = message?;
+            let value = message
+                .payload()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default();
+            read.push((message.offset(), value));
+        }
+    }
+    Ok(read)
+}
+
+/// Checks a [`read_all`]: offsets dense from 0, none read twice, and every acknowledged record at its offset.
+/// Returns the records by offset.
+pub fn check_read_back(
+    read: Vec<(i64, String)>,
+    acked: &BTreeMap<i64, String>,
+) -> Result<BTreeMap<i64, String>, String> {
+    let mut by_offset = BTreeMap::new();
+    for (i, (offset, value)) in read.into_iter().enumerate() {
+        if offset != i as i64 {
+            return Err(format!(
+                "offset {offset} read where {i} was due: a gap or a repeat"
+            ));
+        }
+        by_offset.insert(offset, value);
+    }
+    for (offset, value) in acked {
+        if by_offset.get(offset) != Some(value) {
+            return Err(format!(
+                "acknowledged {value} at offset {offset}, read {:?}",
+                by_offset.get(offset)
+            ));
+        }
+    }
+    Ok(by_offset)
 }

@@ -124,7 +124,7 @@ fn grow_topic(
                 )));
             }
             for replicas in assignments {
-                validate_replicas(state, replicas, replication_factor)?;
+                validate_replicas(state, replicas, Some(replication_factor))?;
             }
             assignments.clone()
         }
@@ -154,21 +154,25 @@ fn grow_topic(
                 leader,
                 leader_epoch: LeaderEpoch(0),
                 partition_epoch: PartitionEpoch(0),
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             })
         })
         .collect())
 }
 
-fn validate_replicas(
+/// Kafka's `validateManualPartitionAssignment`: a non-empty list of distinct registered brokers, as long as
+/// `replication_factor` when one is given (new partitions of a topic; a reassignment may change it).
+pub(crate) fn validate_replicas(
     state: &ControllerState,
     replicas: &[BrokerId],
-    replication_factor: usize,
+    replication_factor: Option<usize>,
 ) -> Result<(), ControllerError> {
     let invalid = |m: String| Err(ControllerError::InvalidReplicaAssignment(m));
     if replicas.is_empty() {
         return invalid("The manual partition assignment includes an empty replica list.".into());
     }
-    if replicas.len() != replication_factor {
+    if let Some(replication_factor) = replication_factor.filter(|rf| *rf != replicas.len()) {
         return invalid(format!(
             "The manual partition assignment includes a partition with {} replica(s), but this is not \
              consistent with previous partitions, which have {replication_factor} replica(s).",
@@ -345,6 +349,8 @@ mod tests {
                 leader: BrokerId(1),
                 leader_epoch: LeaderEpoch(0),
                 partition_epoch: PartitionEpoch(0),
+                adding_replicas: Vec::new(),
+                removing_replicas: Vec::new(),
             },
             MetadataRecord::Config {
                 resource: ConfigResource::Topic("t".into()),

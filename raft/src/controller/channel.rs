@@ -20,6 +20,9 @@ use crate::controller::brokers::{
     BrokerHeartbeatReply, BrokerHeartbeatRequest, BrokerRegistrationRequest,
 };
 use crate::controller::handlers::ProducerIdBlock;
+use crate::controller::reassignment::{
+    OngoingReassignment, ReassignmentFilter, ReassignmentResult, ReassignmentTarget,
+};
 use crate::controller::replication::{
     AlterPartitionRequest, AlterPartitionResult, ElectLeadersResult, ElectionType,
 };
@@ -65,6 +68,13 @@ pub(crate) enum ControllerRequest {
         /// `None`: every partition.
         partitions: Option<Vec<(TopicRef, PartitionIndex)>>,
     },
+    AlterPartitionReassignments {
+        targets: Vec<ReassignmentTarget>,
+        allow_replication_factor_change: bool,
+    },
+    ListPartitionReassignments {
+        topics: ReassignmentFilter,
+    },
     /// Kafka's DescribeQuorum, which brokers forward to the active controller.
     DescribeQuorum,
     /// Not Kafka's: a broker-only node asks to follow the metadata log (see `QuorumController::add_observer`).
@@ -87,6 +97,8 @@ pub(crate) enum ControllerResponse {
     AllocateProducerIds(Result<ProducerIdBlock, ControllerError>),
     AlterPartition(Result<Vec<AlterPartitionResult>, ControllerError>),
     ElectLeaders(Result<Vec<ElectLeadersResult>, ControllerError>),
+    AlterPartitionReassignments(Result<Vec<ReassignmentResult>, ControllerError>),
+    ListPartitionReassignments(Result<Vec<OngoingReassignment>, ControllerError>),
     AddObserver(Result<(), ControllerError>),
     DescribeQuorum(QuorumStatus),
 }
@@ -158,6 +170,19 @@ pub(crate) async fn handle(
         } => ControllerResponse::ElectLeaders(sendable(
             controller.elect_leaders(election, partitions).await,
         )),
+        ControllerRequest::AlterPartitionReassignments {
+            targets,
+            allow_replication_factor_change,
+        } => ControllerResponse::AlterPartitionReassignments(sendable(
+            controller
+                .alter_partition_reassignments(targets, allow_replication_factor_change)
+                .await,
+        )),
+        ControllerRequest::ListPartitionReassignments { topics } => {
+            ControllerResponse::ListPartitionReassignments(sendable(
+                controller.list_partition_reassignments(topics).await,
+            ))
+        }
         ControllerRequest::DescribeQuorum => ControllerResponse::DescribeQuorum(
             crate::quorum::status_of(&controller.raft, &controller.contacts),
         ),
@@ -350,6 +375,37 @@ impl ControllerChannel {
         };
         match self.send(request, REQUEST_TIMEOUT).await? {
             ControllerResponse::ElectLeaders(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Kafka's AlterPartitionReassignments; `timeout` bounds the search for a controller (the request's
+    /// `timeout_ms`).
+    pub async fn alter_partition_reassignments(
+        &self,
+        targets: Vec<ReassignmentTarget>,
+        allow_replication_factor_change: bool,
+        timeout: Duration,
+    ) -> Result<Vec<ReassignmentResult>, ControllerError> {
+        let request = ControllerRequest::AlterPartitionReassignments {
+            targets,
+            allow_replication_factor_change,
+        };
+        match self.send(request, timeout).await? {
+            ControllerResponse::AlterPartitionReassignments(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Kafka's ListPartitionReassignments; `topics: None` lists every partition being reassigned.
+    pub async fn list_partition_reassignments(
+        &self,
+        topics: ReassignmentFilter,
+        timeout: Duration,
+    ) -> Result<Vec<OngoingReassignment>, ControllerError> {
+        let request = ControllerRequest::ListPartitionReassignments { topics };
+        match self.send(request, timeout).await? {
+            ControllerResponse::ListPartitionReassignments(result) => result,
             other => Err(unexpected(other)),
         }
     }

@@ -120,6 +120,8 @@ fn create_topic(
             leader,
             leader_epoch: LeaderEpoch(0),
             partition_epoch: PartitionEpoch(0),
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         });
     }
     for (name, value) in &spec.configs {

@@ -74,6 +74,8 @@ fn partition(topic: TopicId, p: i32, replicas: &[i32]) -> MetadataRecord {
         replicas,
         leader_epoch: LeaderEpoch(0),
         partition_epoch: PartitionEpoch(0),
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     }
 }
 

@@ -7,7 +7,9 @@ pub mod admin;
 pub mod brokers;
 pub mod channel;
 pub mod handlers;
+mod partition_change;
 mod placement;
+pub mod reassignment;
 pub mod replication;
 pub mod state;
 
@@ -150,6 +152,9 @@ pub enum ControllerError {
     /// ELIGIBLE_LEADERS_NOT_AVAILABLE
     #[error("{0}")]
     EligibleLeadersNotAvailable(String),
+    /// NO_REASSIGNMENT_IN_PROGRESS: a cancellation of a partition that has no reassignment to cancel.
+    #[error("{0}")]
+    NoReassignmentInProgress(String),
     /// NOT_CONTROLLER: this node does not lead the quorum; `MetadataQuorum::leader_id` says who.
     #[error("This node is not the active controller.")]
     NotController,

@@ -3,16 +3,17 @@
 //! ISR (AlterPartition, KIP-497), and on leader elections (ElectLeaders, and the periodic preferred-leader election
 //! of `auto.leader.rebalance.enable`).
 //!
-//! Every change is a whole `Partition` record whose partition epoch is one higher, and whose leader epoch is one
-//! higher when the leader changed; a leader's AlterPartition built on an older partition state is refused, so two
-//! writers never both win. There is no ELR (KIP-966) yet, so an ISR never becomes empty: its last member stays, as in
-//! Kafka without ELR.
+//! Every change is a whole `Partition` record built by [`PartitionChange`] (partition_change.rs): its partition epoch
+//! is one higher, its leader epoch one higher when the leader changed or a replica left; a leader's AlterPartition
+//! built on an older partition state is refused, so two writers never both win. There is no ELR (KIP-966) yet, so an
+//! ISR never becomes empty: its last member stays, as in Kafka without ELR.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::controller::handlers::ControllerResult;
+use crate::controller::partition_change::{Acceptor, Election, PartitionChange};
 use crate::controller::state::{ControllerState, PartitionRegistration, TopicRegistration};
 use crate::controller::{ControllerError, QuorumController, TopicRef};
 use crate::ids::{BrokerEpoch, BrokerId, LeaderEpoch, PartitionEpoch, PartitionIndex, TopicId};
@@ -71,99 +72,8 @@ pub struct ElectLeadersResult {
     pub result: Result<(), ControllerError>,
 }
 
-/// How a change picks the leader: Kafka's PartitionChangeBuilder elections, without ELR.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Election {
-    /// The first replica if it may lead; else keep a leader that may; else any in-sync replica that may.
-    Preferred,
-    /// Keep a leader that may lead; else the first in-sync replica (in replica order) that may.
-    Online,
-    /// As `Online`; failing that, the first replica that may lead, with the ISR cut to it.
-    Unclean,
-}
-
-/// Which brokers may lead: unfenced ones, as the state will be once the write that is being built applies (the
-/// broker it fences or unfences is not yet so in the state the handlers see).
-#[derive(Clone, Copy)]
-struct Acceptor<'a> {
-    state: &'a ControllerState,
-    fencing: Option<BrokerId>,
-    unfencing: Option<BrokerId>,
-}
-
-impl Acceptor<'_> {
-    fn may_lead(&self, broker: BrokerId) -> bool {
-        Some(broker) != self.fencing
-            && (Some(broker) == self.unfencing
-                || self.state.broker(broker).is_some_and(|b| !b.fenced))
-    }
-}
-
-/// The partition's next state with `target_isr` and an election, or `None` when nothing would change. An empty
-/// target ISR leaves the ISR as it is (its last member stays).
-fn change(
-    partition: &PartitionRegistration,
-    target_isr: Vec<BrokerId>,
-    election: Election,
-    acceptor: Acceptor<'_>,
-) -> Option<PartitionRegistration> {
-    let valid = |broker: BrokerId| target_isr.contains(&broker) && acceptor.may_lead(broker);
-    let preferred = partition.replicas.first().copied().filter(|b| valid(*b));
-    let current = Some(partition.leader).filter(|b| valid(*b));
-    let in_sync = || partition.replicas.iter().copied().find(|b| valid(*b));
-    let clean = match election {
-        Election::Preferred => preferred.or(current).or_else(in_sync),
-        Election::Online | Election::Unclean => current.or_else(in_sync),
-    };
-    let unclean = match (clean, election) {
-        (None, Election::Unclean) => partition
-            .replicas
-            .iter()
-            .copied()
-            .find(|b| acceptor.may_lead(*b)),
-        _ => None,
-    };
-    let leader = clean.or(unclean).unwrap_or(NO_LEADER);
-    let isr = match unclean {
-        // Data written only to the old ISR may be lost: the new leader's log is the partition's now.
-        Some(leader) => vec![leader],
-        None if target_isr.is_empty() => partition.isr.clone(),
-        None => target_isr,
-    };
-    if leader == partition.leader && isr == partition.isr {
-        return None;
-    }
-    let leader_epoch = match leader == partition.leader {
-        true => partition.leader_epoch,
-        false => LeaderEpoch(partition.leader_epoch.0.saturating_add(1)),
-    };
-    Some(PartitionRegistration {
-        replicas: partition.replicas.clone(),
-        isr,
-        leader,
-        leader_epoch,
-        partition_epoch: PartitionEpoch(partition.partition_epoch.0.saturating_add(1)),
-    })
-}
-
-fn partition_record(
-    topic_id: TopicId,
-    partition: PartitionIndex,
-    registration: &PartitionRegistration,
-) -> MetadataRecord {
-    MetadataRecord::Partition {
-        topic_id,
-        partition,
-        replicas: registration.replicas.clone(),
-        isr: registration.isr.clone(),
-        leader: registration.leader,
-        leader_epoch: registration.leader_epoch,
-        partition_epoch: registration.partition_epoch,
-    }
-}
-
 /// `unclean.leader.election.enable` for the topic: its own config, else the brokers' dynamic default, else false.
-fn unclean_enabled(state: &ControllerState, topic: &str) -> bool {
+pub(crate) fn unclean_enabled(state: &ControllerState, topic: &str) -> bool {
     let lookup = |resource: ConfigResource| {
         state
             .configs(&resource)
@@ -175,7 +85,7 @@ fn unclean_enabled(state: &ControllerState, topic: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn online_election(state: &ControllerState, topic: &TopicRegistration) -> Election {
+pub(crate) fn online_election(state: &ControllerState, topic: &TopicRegistration) -> Election {
     match unclean_enabled(state, &topic.name) {
         true => Election::Unclean,
         false => Election::Online,
@@ -204,8 +114,11 @@ pub fn on_broker_fenced(state: &ControllerState, broker_id: BrokerId) -> Vec<Met
                 .copied()
                 .filter(|b| *b != broker_id)
                 .collect();
-            if let Some(next) = change(partition, target_isr, election, acceptor) {
-                records.push(partition_record(topic.topic_id, *index, &next));
+            let change = PartitionChange::new(partition, acceptor)
+                .isr(target_isr)
+                .election(election);
+            if let Some(next) = change.build() {
+                records.push(next.to_record(topic.topic_id, *index));
             }
         }
     }
@@ -227,8 +140,11 @@ pub fn on_broker_unfenced(state: &ControllerState, broker_id: BrokerId) -> Vec<M
             if partition.leader != NO_LEADER || !partition.replicas.contains(&broker_id) {
                 continue;
             }
-            if let Some(next) = change(partition, partition.isr.clone(), election, acceptor) {
-                records.push(partition_record(topic.topic_id, *index, &next));
+            if let Some(next) = PartitionChange::new(partition, acceptor)
+                .election(election)
+                .build()
+            {
+                records.push(next.to_record(topic.topic_id, *index));
             }
         }
     }
@@ -305,7 +221,7 @@ pub fn alter_partition(
         let result = alter_one(state, request.broker_id, isr_change, changed.get(&key));
         let result = result.map(|(registration, is_new)| {
             if is_new {
-                records.push(partition_record(key.0, key.1, &registration));
+                records.push(registration.to_record(key.0, key.1));
                 changed.insert(key, registration.clone());
             }
             registration
@@ -394,15 +310,15 @@ fn alter_one(
             ineligible.join(", ")
         )));
     }
-    if request.new_isr == partition.isr {
-        return Ok((partition.clone(), false));
+    // The new ISR may complete a reassignment, and with it elect a leader among the target replicas; Kafka then
+    // answers NEW_LEADER_ELECTED, where Ferrite's leaders learn it from the metadata log as any leader change.
+    match PartitionChange::new(partition, Acceptor::new(state))
+        .isr(request.new_isr.clone())
+        .build()
+    {
+        Some(next) => Ok((next, true)),
+        None => Ok((partition.clone(), false)),
     }
-    let next = PartitionRegistration {
-        isr: request.new_isr.clone(),
-        partition_epoch: PartitionEpoch(partition.partition_epoch.0.saturating_add(1)),
-        ..partition.clone()
-    };
-    Ok((next, true))
 }
 
 /// Kafka's ElectLeaders. `None` elects for every partition and, as Kafka does, leaves out of the answer the
@@ -418,7 +334,7 @@ pub fn elect_leaders(
     let mut elect = |topic: TopicRef, partition: PartitionIndex| {
         let result = elect_one(state, election, &topic, partition, &changed).map(|done| {
             if let Some((topic_id, registration)) = done {
-                records.push(partition_record(topic_id, partition, &registration));
+                records.push(registration.to_record(topic_id, partition));
                 changed.insert((topic_id, partition), registration);
             }
         });
@@ -475,12 +391,10 @@ fn elect_one(
         ElectionType::Preferred => Election::Preferred,
         ElectionType::Unclean => Election::Unclean,
     };
-    let acceptor = Acceptor {
-        state,
-        fencing: None,
-        unfencing: None,
-    };
-    match change(current, current.isr.clone(), how, acceptor) {
+    match PartitionChange::new(current, Acceptor::new(state))
+        .election(how)
+        .build()
+    {
         Some(next) => Ok(Some((registration.topic_id, next))),
         None => Err(match election {
             ElectionType::Preferred => ControllerError::PreferredLeaderNotAvailable(format!(
@@ -577,4 +491,4 @@ impl QuorumController {
 
 #[cfg(test)]
 #[path = "replication_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -2,15 +2,15 @@
 
 use super::*;
 
-fn ids(brokers: &[i32]) -> Vec<BrokerId> {
+pub(crate) fn ids(brokers: &[i32]) -> Vec<BrokerId> {
     brokers.iter().copied().map(BrokerId).collect()
 }
 
-const TOPIC: TopicId = TopicId(uuid::Uuid::from_u128(1));
+pub(crate) const TOPIC: TopicId = TopicId(uuid::Uuid::from_u128(1));
 
 /// Brokers 1..=`brokers` registered (broker n with epoch 10 * n) and unfenced, and topic "orders" with one
 /// partition per replica list, each led by its first replica with every replica in sync.
-fn cluster(brokers: i32, partitions: &[&[i32]]) -> ControllerState {
+pub(crate) fn cluster(brokers: i32, partitions: &[&[i32]]) -> ControllerState {
     let mut records: Vec<MetadataRecord> = (1..=brokers)
         .map(|b| MetadataRecord::RegisterBroker {
             broker_id: BrokerId(b),
@@ -35,6 +35,8 @@ fn cluster(brokers: i32, partitions: &[&[i32]]) -> ControllerState {
             leader: BrokerId(replicas[0]),
             leader_epoch: LeaderEpoch(0),
             partition_epoch: PartitionEpoch(0),
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         });
     }
     ControllerState::from_records(&records)
@@ -60,11 +62,13 @@ fn registration(
         leader: BrokerId(leader),
         leader_epoch: LeaderEpoch(epochs.0),
         partition_epoch: PartitionEpoch(epochs.1),
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     }
 }
 
 fn record(index: i32, registration: &PartitionRegistration) -> MetadataRecord {
-    partition_record(TOPIC, PartitionIndex(index), registration)
+    registration.to_record(TOPIC, PartitionIndex(index))
 }
 
 fn apply(state: &mut ControllerState, records: &[MetadataRecord]) {

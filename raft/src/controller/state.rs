@@ -95,11 +95,40 @@ pub fn replay_broker(
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionRegistration {
+    /// During a reassignment: the target replicas, then those being removed (KRaft's order).
     pub replicas: Vec<BrokerId>,
     pub isr: Vec<BrokerId>,
     pub leader: BrokerId,
     pub leader_epoch: LeaderEpoch,
     pub partition_epoch: PartitionEpoch,
+    /// The replicas a reassignment in progress adds (KIP-455); empty when none is.
+    #[serde(default)]
+    pub adding_replicas: Vec<BrokerId>,
+    /// The replicas a reassignment in progress removes once the target replicas are all in sync.
+    #[serde(default)]
+    pub removing_replicas: Vec<BrokerId>,
+}
+
+impl PartitionRegistration {
+    /// Whether a reassignment is in progress (Kafka's `PartitionRegistration.isReassigning`).
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
+
+    /// The record that sets the partition to this state.
+    pub fn to_record(&self, topic_id: TopicId, partition: PartitionIndex) -> MetadataRecord {
+        MetadataRecord::Partition {
+            topic_id,
+            partition,
+            replicas: self.replicas.clone(),
+            isr: self.isr.clone(),
+            leader: self.leader,
+            leader_epoch: self.leader_epoch,
+            partition_epoch: self.partition_epoch,
+            adding_replicas: self.adding_replicas.clone(),
+            removing_replicas: self.removing_replicas.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -173,6 +202,8 @@ impl ControllerState {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                adding_replicas,
+                removing_replicas,
             } => {
                 let topic = self
                     .topics
@@ -186,6 +217,8 @@ impl ControllerState {
                         leader: *leader,
                         leader_epoch: *leader_epoch,
                         partition_epoch: *partition_epoch,
+                        adding_replicas: adding_replicas.clone(),
+                        removing_replicas: removing_replicas.clone(),
                     },
                 );
             }
@@ -252,15 +285,7 @@ impl ControllerState {
                 topic_id: topic.topic_id,
             });
             for (partition, registration) in &topic.partitions {
-                records.push(MetadataRecord::Partition {
-                    topic_id: topic.topic_id,
-                    partition: *partition,
-                    replicas: registration.replicas.clone(),
-                    isr: registration.isr.clone(),
-                    leader: registration.leader,
-                    leader_epoch: registration.leader_epoch,
-                    partition_epoch: registration.partition_epoch,
-                });
+                records.push(registration.to_record(topic.topic_id, *partition));
             }
         }
         for (resource, configs) in &self.configs {
@@ -365,6 +390,8 @@ mod tests {
             replicas,
             leader_epoch: LeaderEpoch(0),
             partition_epoch: PartitionEpoch(0),
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }
     }
 

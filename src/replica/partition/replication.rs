@@ -36,6 +36,10 @@ impl Partition {
         min_one_batch: bool,
         now_ms: i64,
     ) -> Result<(PartitionRead, bool), ReplicaError> {
+        // A delayed fetch may outlive this broker's leadership, or its part in the partition.
+        if !self.is_leader(self.local) {
+            return Err(ReplicaError::NotLeaderOrFollower);
+        }
         let log = self.log();
         let log_end = log.log_end_offset();
         let diverging = diverging_epoch(&log, fetch.last_fetched_epoch, fetch.fetch_offset);
@@ -238,6 +242,8 @@ mod tests {
             leader: BrokerId(leader),
             leader_epoch: LeaderEpoch(epoch),
             partition_epoch: PartitionEpoch(epoch),
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }
     }
 
