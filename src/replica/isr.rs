@@ -56,11 +56,13 @@ impl ReplicaManager {
             .copied()
             .filter(|id| !remove.contains(id))
             .collect();
+        let eligible = self.isr_eligible.read().unwrap_or_else(|p| p.into_inner());
         for id in add {
-            if !new_isr.contains(id) && state.replicas.contains(id) {
+            if !new_isr.contains(id) && state.replicas.contains(id) && eligible.contains(id) {
                 new_isr.push(*id);
             }
         }
+        drop(eligible);
         if new_isr == state.isr
             || !new_isr.contains(&self.broker_id)
             || !partition.begin_isr_change()

@@ -18,7 +18,7 @@ pub use fetcher::ReplicaFetcherManager;
 pub use isr::{AlterPartitionSender, IsrProposal};
 pub use partition::{FollowerFetch, Partition, PartitionRead, RoleChange};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -86,6 +86,10 @@ pub struct ReplicaManager {
     fetchers: ReplicaFetcherManager,
     /// How leaders reach the controller with ISR changes.
     isr_sender: std::sync::OnceLock<Arc<dyn AlterPartitionSender>>,
+    /// The brokers the last MetadataImage has registered and unfenced: only they may join an ISR (KIP-841). A
+    /// restarted broker fetches, and catches up, before the controller unfences it; proposing it would only be
+    /// refused, again on every fetch.
+    isr_eligible: RwLock<HashSet<BrokerId>>,
 }
 
 impl ReplicaManager {
@@ -96,6 +100,7 @@ impl ReplicaManager {
             config,
             partitions: RwLock::new(HashMap::new()),
             isr_sender: std::sync::OnceLock::new(),
+            isr_eligible: RwLock::new(HashSet::new()),
         }
     }
 
@@ -251,6 +256,8 @@ impl MetadataPublisher for ReplicaManager {
     /// Opens the partitions assigned to this broker and deletes those no longer assigned, looking only at the topics
     /// the delta names; a snapshot or a dynamic broker config change (new defaults for every topic) looks at all.
     fn on_metadata_update(&self, delta: &MetadataDelta, image: &MetadataImage) {
+        *self.isr_eligible.write().unwrap_or_else(|p| p.into_inner()) =
+            image.live_brokers().map(|b| b.broker_id).collect();
         let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());
         // Dynamic broker configs (AlterConfigs on this broker or on the cluster default) change the defaults of
         // every topic.
