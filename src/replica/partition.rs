@@ -398,13 +398,13 @@ impl Partition {
             if state.leader != self.local {
                 return Err(ReplicaError::NotLeaderOrFollower);
             }
+            if acks_all {
+                if let Some((isr, min_isr)) = shortfall(&log, &state) {
+                    return Err(ReplicaError::NotEnoughReplicas { isr, min_isr });
+                }
+            }
             state.leader_epoch
         };
-        if acks_all {
-            if let Some((isr, min_isr)) = self.isr_shortfall(&log) {
-                return Err(ReplicaError::NotEnoughReplicas { isr, min_isr });
-            }
-        }
         let info = append(&mut log, epoch)?;
         let end = log.log_end_offset();
         drop(log);
@@ -432,10 +432,7 @@ impl Partition {
     /// min.insync.replicas is capped at the replication factor: Kafka (since 3.7, KAFKA-15583) accepts any value
     /// but never requires more in-sync replicas than the partition has.
     fn isr_shortfall(&self, log: &Log) -> Option<(usize, usize)> {
-        let configured = usize::try_from(log.config().min_insync_replicas).unwrap_or(1);
-        let state = self.state();
-        let min_isr = configured.min(state.replicas.len());
-        (state.isr.len() < min_isr).then_some((state.isr.len(), min_isr))
+        shortfall(log, &self.state())
     }
 
     /// Returns once the append is as durable as the flush policy promises, and visible below the HighWatermark.
@@ -622,6 +619,13 @@ impl Partition {
         self.advance_high_watermark(end);
         Ok(())
     }
+}
+
+/// [`Partition::isr_shortfall`] of a state already locked.
+fn shortfall(log: &Log, state: &PartitionRegistration) -> Option<(usize, usize)> {
+    let configured = usize::try_from(log.config().min_insync_replicas).unwrap_or(1);
+    let min_isr = configured.min(state.replicas.len());
+    (state.isr.len() < min_isr).then_some((state.isr.len(), min_isr))
 }
 
 #[cfg(test)]

@@ -1,32 +1,13 @@
 //! Reassignments, tested by the records the handlers emit and the answers they give.
 
 use super::*;
-use crate::controller::replication::tests::{cluster, ids, TOPIC};
+use crate::controller::replication::tests::{cluster, ids, reassigning as registration, TOPIC};
 use crate::controller::replication::{
     alter_partition, with_partition_changes, AlterPartitionRequest, IsrChange,
     UNCLEAN_LEADER_ELECTION_ENABLE,
 };
-use crate::ids::{BrokerEpoch, LeaderEpoch, PartitionEpoch};
+use crate::ids::BrokerEpoch;
 use crate::record::{ConfigResource, MetadataRecord};
-
-/// A partition state: replicas, ISR, leader, (leader epoch, partition epoch), adding, removing.
-fn registration(
-    replicas: &[i32],
-    isr: &[i32],
-    leader: i32,
-    epochs: (i32, i32),
-    (adding, removing): (&[i32], &[i32]),
-) -> PartitionRegistration {
-    PartitionRegistration {
-        replicas: ids(replicas),
-        isr: ids(isr),
-        leader: BrokerId(leader),
-        leader_epoch: LeaderEpoch(epochs.0),
-        partition_epoch: PartitionEpoch(epochs.1),
-        adding_replicas: ids(adding),
-        removing_replicas: ids(removing),
-    }
-}
 
 const NONE: (&[i32], &[i32]) = (&[], &[]);
 

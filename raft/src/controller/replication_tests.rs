@@ -56,14 +56,25 @@ fn registration(
     leader: i32,
     epochs: (i32, i32),
 ) -> PartitionRegistration {
+    reassigning(replicas, isr, leader, epochs, (&[], &[]))
+}
+
+/// A partition state: replicas, ISR, leader, (leader epoch, partition epoch), adding, removing.
+pub(crate) fn reassigning(
+    replicas: &[i32],
+    isr: &[i32],
+    leader: i32,
+    epochs: (i32, i32),
+    (adding, removing): (&[i32], &[i32]),
+) -> PartitionRegistration {
     PartitionRegistration {
         replicas: ids(replicas),
         isr: ids(isr),
         leader: BrokerId(leader),
         leader_epoch: LeaderEpoch(epochs.0),
         partition_epoch: PartitionEpoch(epochs.1),
-        adding_replicas: Vec::new(),
-        removing_replicas: Vec::new(),
+        adding_replicas: ids(adding),
+        removing_replicas: ids(removing),
     }
 }
 
