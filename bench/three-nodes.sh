@@ -27,7 +27,7 @@ for id in 1 2 3; do
     client=$((18992 + 100 * id))
     "$binary" --node.id="$id" --process.roles=broker,controller \
         --listeners="PLAINTEXT://127.0.0.1:$client,CONTROLLER://127.0.0.1:$((client + 1))" \
-        --controller.quorum.voters="$voters" --cluster.id="$cluster_id" \
+        --controller.quorum.voters="$voters" --cluster.id="$cluster_id" --ops.listener="127.0.0.1:$((client + 2))" \
         --log.dirs="$dir/node-$id" "$@" 2>"$dir/node-$id.log" &
     pids+=($!)
 done

@@ -14,6 +14,7 @@ step() { printf '\n==> %s\n' "$*"; }
 #           bundled sources when the system's are missing, and ssl, sasl and curl are off.
 #   iproute2, iptables  tests/replication.rs puts nodes in network namespaces and cuts links between them.
 #   python3-venv  compat-tests/python keeps its pinned clients in a virtualenv under target/.
+#   prometheus  tests/metrics.rs has a real Prometheus scrape the ops listener, and promtool parse /metrics.
 # compat-tests/librdkafka/run.sh installs the -dev packages its librdkafka build needs itself.
 missing=()
 installed() { [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]; }
@@ -23,6 +24,7 @@ type -P ip >/dev/null || missing+=(iproute2)
 type -P iptables >/dev/null || missing+=(iptables)
 type -P g++ >/dev/null || type -P clang++ >/dev/null || type -P c++ >/dev/null || missing+=(g++)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+{ type -P prometheus && type -P promtool; } >/dev/null || missing+=(prometheus)
 
 step "System packages"
 if ((${#missing[@]})); then

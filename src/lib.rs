@@ -11,6 +11,7 @@ pub mod coordinator;
 /// Every id, offset and epoch newtype, defined once in `ferrite-raft` (the metadata log needs them too).
 pub use ferrite_raft::ids;
 pub mod metadata;
+pub mod metrics;
 pub mod node;
 pub mod replica;
 pub mod server;

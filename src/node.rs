@@ -3,6 +3,7 @@
 //! ([`crate::server`]) and takes them all down cleanly.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use ferrite_raft::{MetadataListener, MetadataQuorum, QuorumConfig};
@@ -17,7 +18,10 @@ use crate::config::BrokerConfig;
 use crate::coordinator::group::GroupCoordinator;
 use crate::coordinator::transaction::TransactionCoordinator;
 use crate::metadata::{MetadataLoader, MetadataPublisher};
+use crate::metrics::broker_metrics;
+use crate::metrics::scrape::{self, NodeParts};
 use crate::replica::ReplicaManager;
+use crate::server::ops::Operations;
 use crate::server::{ConnectionLimits, Shutdown};
 use crate::storage::meta_properties::{MetaProperties, MetaPropertiesError};
 
@@ -53,6 +57,71 @@ pub struct Node {
     quorum: MetadataQuorum,
     loader: Arc<MetadataLoader>,
     broker: Option<BrokerServer>,
+    ops: Option<OpsServer>,
+}
+
+/// The operations listener (`ops.listener`) and what it serves.
+struct OpsServer {
+    operations: Arc<NodeOperations>,
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// What `/metrics` and `/ready` read of this node. The listener is up before the metadata quorum has started
+/// (which may wait for an election), so the parts arrive later; until then /metrics shows the event metrics alone.
+struct NodeOperations {
+    parts: std::sync::OnceLock<NodeParts>,
+    ready: AtomicBool,
+}
+
+impl Operations for NodeOperations {
+    async fn metrics(&self) -> String {
+        let mut text = String::with_capacity(32 * 1024);
+        // Writing to a String cannot fail.
+        let _ = broker_metrics().encode(&mut text);
+        if let Some(parts) = self.parts.get() {
+            let _ = crate::metrics::scrape::encode(parts, &mut text).await;
+        }
+        text
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        match self.ready.load(Ordering::Acquire) {
+            true => Ok(()),
+            false => Err("catching up with the metadata log".into()),
+        }
+    }
+}
+
+impl OpsServer {
+    fn start(listener: TcpListener) -> OpsServer {
+        let local_addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let operations = Arc::new(NodeOperations {
+            parts: std::sync::OnceLock::new(),
+            ready: AtomicBool::new(false),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(crate::server::ops::run(
+            listener,
+            operations.clone(),
+            Shutdown::new(stopped),
+        ));
+        tracing::info!(%local_addr, "ops listener (/metrics, /health, /ready) is listening");
+        OpsServer {
+            operations,
+            local_addr,
+            stop,
+            task,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
 }
 
 /// The broker side of a node: the request layer, its transport and its background tasks.
@@ -104,6 +173,10 @@ impl Node {
             }
         })?;
         let controller_listener = bind(controller.socket_addr()?).await?;
+        let ops = match config.ops_listener {
+            Some(addr) => Some(OpsServer::start(bind(addr).await?)),
+            None => None,
+        };
         let controller_port = controller_listener
             .local_addr()
             .map_or(controller.port, |a| a.port());
@@ -150,6 +223,18 @@ impl Node {
             loader.clone(),
         )
         .await?;
+        if let Some(ops) = &ops {
+            let parts = NodeParts {
+                node_id: config.node_id,
+                quorum: quorum.clone(),
+                metadata: loader.clone(),
+                broker: broker.as_ref().map(|b| scrape::BrokerParts {
+                    replicas: b.replicas.clone(),
+                    groups: b.groups.clone(),
+                }),
+            };
+            let _ = ops.operations.parts.set(parts);
+        }
         let broker = match broker {
             Some(parts) => {
                 let started = parts
@@ -158,6 +243,9 @@ impl Node {
                 match started {
                     Ok(server) => Some(server),
                     Err(error) => {
+                        if let Some(ops) = ops {
+                            ops.stop().await;
+                        }
                         let _ = quorum.shutdown().await;
                         return Err(error);
                     }
@@ -168,11 +256,20 @@ impl Node {
                 None
             }
         };
+        if let Some(ops) = &ops {
+            ops.operations.ready.store(true, Ordering::Release);
+        }
         Ok(Node {
             quorum,
             loader,
             broker,
+            ops,
         })
+    }
+
+    /// Where the operations listener is (`ops.listener`, the bound address), if it is on.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().map(|ops| ops.local_addr)
     }
 
     /// Where clients reach this node (the bound address, which matters when the configured port was 0); `None`
@@ -205,6 +302,9 @@ impl Node {
             apis.transactions.shutdown();
             apis.groups.shutdown();
             apis.replicas.shutdown();
+        }
+        if let Some(ops) = self.ops {
+            ops.stop().await;
         }
         tracing::info!("ferrite stopped");
     }

@@ -196,7 +196,7 @@ trap 'exit 130' INT TERM HUP
 start_broker() {
     local scenario=$1 dir="$RUN_DIR/$1" flags=()
     mkdir -p "$dir"
-    flags=(--listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0 "--log.dirs=$dir/data" --num.partitions=4
+    flags=(--listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0 --ops.listener=127.0.0.1:0 "--log.dirs=$dir/data" --num.partitions=4
         --default.replication.factor=1)
     [[ $scenario == noautocreate ]] && flags+=(--auto.create.topics.enable=false)
     # Consumer-group tests join one after another; Kafka's 3 s initial rebalance delay would only slow them down.
@@ -236,7 +236,7 @@ print(" ".join(str(x.getsockname()[1]) for x in s))' $((2 * BROKER_COUNT)))) || 
     local rf=$((BROKER_COUNT < 3 ? BROKER_COUNT : 3))
     for n in $(seq 1 "$BROKER_COUNT"); do voters+="${voters:+,}$n@127.0.0.1:${ports[2 * n - 1]}"; done
     for n in $(seq 1 "$BROKER_COUNT"); do
-        flags=("--node.id=$n" --process.roles=broker,controller
+        flags=("--node.id=$n" --process.roles=broker,controller --ops.listener=127.0.0.1:0
             "--listeners=PLAINTEXT://127.0.0.1:${ports[2 * n - 2]},CONTROLLER://127.0.0.1:${ports[2 * n - 1]}"
             "--controller.quorum.voters=$voters" "--log.dirs=$dir/node-$n/data" "--cluster.id=$id"
             "--broker.rack=RACK$n" --num.partitions=4 "--default.replication.factor=$rf")

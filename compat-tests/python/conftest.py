@@ -25,6 +25,7 @@ class Broker:
             [
                 str(binary),
                 "--listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+                "--ops.listener=127.0.0.1:0",
                 f"--log.dirs={data_dir}",
             ],
             stdout=self.log,

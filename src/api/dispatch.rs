@@ -100,10 +100,17 @@ pub(super) fn start(
             "ignoring bytes after the request body"
         );
     }
+    let metrics = crate::metrics::broker_metrics();
+    metrics.record_request(api_key, version);
     let handler = api::handle(apis, &header, client_host, request);
     Box::pin(async move {
         match handler.await {
-            Some(response) => encode(api_key, version, correlation_id, &response),
+            Some(response) => {
+                crate::metrics::errors::error_codes(&response, |code| {
+                    metrics.record_error(api_key, code)
+                });
+                encode(api_key, version, correlation_id, &response)
+            }
             None => Reply::None,
         }
     })

@@ -7,6 +7,7 @@
 //! incremental fetch reads its whole session) and which of them the response lists (an incremental response lists
 //! only partitions with news).
 
+use crate::metrics::{broker_metrics, TopicMeter};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -142,6 +143,9 @@ pub async fn handle(apis: &Arc<KafkaApis>, version: i16, request: FetchRequest) 
                 .with_partitions(partitions)
         })
         .collect();
+    if replica.is_none() {
+        record_consumer_fetch(apis, &responses);
+    }
     let outcomes: Vec<PartitionOutcome> = responses
         .iter()
         .flat_map(|topic| topic.partitions.iter())
@@ -169,6 +173,42 @@ pub async fn handle(apis: &Arc<KafkaApis>, version: i16, request: FetchRequest) 
     FetchResponse::default()
         .with_responses(responses)
         .with_session_id(session_id)
+}
+
+/// BrokerTopicMetrics of a consumer's fetch: bytes out, fetches and failed fetches per partition. Replication
+/// is not counted here, as Kafka keeps it apart (ReplicationBytesOutPerSec).
+fn record_consumer_fetch(apis: &KafkaApis, responses: &[FetchableTopicResponse]) {
+    let image = apis.image();
+    let metrics = broker_metrics();
+    for topic in responses {
+        // Fetch v13+ names topics by id only.
+        let name = match topic.topic.0.is_empty() {
+            true => match image.topic_by_id(crate::ids::TopicId(topic.topic_id)) {
+                Some(t) => t.name.clone(),
+                None => continue,
+            },
+            false => topic.topic.0.as_str().into(),
+        };
+        let bytes: usize = topic
+            .partitions
+            .iter()
+            .filter_map(|p| p.records.as_ref().map(Bytes::len))
+            .sum();
+        let failed = topic
+            .partitions
+            .iter()
+            .filter(|p| p.error_code != 0)
+            .count();
+        metrics.record_topic(&name, TopicMeter::BytesOut, bytes as u64);
+        metrics.record_topic(
+            &name,
+            TopicMeter::TotalFetchRequests,
+            topic.partitions.len() as u64,
+        );
+        if failed > 0 {
+            metrics.record_topic(&name, TopicMeter::FailedFetchRequests, failed as u64);
+        }
+    }
 }
 
 /// Resolves the partitions to read against the current image, one response topic per run of positions of the same

@@ -10,6 +10,7 @@
 //! this returns its future, so that batches from one connection reach the log in the order the client sent them
 //! even though responses are pipelined.
 
+use crate::metrics::{broker_metrics, TopicMeter};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -184,6 +185,7 @@ fn append(
             "no record batch".into(),
         ));
     };
+    let bytes = records.len() as u64;
     let appended = apis.replicas.append_records(
         topic.topic_id,
         index,
@@ -192,9 +194,17 @@ fn append(
         AppendOrigin::Client,
         now,
     );
+    let metrics = broker_metrics();
+    metrics.record_topic(&topic.name, TopicMeter::TotalProduceRequests, 1);
     match appended {
-        Ok(pending) => Outcome::Appended(pending),
+        Ok(pending) => {
+            metrics.record_topic(&topic.name, TopicMeter::BytesIn, bytes);
+            let records = u64::from(pending.record_count());
+            metrics.record_topic(&topic.name, TopicMeter::MessagesIn, records);
+            Outcome::Appended(pending)
+        }
         Err(error) => {
+            metrics.record_topic(&topic.name, TopicMeter::FailedProduceRequests, 1);
             tracing::debug!(topic = %topic.name, partition = index.0, %error, "produce rejected");
             Outcome::Failed(Failure::from_replica(&error))
         }

@@ -88,6 +88,8 @@ pub struct BrokerConfig {
     pub fetch_session_cache_slots: usize,
     pub flush_policy: FlushPolicy,
     pub metadata_snapshot_after_entries: u64,
+    /// `ops.listener` (Ferrite's own key): where `/metrics`, `/health` and `/ready` are served; empty turns it off.
+    pub ops_listener: Option<std::net::SocketAddr>,
     /// `producer.id.expiration.ms`: a partition forgets a producer whose last batch is older than this.
     pub producer_id_expiration_ms: i64,
     /// `producer.id.expiration.check.interval.ms`.
@@ -131,6 +133,7 @@ pub(super) const DEFAULTS: &[(&str, &str)] = &[
     ("controller.listener.names", "CONTROLLER"),
     ("controller.quorum.voters", ""),
     ("log.dirs", "./data"),
+    ("ops.listener", "127.0.0.1:9644"),
     ("num.partitions", "1"),
     ("default.replication.factor", "1"),
     ("auto.create.topics.enable", "true"),
@@ -335,6 +338,16 @@ impl BrokerConfig {
             }
             dir => PathBuf::from(dir),
         };
+        let ops_listener = match get("ops.listener") {
+            "" => None,
+            addr => Some(addr.parse().map_err(|_| {
+                invalid(
+                    "ops.listener",
+                    addr,
+                    "expected host:port with an IP address",
+                )
+            })?),
+        };
         let log_cleanup = LogCleanupConfig::parse(&get)?;
         let transaction_coordinator = TransactionCoordinatorConfig::parse(&get)?;
         let cluster = ClusterConfig::parse(&get)?;
@@ -394,6 +407,7 @@ impl BrokerConfig {
                 i32::MAX as i64,
             )? as usize,
             flush_policy,
+            ops_listener,
             metadata_snapshot_after_entries: parse_num(
                 get,
                 "metadata.log.max.snapshot.interval.entries",

@@ -88,6 +88,11 @@ impl PendingAppend {
         self.info.leader_epoch
     }
 
+    /// How many records the append holds (BrokerTopicMetrics' MessagesIn).
+    pub fn record_count(&self) -> u32 {
+        self.info.record_count
+    }
+
     /// Waits at most `timeout` for the ISR (acks=all).
     pub fn with_timeout(mut self, timeout: Duration) -> PendingAppend {
         self.timeout = timeout;

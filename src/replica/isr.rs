@@ -78,9 +78,24 @@ impl ReplicaManager {
         };
         tracing::info!(topic = %partition.topic, partition = partition.index.0, isr = ?proposal.new_isr, "proposing a new ISR");
         let partition = partition.clone();
+        let (grows, shrinks) = (
+            proposal.new_isr.iter().any(|id| !state.isr.contains(id)),
+            state.isr.iter().any(|id| !proposal.new_isr.contains(id)),
+        );
         tokio::spawn(async move {
-            if let Err(reason) = sender.alter_partition(proposal).await {
-                tracing::warn!(topic = %partition.topic, partition = partition.index.0, %reason, "AlterPartition failed");
+            match sender.alter_partition(proposal).await {
+                Ok(_) => {
+                    let metrics = crate::metrics::broker_metrics();
+                    if grows {
+                        metrics.record_isr_expand();
+                    }
+                    if shrinks {
+                        metrics.record_isr_shrink();
+                    }
+                }
+                Err(reason) => {
+                    tracing::warn!(topic = %partition.topic, partition = partition.index.0, %reason, "AlterPartition failed")
+                }
             }
             partition.end_isr_change();
         });

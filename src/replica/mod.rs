@@ -16,7 +16,7 @@ pub use append::{AppendOrigin, PendingAppend, RequiredAcks};
 pub use fetch::{FetchParams, FetchPartition, FetchedPartition, IsolationLevel};
 pub use fetcher::ReplicaFetcherManager;
 pub use isr::{AlterPartitionSender, IsrProposal};
-pub use partition::{FollowerFetch, Partition, PartitionRead, RoleChange};
+pub use partition::{FollowerFetch, Partition, PartitionRead, PartitionStats, RoleChange};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -124,6 +124,11 @@ impl ReplicaManager {
         self.partition(topic_id, index)
             .ok_or(ReplicaError::NotLeaderOrFollower)?
             .last_offset_for_leader_epoch(current_leader_epoch, requested)
+    }
+
+    /// Every partition replica this broker hosts.
+    pub fn hosted(&self) -> Vec<Arc<Partition>> {
+        self.all()
     }
 
     fn all(&self) -> Vec<Arc<Partition>> {

@@ -24,6 +24,9 @@ use crate::storage::producer_state::ProducerStateEntry;
 use crate::storage::{AbortedTxn, AppendOrigin, ControlRecordType, Log, LogAppendInfo, LogConfig};
 
 mod replication;
+mod stats;
+
+pub use stats::PartitionStats;
 
 pub struct Partition {
     pub topic: Arc<str>,
@@ -496,9 +499,11 @@ impl Partition {
             }
             log.unflushed()
         };
+        let started = std::time::Instant::now();
         tokio::task::spawn_blocking(move || files.iter().try_for_each(|file| file.sync_data()))
             .await
             .map_err(|_| ReplicaError::FlushAborted)??;
+        crate::metrics::broker_metrics().record_log_flush(started.elapsed());
         self.log().mark_flushed(upto);
         self.messages_since_flush.store(0, Ordering::Relaxed);
         if self.policy == FlushPolicy::Durable {

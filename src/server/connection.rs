@@ -9,9 +9,10 @@
 //! pipelines large requests is slowed down rather than allowed to fill the broker's memory.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{
@@ -90,6 +91,10 @@ async fn read_requests(
             .await
             .map_err(|_| ConnectionError::Idle)??;
         let frame = frame.freeze();
+        let received = Instant::now();
+        let api_key = frame
+            .get(..2)
+            .and_then(|k| ApiKey::try_from(i16::from_be_bytes([k[0], k[1]])).ok());
         let turn = if api::may_overlap(&frame) {
             Turn::Shared(order.clone().read_owned().await)
         } else {
@@ -103,6 +108,8 @@ async fn read_requests(
                 reply
             }),
             _budget: permit,
+            api_key,
+            received,
         };
         if pending.send(in_flight).await.is_err() {
             return Ok(());
@@ -124,6 +131,9 @@ enum Turn {
 struct InFlight {
     reply: JoinHandle<Reply>,
     _budget: OwnedSemaphorePermit,
+    /// For the request's TotalTimeMs: its API and when its last byte was read.
+    api_key: Option<ApiKey>,
+    received: Instant,
 }
 
 async fn write_responses(
@@ -147,6 +157,12 @@ async fn write_responses(
         // Write out as soon as nothing more is ready, so a lone response is never held back.
         if queue.is_empty() {
             writer.flush().await?;
+        }
+        // A response still in the write buffer is counted as sent: it leaves with the next flush, at most the time
+        // the later responses take.
+        if let Some(api_key) = in_flight.api_key {
+            crate::metrics::broker_metrics()
+                .record_request_time(api_key, in_flight.received.elapsed());
         }
     }
     writer.flush().await?;

@@ -43,10 +43,13 @@ pub async fn run(
         };
         let (apis, shutdown) = (apis.clone(), shutdown.clone());
         connections.spawn(async move {
+            let metrics = crate::metrics::broker_metrics();
+            metrics.connection_opened();
             match connection::serve(apis, limits, stream, shutdown).await {
                 Ok(()) => tracing::debug!(%peer, "connection closed"),
                 Err(error) => tracing::debug!(%peer, %error, "connection closed"),
             }
+            metrics.connection_closed();
             drop(permit);
         });
         // Reap finished connections so the set does not grow without bound.

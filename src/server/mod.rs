@@ -8,6 +8,7 @@
 
 mod connection;
 mod listener;
+pub mod ops;
 mod shutdown;
 
 pub use listener::run;

@@ -65,6 +65,8 @@ pub struct ClusterNode {
     namespace: Option<String>,
     pub client_port: u16,
     pub controller_port: u16,
+    /// `ops.listener`'s port (/metrics, /health, /ready), on `host`.
+    pub ops_port: u16,
     pub dir: PathBuf,
     child: Option<Child>,
     /// Flags every start of this node gets.
@@ -112,14 +114,19 @@ impl TestCluster {
         let temp = tempfile::tempdir().expect("temp dir");
         let cluster_id = random_cluster_id();
         let other_cluster_id = random_cluster_id();
-        // Each node's host, client port and controller port.
-        let places: Vec<(String, u16, u16)> = (1..=roles.len())
+        // Each node's host, client port, controller port and ops port.
+        let places: Vec<(String, u16, u16, u16)> = (1..=roles.len())
             .map(|i| match &network {
                 Some(network) => {
                     let node_id = i32::try_from(i).expect("small cluster");
-                    (network.address(node_id).to_string(), 9092, 9093)
+                    (network.address(node_id).to_string(), 9092, 9093, 9644)
                 }
-                None => ("127.0.0.1".to_string(), free_port(), free_port()),
+                None => (
+                    "127.0.0.1".to_string(),
+                    free_port(),
+                    free_port(),
+                    free_port(),
+                ),
             })
             .collect();
         let voters = places
@@ -127,14 +134,14 @@ impl TestCluster {
             .zip(roles)
             .enumerate()
             .filter(|(_, (_, role))| role.votes())
-            .map(|(i, ((host, _, controller), _))| format!("{}@{host}:{controller}", i + 1))
+            .map(|(i, ((host, _, controller, _), _))| format!("{}@{host}:{controller}", i + 1))
             .collect::<Vec<_>>()
             .join(",");
         let mut nodes: Vec<ClusterNode> = places
             .iter()
             .zip(roles)
             .enumerate()
-            .map(|(i, ((host, client, controller), role))| {
+            .map(|(i, ((host, client, controller, ops), role))| {
                 let node_id = i32::try_from(i + 1).expect("small cluster");
                 let dir = temp.path().join(format!("node-{node_id}"));
                 let listeners = match role {
@@ -145,6 +152,7 @@ impl TestCluster {
                     format!("--node.id={node_id}"),
                     format!("--process.roles={}", role.process_roles()),
                     format!("--listeners={listeners}"),
+                    format!("--ops.listener={host}:{ops}"),
                     format!("--controller.quorum.voters={voters}"),
                     format!("--log.dirs={}", dir.display()),
                     format!(
@@ -165,6 +173,7 @@ impl TestCluster {
                     namespace: network.as_ref().map(|n| n.namespace(node_id)),
                     client_port: *client,
                     controller_port: *controller,
+                    ops_port: *ops,
                     dir,
                     child: None,
                     args,
@@ -328,7 +337,7 @@ impl Drop for ClusterNode {
 }
 
 /// A port nothing listens on right now (the kernel's pick, released at once).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -336,7 +345,7 @@ fn free_port() -> u16 {
 }
 
 /// What `ferrite random-uuid` prints.
-fn random_cluster_id() -> String {
+pub fn random_cluster_id() -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_ferrite"))
         .arg("random-uuid")
         .output()

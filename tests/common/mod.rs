@@ -24,6 +24,8 @@ pub struct TestBroker {
     dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     pub addr: String,
+    /// The operations listener (/metrics, /health, /ready), host:port.
+    pub ops_addr: String,
     extra: Vec<String>,
 }
 
@@ -37,12 +39,13 @@ impl TestBroker {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().join("data");
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, addr) = spawn(&dir, &extra);
+        let (child, addr, ops_addr) = spawn(&dir, &extra);
         TestBroker {
             child: Some(child),
             dir,
             _temp: Some(temp),
             addr,
+            ops_addr,
             extra,
         }
     }
@@ -79,9 +82,10 @@ impl TestBroker {
     }
 
     fn start_again(&mut self) {
-        let (child, addr) = spawn(&self.dir, &self.extra);
+        let (child, addr, ops_addr) = spawn(&self.dir, &self.extra);
         self.child = Some(child);
         self.addr = addr;
+        self.ops_addr = ops_addr;
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -183,9 +187,11 @@ impl Drop for TestBroker {
     }
 }
 
-fn spawn(dir: &Path, extra: &[String]) -> (Child, String) {
+/// Starts ferrite and waits until it serves clients: its child, client address and ops address.
+fn spawn(dir: &Path, extra: &[String]) -> (Child, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrite"))
         .arg("--listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0")
+        .arg("--ops.listener=127.0.0.1:0")
         .arg(format!("--log.dirs={}", dir.display()))
         .args(extra)
         .env("RUST_LOG", "info,openraft=warn")
@@ -199,21 +205,27 @@ fn spawn(dir: &Path, extra: &[String]) -> (Child, String) {
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             eprintln!("[ferrite] {line}");
-            if line.contains("ferrite is listening") {
-                if let Some(addr) = line
-                    .split_whitespace()
+            let local_addr = || {
+                line.split_whitespace()
                     .find_map(|w| w.strip_prefix("local_addr="))
-                {
-                    let _ = tx.send(addr.to_string());
-                }
+                    .map(str::to_string)
+            };
+            if line.contains("ops listener") {
+                let _ = tx.send((false, local_addr()));
+            } else if line.contains("ferrite is listening") {
+                let _ = tx.send((true, local_addr()));
             }
         }
     });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(addr) => (child, addr),
-        Err(_) => {
-            let _ = child.kill();
-            panic!("ferrite did not start listening within 60 s");
+    let mut ops_addr = String::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok((false, addr)) => ops_addr = addr.unwrap_or_default(),
+            Ok((true, Some(addr))) => return (child, addr, ops_addr),
+            Ok((true, None)) | Err(_) => {
+                let _ = child.kill();
+                panic!("ferrite did not start listening within 60 s");
+            }
         }
     }
 }
@@ -391,4 +403,21 @@ pub fn encode_batch(records: &[kafka_protocol::records::Record]) -> bytes::Bytes
     };
     RecordBatchEncoder::encode(&mut buf, records, &options).expect("encode batch");
     buf.freeze()
+}
+
+/// `GET path` over HTTP/1.0 from `addr` (the ops listener, a Prometheus server): the status code and body.
+pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    Ok((status, body.to_string()))
 }

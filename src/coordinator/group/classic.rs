@@ -116,6 +116,9 @@ impl ClassicGroup {
     }
 
     pub fn transition(&mut self, to: GroupState, now_ms: i64) {
+        if self.state == GroupState::CompletingRebalance && to == GroupState::Stable {
+            crate::metrics::broker_metrics().record_rebalance();
+        }
         self.previous_state = self.state;
         self.state = to;
         self.state_timestamp_ms = Some(now_ms);
