@@ -199,15 +199,13 @@ fn record_consumer_fetch(apis: &KafkaApis, responses: &[FetchableTopicResponse])
             .iter()
             .filter(|p| p.error_code != 0)
             .count();
-        metrics.record_topic(&name, TopicMeter::BytesOut, bytes as u64);
-        metrics.record_topic(
-            &name,
+        let counters = metrics.topic(&name);
+        counters.add(TopicMeter::BytesOut, bytes as u64);
+        counters.add(
             TopicMeter::TotalFetchRequests,
             topic.partitions.len() as u64,
         );
-        if failed > 0 {
-            metrics.record_topic(&name, TopicMeter::FailedFetchRequests, failed as u64);
-        }
+        counters.add(TopicMeter::FailedFetchRequests, failed as u64);
     }
 }
 

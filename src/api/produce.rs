@@ -194,17 +194,16 @@ fn append(
         AppendOrigin::Client,
         now,
     );
-    let metrics = broker_metrics();
-    metrics.record_topic(&topic.name, TopicMeter::TotalProduceRequests, 1);
+    let counters = broker_metrics().topic(&topic.name);
+    counters.add(TopicMeter::TotalProduceRequests, 1);
     match appended {
         Ok(pending) => {
-            metrics.record_topic(&topic.name, TopicMeter::BytesIn, bytes);
-            let records = u64::from(pending.record_count());
-            metrics.record_topic(&topic.name, TopicMeter::MessagesIn, records);
+            counters.add(TopicMeter::BytesIn, bytes);
+            counters.add(TopicMeter::MessagesIn, u64::from(pending.record_count()));
             Outcome::Appended(pending)
         }
         Err(error) => {
-            metrics.record_topic(&topic.name, TopicMeter::FailedProduceRequests, 1);
+            counters.add(TopicMeter::FailedProduceRequests, 1);
             tracing::debug!(topic = %topic.name, partition = index.0, %error, "produce rejected");
             Outcome::Failed(Failure::from_replica(&error))
         }

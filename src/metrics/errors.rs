@@ -58,18 +58,10 @@ pub fn error_name(code: i16) -> String {
     if code == 0 {
         return "NONE".to_string();
     }
-    let Some(error) = ResponseError::try_from_code(code) else {
-        return code.to_string();
-    };
-    let camel = format!("{error:?}");
-    let mut name = String::with_capacity(camel.len() + 8);
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            name.push('_');
-        }
-        name.push(c.to_ascii_uppercase());
+    match ResponseError::try_from_code(code) {
+        None | Some(ResponseError::Unknown(_)) => code.to_string(),
+        Some(error) => crate::admin::error::code_name(error),
     }
-    name
 }
 
 #[cfg(test)]

@@ -202,8 +202,11 @@ impl BrokerMetrics {
 
     /// Adds `amount` to `meter`, for `topic` and for all topics.
     pub fn record_topic(&self, topic: &str, meter: TopicMeter, amount: u64) {
-        let index = meter as usize;
-        self.all_topics[index].inc_by(amount);
+        self.topic(topic).add(meter, amount);
+    }
+
+    /// `topic`'s counters, for a caller that counts several meters of one topic.
+    pub fn topic<'a>(&'a self, topic: &str) -> TopicCounters<'a> {
         let known = self
             .by_topic
             .read()
@@ -224,7 +227,10 @@ impl BrokerMetrics {
                 .or_insert(counters)
                 .clone()
         });
-        counters[index].inc_by(amount);
+        TopicCounters {
+            topic: counters,
+            all_topics: &self.all_topics,
+        }
     }
 
     /// One request of `api_key` v`version` received.
@@ -292,6 +298,19 @@ impl BrokerMetrics {
     /// The event metrics, in Prometheus's text format.
     pub fn encode(&self, out: &mut String) -> std::fmt::Result {
         prometheus_client::encoding::prometheus_text::encode(out, &self.registry)
+    }
+}
+
+/// One topic's [`TopicMeter`]s, and the all-topics ones beside them.
+pub struct TopicCounters<'a> {
+    topic: Arc<[Counter; 7]>,
+    all_topics: &'a [Counter; 7],
+}
+
+impl TopicCounters<'_> {
+    pub fn add(&self, meter: TopicMeter, amount: u64) {
+        self.topic[meter as usize].inc_by(amount);
+        self.all_topics[meter as usize].inc_by(amount);
     }
 }
 

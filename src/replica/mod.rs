@@ -16,7 +16,8 @@ pub use append::{AppendOrigin, PendingAppend, RequiredAcks};
 pub use fetch::{FetchParams, FetchPartition, FetchedPartition, IsolationLevel};
 pub use fetcher::ReplicaFetcherManager;
 pub use isr::{AlterPartitionSender, IsrProposal};
-pub use partition::{FollowerFetch, Partition, PartitionRead, PartitionStats, RoleChange};
+pub use partition::stats::PartitionStats;
+pub use partition::{FollowerFetch, Partition, PartitionRead, RoleChange};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};

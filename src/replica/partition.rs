@@ -24,9 +24,7 @@ use crate::storage::producer_state::ProducerStateEntry;
 use crate::storage::{AbortedTxn, AppendOrigin, ControlRecordType, Log, LogAppendInfo, LogConfig};
 
 mod replication;
-mod stats;
-
-pub use stats::PartitionStats;
+pub mod stats;
 
 pub struct Partition {
     pub topic: Arc<str>,
